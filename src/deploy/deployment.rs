@@ -1,0 +1,42 @@
+//! The `Deployment` trait users implement, and its object-safe form the shard stores.
+//!
+//! Invariant: no `Send` bound anywhere: a replica and the futures it returns live and die on
+//! the shard that built them.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::{Request, Response};
+
+/// A request handler, like Ray Serve's `@serve.deployment` class with its `__call__`.
+///
+/// ```
+/// use ringserve::{Deployment, Request, Response};
+///
+/// struct Hello;
+///
+/// impl Deployment for Hello {
+///     async fn call(&self, _request: Request) -> Response {
+///         Response::text("hello")
+///     }
+/// }
+/// ```
+pub trait Deployment: 'static {
+    /// Answers one request. The future may borrow `self` and need not be `Send`.
+    fn call(&self, request: Request) -> impl Future<Output = Response>;
+}
+
+/// The future a replica returns, boxed so that applications of different types can share a
+/// route table (one allocation per request; the benchmark in `benches/` measures it).
+pub(crate) type ReplicaFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
+
+/// A deployment with its type erased.
+pub(crate) trait Replica {
+    fn call_boxed(&self, request: Request) -> ReplicaFuture<'_>;
+}
+
+impl<D: Deployment> Replica for D {
+    fn call_boxed(&self, request: Request) -> ReplicaFuture<'_> {
+        Box::pin(self.call(request))
+    }
+}

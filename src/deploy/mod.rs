@@ -1,0 +1,12 @@
+//! Deployments and applications: what users write and how it is bound to route prefixes.
+//!
+//! Invariant: an [`Application`] is shareable across threads only as a factory; each shard
+//! calls the factory on its own core to build its own replica, which may then hold `Rc`/
+//! `RefCell` state and is never touched by another core.
+
+mod application;
+mod deployment;
+
+pub use application::Application;
+pub use deployment::Deployment;
+pub(crate) use deployment::Replica;

@@ -1,0 +1,52 @@
+//! The public error type: what can go wrong before or while a server starts.
+//!
+//! Invariant: configuration mistakes are reported here, naming the offending value, before any
+//! socket is bound or any shard thread is started.
+
+use std::fmt;
+use std::io;
+
+/// Why a server could not be built or started.
+#[derive(Debug)]
+pub enum Error {
+    /// A bad option, prefix or application; the message names the value.
+    Config(String),
+    /// Binding a listener or starting a shard failed.
+    Io {
+        /// What was being done, with the address or core involved.
+        context: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::Config(message.into())
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(message) => write!(f, "invalid configuration: {message}"),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(_) => None,
+            Error::Io { source, .. } => Some(source),
+        }
+    }
+}

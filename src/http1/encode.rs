@@ -1,0 +1,258 @@
+//! Encoding responses: the status line, the engine's headers, the handler's headers and the
+//! body, appended to the connection's write buffer.
+//!
+//! Invariant: encoding copies bytes into a buffer the connection reuses and allocates nothing
+//! once that buffer has grown to its working size. Framing headers are always the engine's: a
+//! body-less status (1xx, 204, 304) gets no `content-length` and no body (RFC 9110 §8.6), every
+//! other response gets the exact `content-length`, and a `HEAD` response gets the length its
+//! `GET` would have had, without the body (RFC 9110 §9.3.2).
+
+use bytes::{BufMut, BytesMut};
+use http::{HeaderName, HeaderValue, StatusCode, header};
+
+use super::reject::ParseError;
+
+/// How the connection continues after this response, as the `connection` header says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// HTTP/1.1 default: no header needed.
+    KeepAlive,
+    /// An HTTP/1.0 client that asked for keep-alive: say yes explicitly.
+    KeepAliveHttp10,
+    /// The connection closes after this response: `connection: close`.
+    Close,
+}
+
+/// The parts of a response head the engine supplies.
+pub struct EngineHeaders<'a> {
+    pub date: &'a [u8],
+    pub request_id: &'a [u8],
+    pub persistence: Persistence,
+}
+
+/// Appends a whole response. `send_body` is false for `HEAD`.
+pub fn encode_response(
+    out: &mut BytesMut,
+    status: StatusCode,
+    headers: &[(HeaderName, HeaderValue)],
+    body: &[u8],
+    send_body: bool,
+    engine: &EngineHeaders<'_>,
+) {
+    write_status_line(out, status);
+    write_engine_headers(out, engine);
+    if status_has_body(status) {
+        out.put_slice(b"content-length: ");
+        write_decimal(out, body.len() as u64);
+        out.put_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        if is_engine_header(name) {
+            continue;
+        }
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+    if send_body && status_has_body(status) {
+        out.put_slice(body);
+    }
+}
+
+/// Appends the response a codec refusal gets: its status, a plain-text reason, and close.
+pub fn encode_rejection(out: &mut BytesMut, error: ParseError, date: &[u8], request_id: &[u8]) {
+    encode_response(
+        out,
+        error.status(),
+        &[(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        error.reason().as_bytes(),
+        true,
+        &EngineHeaders {
+            date,
+            request_id,
+            persistence: Persistence::Close,
+        },
+    );
+}
+
+/// The interim response to `Expect: 100-continue` (RFC 9110 §15.2.1).
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Sent, without parsing anything, to a connection accepted past the shard's limit.
+pub const OVERLOADED: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// 1xx, 204 and 304 responses never carry content (RFC 9110 §6.4.1).
+pub fn status_has_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+fn is_engine_header(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH
+        || name == header::TRANSFER_ENCODING
+        || name == header::DATE
+        || name == header::CONNECTION
+        || name.as_str() == "x-request-id"
+}
+
+fn write_status_line(out: &mut BytesMut, status: StatusCode) {
+    // A server sends its own highest version, also to HTTP/1.0 clients (RFC 9110 §2.5).
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+fn write_engine_headers(out: &mut BytesMut, engine: &EngineHeaders<'_>) {
+    out.put_slice(b"date: ");
+    out.put_slice(engine.date);
+    out.put_slice(b"\r\nx-request-id: ");
+    out.put_slice(engine.request_id);
+    out.put_slice(b"\r\n");
+    match engine.persistence {
+        Persistence::KeepAlive => {}
+        Persistence::KeepAliveHttp10 => out.put_slice(b"connection: keep-alive\r\n"),
+        Persistence::Close => out.put_slice(b"connection: close\r\n"),
+    }
+}
+
+fn write_decimal(out: &mut BytesMut, value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn engine(persistence: Persistence) -> EngineHeaders<'static> {
+        EngineHeaders {
+            date: DATE,
+            request_id: b"abc",
+            persistence,
+        }
+    }
+
+    fn encode(
+        status: StatusCode,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+        send_body: bool,
+        persistence: Persistence,
+    ) -> String {
+        let mut out = BytesMut::new();
+        encode_response(
+            &mut out,
+            status,
+            headers,
+            body,
+            send_body,
+            &engine(persistence),
+        );
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn ok_with_body() {
+        let text = encode(
+            StatusCode::OK,
+            &[(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            b"hello",
+            true,
+            Persistence::KeepAlive,
+        );
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nx-request-id: abc\r\n\
+             content-length: 5\r\ncontent-type: text/plain\r\n\r\nhello"
+        );
+    }
+
+    #[test]
+    fn head_keeps_length_but_drops_body() {
+        let text = encode(StatusCode::OK, &[], b"hello", false, Persistence::Close);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nx-request-id: abc\r\n\
+             connection: close\r\ncontent-length: 5\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn bodyless_statuses_have_no_length_and_no_body() {
+        for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
+            let text = encode(status, &[], b"ignored", true, Persistence::KeepAliveHttp10);
+            assert!(text.ends_with("connection: keep-alive\r\n\r\n"), "{text}");
+            assert!(!text.contains("content-length"), "{text}");
+        }
+    }
+
+    #[test]
+    fn handler_framing_headers_are_ignored() {
+        let text = encode(
+            StatusCode::from_u16(599).unwrap(),
+            &[
+                (header::CONTENT_LENGTH, HeaderValue::from_static("99")),
+                (
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                ),
+                (
+                    HeaderName::from_static("x-request-id"),
+                    HeaderValue::from_static("mine"),
+                ),
+                (
+                    HeaderName::from_static("x-custom"),
+                    HeaderValue::from_static("kept"),
+                ),
+            ],
+            b"",
+            true,
+            Persistence::KeepAlive,
+        );
+        assert_eq!(
+            text,
+            "HTTP/1.1 599 \r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nx-request-id: abc\r\n\
+             content-length: 0\r\nx-custom: kept\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn rejection_closes_and_explains() {
+        let mut out = BytesMut::new();
+        encode_rejection(&mut out, ParseError::MissingHost, DATE, b"id");
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\nBad Request: missing Host header"));
+    }
+
+    #[test]
+    fn decimals() {
+        for value in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut out = BytesMut::new();
+            write_decimal(&mut out, value);
+            assert_eq!(out, value.to_string().as_bytes());
+        }
+    }
+}

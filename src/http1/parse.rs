@@ -1,0 +1,571 @@
+//! Parsing a request head: httparse for the syntax, then the HTTP/1.1 rules that decide the
+//! body's framing, the connection's persistence and the request's target.
+//!
+//! Invariant: `parse_head` never panics and never allocates for a request with at most sixteen
+//! header fields and a standard method. Incomplete input is `Ok(None)`; every refusal is a
+//! [`ParseError`] whose status is fixed in `reject.rs`. Limits are checked on partial input too,
+//! so a client cannot make the buffer grow past them by sending a head slowly.
+
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use http::{Method, Version};
+
+use super::body::BodyFraming;
+use super::head::{HeaderSpan, HeaderSpans, RequestHead, Span, TimeoutOverride};
+use super::reject::ParseError;
+use crate::limits::{HEADERS_COUNT_CEILING, Limits, REQUEST_ID_BYTES_MAX};
+
+/// Method, spaces and `HTTP/1.1\r\n` around the target: what a request line may hold beyond
+/// `uri_bytes_max` before the target is known to be too long.
+const REQUEST_LINE_OVERHEAD_BYTES: usize = 64;
+
+/// Longest `x-request-timeout-seconds` accepted, so a huge value cannot overflow a `Duration`.
+const TIMEOUT_OVERRIDE_SECONDS_MAX: f64 = 1e9;
+
+/// Parses the head at the start of `buf`.
+///
+/// Returns `Ok(None)` when more bytes are needed, and the head with its length when it is
+/// complete. Leading empty lines are skipped (RFC 9112 §2.2).
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADERS_COUNT_CEILING];
+    let slots = &mut slots[..limits.headers_count_max.min(HEADERS_COUNT_CEILING)];
+    let mut request = httparse::Request::new(&mut []);
+    let status = request.parse_with_uninit_headers(buf, slots);
+    if request
+        .path
+        .is_some_and(|path| path.len() > limits.uri_bytes_max)
+    {
+        return Err(ParseError::UriTooLong);
+    }
+    let head_len = match status {
+        Ok(httparse::Status::Complete(head_len)) => head_len,
+        Ok(httparse::Status::Partial) => return partial_head_verdict(buf, &request, limits),
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(_) => return Err(ParseError::Malformed),
+    };
+    if head_len > limits.head_bytes_max {
+        return Err(ParseError::HeadTooLarge);
+    }
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(ParseError::Malformed);
+    };
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| ParseError::Malformed)?;
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let (path, query) = split_target(buf, &method, target)?;
+    let fields = read_fields(buf, request.headers, version, limits)?;
+    Ok(Some(RequestHead {
+        head_len,
+        method,
+        version,
+        path,
+        query,
+        headers: fields.spans,
+        framing: fields.framing,
+        keep_alive: fields.keep_alive,
+        expect_continue: fields.expect_continue,
+        request_id: fields.request_id,
+        timeout_override: fields.timeout_override,
+    }))
+}
+
+/// A partial head is fine unless it is already past a limit.
+fn partial_head_verdict(
+    buf: &[u8],
+    request: &httparse::Request<'_, '_>,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
+    let request_line_done = request.version.is_some();
+    if !request_line_done && buf.len() > limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES {
+        return Err(ParseError::UriTooLong);
+    }
+    if buf.len() > limits.head_bytes_max {
+        return Err(ParseError::HeadTooLarge);
+    }
+    Ok(None)
+}
+
+/// httparse reports both garbage and `HTTP/2.0` as a version error: a well-formed but unknown
+/// version is 505 (RFC 9110 §15.6.6), anything else 400.
+fn version_error(buf: &[u8]) -> ParseError {
+    let line_end = buf.iter().position(|&byte| byte == b'\r' || byte == b'\n');
+    let line = &buf[..line_end.unwrap_or(buf.len())];
+    let version = line.rsplit(|&byte| byte == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            ParseError::VersionNotSupported
+        }
+        _ => ParseError::Malformed,
+    }
+}
+
+/// Splits the request target into path and query (RFC 9112 §3.2). Origin-form is the usual
+/// case; absolute-form is accepted as servers must; `*` only for `OPTIONS`.
+fn split_target(
+    buf: &[u8],
+    method: &Method,
+    target: &str,
+) -> Result<(Span, Option<Span>), ParseError> {
+    let path_and_query = if target.starts_with('/') {
+        target
+    } else if target == "*" {
+        if method != Method::OPTIONS {
+            return Err(ParseError::BadTarget);
+        }
+        target
+    } else {
+        path_of_absolute_form(target)?
+    };
+    if path_and_query.contains('#') {
+        return Err(ParseError::BadTarget);
+    }
+    let bytes = path_and_query.as_bytes();
+    Ok(match path_and_query.split_once('?') {
+        Some((path, query)) => (
+            Span::within(buf, path.as_bytes()),
+            Some(Span::within(buf, query.as_bytes())),
+        ),
+        None => (Span::within(buf, bytes), None),
+    })
+}
+
+/// `http://authority/path?query` → `/path?query` (an empty result means `/`).
+fn path_of_absolute_form(target: &str) -> Result<&str, ParseError> {
+    let (scheme, rest) = target.split_once("://").ok_or(ParseError::BadTarget)?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(ParseError::BadTarget);
+    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    if authority_end == 0 {
+        return Err(ParseError::BadTarget);
+    }
+    Ok(&rest[authority_end..])
+}
+
+/// What the header fields say about the request, gathered in one pass.
+struct Fields {
+    spans: HeaderSpans,
+    framing: BodyFraming,
+    keep_alive: bool,
+    expect_continue: bool,
+    request_id: Option<Span>,
+    timeout_override: TimeoutOverride,
+}
+
+fn read_fields(
+    buf: &[u8],
+    headers: &[httparse::Header<'_>],
+    version: Version,
+    limits: &Limits,
+) -> Result<Fields, ParseError> {
+    let mut spans = HeaderSpans::new();
+    let mut hosts = 0usize;
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut connection_close = false;
+    let mut connection_keep_alive = false;
+    let mut expect_continue = false;
+    let mut request_id = None;
+    let mut timeout_override = TimeoutOverride::None;
+    for header in headers {
+        let name = header.name.as_bytes();
+        let value = header.value;
+        spans.push(HeaderSpan {
+            name: Span::within(buf, name),
+            value: Span::within(buf, value),
+        });
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let length = parse_content_length(value)?;
+                if content_length.is_some_and(|seen| seen != length) {
+                    return Err(ParseError::InvalidContentLength);
+                }
+                content_length = Some(length);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                check_transfer_coding(value)?;
+                if transfer_encoding {
+                    // `chunked` twice: the body would be chunked twice (RFC 9112 §6.1).
+                    return Err(ParseError::UnsupportedTransferCoding);
+                }
+                transfer_encoding = true;
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in comma_list(value) {
+                    connection_close |= token.eq_ignore_ascii_case(b"close");
+                    connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            // RFC 9110 §10.1.1: an HTTP/1.0 request's expectation MUST be ignored.
+            6 if name.eq_ignore_ascii_case(b"expect") && version == Version::HTTP_11 => {
+                if !trim(value).eq_ignore_ascii_case(b"100-continue") {
+                    return Err(ParseError::ExpectationFailed);
+                }
+                expect_continue = true;
+            }
+            12 if name.eq_ignore_ascii_case(b"x-request-id") => {
+                let value = trim(value);
+                let usable = !value.is_empty()
+                    && value.len() <= REQUEST_ID_BYTES_MAX
+                    && value.iter().all(u8::is_ascii_graphic);
+                if usable {
+                    request_id = Some(Span::within(buf, value));
+                }
+            }
+            25 if name.eq_ignore_ascii_case(b"x-request-timeout-seconds") => {
+                timeout_override = parse_timeout_override(value)?;
+            }
+            _ => {}
+        }
+    }
+    // RFC 9112 §3.2: a 1.1 request without Host, or any request with several, gets 400.
+    if hosts > 1 {
+        return Err(ParseError::DuplicateHost);
+    }
+    if hosts == 0 && version == Version::HTTP_11 {
+        return Err(ParseError::MissingHost);
+    }
+    let framing = match (transfer_encoding, content_length) {
+        (true, Some(_)) => return Err(ParseError::LengthAndTransferEncoding),
+        (true, None) if version == Version::HTTP_10 => {
+            return Err(ParseError::TransferEncodingOnHttp10);
+        }
+        (true, None) => BodyFraming::Chunked,
+        (false, Some(0)) | (false, None) => BodyFraming::None,
+        (false, Some(length)) => BodyFraming::Length(length),
+    };
+    if let BodyFraming::Length(length) = framing
+        && length > limits.body_bytes_max as u64
+    {
+        return Err(ParseError::BodyTooLarge);
+    }
+    let keep_alive = match version {
+        Version::HTTP_11 => !connection_close,
+        _ => connection_keep_alive && !connection_close,
+    };
+    Ok(Fields {
+        spans,
+        framing,
+        keep_alive,
+        expect_continue,
+        request_id,
+        timeout_override,
+    })
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6); a list of identical values is accepted as one.
+fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
+    let mut length: Option<u64> = None;
+    for item in comma_list_keep_empty(value) {
+        if item.is_empty() || !item.iter().all(u8::is_ascii_digit) || item.len() > 19 {
+            return Err(ParseError::InvalidContentLength);
+        }
+        let parsed = item
+            .iter()
+            .fold(0u64, |total, digit| total * 10 + u64::from(digit - b'0'));
+        if length.is_some_and(|seen| seen != parsed) {
+            return Err(ParseError::InvalidContentLength);
+        }
+        length = Some(parsed);
+    }
+    length.ok_or(ParseError::InvalidContentLength)
+}
+
+/// Only `chunked`, alone, is supported (RFC 9112 §6.1: any other coding gets 501).
+fn check_transfer_coding(value: &[u8]) -> Result<(), ParseError> {
+    let mut codings = comma_list(value);
+    match (codings.next(), codings.next()) {
+        (Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => Ok(()),
+        _ => Err(ParseError::UnsupportedTransferCoding),
+    }
+}
+
+/// `x-request-timeout-seconds`: a positive decimal number of seconds, or `0` / `none` to
+/// disable the timeout for this request.
+fn parse_timeout_override(value: &[u8]) -> Result<TimeoutOverride, ParseError> {
+    let text = std::str::from_utf8(trim(value)).map_err(|_| ParseError::BadTimeoutHeader)?;
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(TimeoutOverride::Disable);
+    }
+    let plain_decimal = !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b'.')
+        && text.bytes().filter(|&byte| byte == b'.').count() <= 1;
+    let seconds: f64 = match plain_decimal.then(|| text.parse::<f64>()) {
+        Some(Ok(seconds)) if seconds <= TIMEOUT_OVERRIDE_SECONDS_MAX => seconds,
+        _ => return Err(ParseError::BadTimeoutHeader),
+    };
+    if seconds == 0.0 {
+        Ok(TimeoutOverride::Disable)
+    } else {
+        Ok(TimeoutOverride::Shorten(Duration::from_secs_f64(seconds)))
+    }
+}
+
+/// Non-empty, whitespace-trimmed items of a comma-separated header value.
+fn comma_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    comma_list_keep_empty(value).filter(|item| !item.is_empty())
+}
+
+fn comma_list_keep_empty(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&byte| byte == b',').map(trim)
+}
+
+fn trim(value: &[u8]) -> &[u8] {
+    value.trim_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, ParseError> {
+        parse_head(bytes, &Limits::default())
+    }
+
+    fn complete(bytes: &[u8]) -> RequestHead {
+        parse(bytes).expect("valid head").expect("complete head")
+    }
+
+    #[test]
+    fn simple_get() {
+        let bytes = b"GET /hello?name=x HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
+        let head = complete(bytes);
+        assert_eq!(head.head_len, bytes.len());
+        assert_eq!(head.method, Method::GET);
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.path.str_of(bytes), "/hello");
+        assert_eq!(head.query.unwrap().str_of(bytes), "name=x");
+        assert_eq!(head.headers.len(), 2);
+        assert_eq!(head.headers[1].name.str_of(bytes), "Accept");
+        assert_eq!(head.headers[1].value.str_of(bytes), "*/*");
+        assert_eq!(head.framing, BodyFraming::None);
+        assert!(head.keep_alive);
+        assert!(!head.expect_continue);
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_head_is_incomplete() {
+        let bytes = b"POST /items HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n";
+        for end in 0..bytes.len() {
+            assert!(
+                parse(&bytes[..end]).unwrap().is_none(),
+                "prefix of {end} bytes"
+            );
+        }
+        assert_eq!(complete(bytes).framing, BodyFraming::Length(3));
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let bytes = b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(complete(bytes).path.str_of(bytes), "/");
+    }
+
+    #[test]
+    fn http10_closes_unless_keep_alive_is_asked() {
+        assert!(!complete(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(complete(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(!complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(
+            !complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, Close\r\n\r\n")
+                .keep_alive
+        );
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(),
+            ParseError::MissingHost
+        );
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n").unwrap_err(),
+            ParseError::DuplicateHost
+        );
+        assert!(parse(b"GET / HTTP/1.0\r\n\r\n").is_ok());
+    }
+
+    #[test]
+    fn body_framing_and_smuggling_defences() {
+        let chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n";
+        assert_eq!(complete(chunked).framing, BodyFraming::Chunked);
+        let cases: [(&[u8], ParseError); 9] = [
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ParseError::LengthAndTransferEncoding,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                ParseError::UnsupportedTransferCoding,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ParseError::UnsupportedTransferCoding,
+            ),
+            (
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ParseError::TransferEncodingOnHttp10,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n",
+                ParseError::BodyTooLarge,
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                parse(bytes).unwrap_err(),
+                expected,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let same_twice =
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\n";
+        assert_eq!(complete(same_twice).framing, BodyFraming::Length(3));
+    }
+
+    #[test]
+    fn limits_are_enforced_on_partial_input() {
+        let limits = Limits {
+            head_bytes_max: 256,
+            uri_bytes_max: 32,
+            headers_count_max: 3,
+            ..Limits::default()
+        };
+        let long_uri = format!("GET /{} HTTP/1.1\r\n", "a".repeat(40));
+        assert_eq!(
+            parse_head(long_uri.as_bytes(), &limits).unwrap_err(),
+            ParseError::UriTooLong
+        );
+        let unfinished_uri = format!("GET /{}", "a".repeat(200));
+        assert_eq!(
+            parse_head(unfinished_uri.as_bytes(), &limits).unwrap_err(),
+            ParseError::UriTooLong
+        );
+        let big_head = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "b".repeat(300));
+        assert_eq!(
+            parse_head(big_head.as_bytes(), &limits).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
+        let many = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert_eq!(
+            parse_head(many, &limits).unwrap_err(),
+            ParseError::TooManyHeaders
+        );
+    }
+
+    #[test]
+    fn malformed_heads_and_versions() {
+        assert_eq!(
+            parse(b"GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            ParseError::VersionNotSupported
+        );
+        assert_eq!(
+            parse(b"GET / FOO\r\n\r\n").unwrap_err(),
+            ParseError::Malformed
+        );
+        assert_eq!(
+            parse(b"GET  / HTTP/1.1\r\n\r\n").unwrap_err(),
+            ParseError::Malformed
+        );
+        assert_eq!(
+            parse(b"G\x01T / HTTP/1.1\r\n\r\n").unwrap_err(),
+            ParseError::Malformed
+        );
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n").unwrap_err(),
+            ParseError::Malformed
+        );
+        assert_eq!(
+            parse(b"GET x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
+            ParseError::BadTarget
+        );
+        assert_eq!(
+            parse(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
+            ParseError::BadTarget
+        );
+    }
+
+    #[test]
+    fn absolute_form_targets() {
+        let bytes = b"GET http://example.com:8000/a/b?c=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let head = complete(bytes);
+        assert_eq!(head.path.str_of(bytes), "/a/b");
+        assert_eq!(head.query.unwrap().str_of(bytes), "c=1");
+        let bare = b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        assert!(complete(bare).path.is_empty());
+        let options = b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(complete(options).path.str_of(options), "*");
+    }
+
+    #[test]
+    fn expectations() {
+        let bytes =
+            b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n";
+        assert!(complete(bytes).expect_continue);
+        assert_eq!(
+            parse(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n").unwrap_err(),
+            ParseError::ExpectationFailed
+        );
+        assert!(!complete(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+    }
+
+    #[test]
+    fn request_id_and_timeout_headers() {
+        let bytes = b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id:  abc-123 \r\nx-request-timeout-seconds: 0.5\r\n\r\n";
+        let head = complete(bytes);
+        assert_eq!(head.request_id.unwrap().str_of(bytes), "abc-123");
+        assert_eq!(
+            head.timeout_override,
+            TimeoutOverride::Shorten(Duration::from_millis(500))
+        );
+        let disable = b"GET / HTTP/1.1\r\nHost: a\r\nx-request-timeout-seconds: 0\r\n\r\n";
+        assert_eq!(complete(disable).timeout_override, TimeoutOverride::Disable);
+        let bad = b"GET / HTTP/1.1\r\nHost: a\r\nx-request-timeout-seconds: -1\r\n\r\n";
+        assert_eq!(parse(bad).unwrap_err(), ParseError::BadTimeoutHeader);
+        let too_long = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nx-request-id: {}\r\n\r\n",
+            "i".repeat(REQUEST_ID_BYTES_MAX + 1)
+        );
+        assert_eq!(complete(too_long.as_bytes()).request_id, None);
+    }
+
+    #[test]
+    fn seventeen_headers_spill_but_parse() {
+        let mut bytes = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for index in 0..20 {
+            bytes.extend_from_slice(format!("X-{index}: {index}\r\n").as_bytes());
+        }
+        bytes.extend_from_slice(b"\r\n");
+        let head = complete(&bytes);
+        assert_eq!(head.headers.len(), 21);
+        assert_eq!(head.headers[20].value.str_of(&bytes), "19");
+    }
+}

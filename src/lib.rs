@@ -1,0 +1,69 @@
+//! ringserve: a low-latency HTTP/1.1 serving engine for Linux, thread-per-core on glommio.
+//!
+//! It does the job of Ray Serve's HTTP proxy — deployments bound to route prefixes, several
+//! applications side by side, global HTTP options — with one pinned shard per core and no
+//! proxy hop.
+//!
+//! ```no_run
+//! use ringserve::{Application, Deployment, Request, Response};
+//!
+//! struct Hello;
+//!
+//! impl Deployment for Hello {
+//!     async fn call(&self, _request: Request) -> Response {
+//!         Response::text("hello")
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), ringserve::Error> {
+//!     ringserve::run(Application::new(|| Hello))
+//! }
+//! ```
+//!
+//! # The request path
+//!
+//! ```text
+//! shard (one per core, pinned)                                  no locks, no atomics here
+//!   listener (SO_REUSEPORT, one per shard)
+//!     └─ connection task
+//!          read into the connection's buffer
+//!          http1::parse   head → method, target, headers as ranges into the buffer (httparse)
+//!          body framing   Content-Length | chunked | none; limits enforced
+//!          prefix trie    longest-prefix lookup → application id (built once, before start)
+//!          handler        Deployment::call on this shard's replica, timeout, panic → 500
+//!          http1::encode  status line + headers + Content-Length
+//!          write          pipelined responses batched into one write
+//! ```
+//!
+//! # Layout
+//!
+//! - [`limits`]: every limit, with its unit, default and reason.
+//! - `options`: [`HttpOptions`], resolved with the environment before start.
+//! - `serve`: [`Serve`] — validation, prefix trie, listeners, shards, [`ServerHandle`].
+//! - [`http1`]: the codec, no socket I/O: head parsing, body framing, encoding, rejections.
+//! - `shard`: per core — accept loop, connection loop, transport, dispatch, date cache.
+//! - [`prefix`]: the precomputed prefix trie.
+//! - `deploy`: [`Deployment`] and [`Application`].
+//! - `request`, `response`: [`Request`] and [`Response`].
+
+mod deploy;
+mod error;
+pub mod http1;
+pub mod limits;
+mod options;
+pub mod prefix;
+mod request;
+mod response;
+mod serve;
+mod shard;
+
+pub use deploy::{Application, Deployment};
+pub use error::Error;
+pub use limits::Limits;
+pub use options::{Cores, HttpOptions};
+pub use request::Request;
+pub use response::Response;
+pub use serve::{Serve, ServerHandle, run};
+
+/// The `http` crate's vocabulary, re-exported so users need not depend on it directly.
+pub use http::{HeaderName, HeaderValue, Method, StatusCode, Version, header};

@@ -1,0 +1,160 @@
+//! Every limit the engine enforces on a client, with its unit, its default and why.
+//!
+//! Invariant: every loop over client input and every buffer that grows with it is bounded by one
+//! of these numbers. The defaults can be overridden through [`crate::HttpOptions::limits`]; the
+//! ceilings are fixed by the codec's representation and checked when the server is built.
+
+use std::time::Duration;
+
+/// Header offsets are kept as `u16` ranges into the head, so a head can be at most 64 KiB.
+pub const HEAD_BYTES_CEILING: usize = u16::MAX as usize;
+
+/// The parser's header array lives on the stack; this is its length.
+pub const HEADERS_COUNT_CEILING: usize = 128;
+
+/// Bytes of request body discarded while lingering before a close, so that the client reads
+/// our error response instead of a reset (nginx's `lingering_close`).
+pub const LINGER_BYTES_MAX: usize = 64 * 1024;
+
+/// How long a closing connection keeps discarding what the client still sends.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Responses of pipelined requests are gathered into one write until the buffer holds this
+/// many bytes; then it is flushed before the next request is handled.
+pub const WRITE_FLUSH_BYTES: usize = 64 * 1024;
+
+/// The read buffer's initial capacity and the least spare room given to each read.
+pub const READ_CHUNK_BYTES: usize = 8 * 1024;
+
+/// A client-supplied `x-request-id` longer than this is replaced by a generated one, so that an
+/// id never makes a response head grow without bound.
+pub const REQUEST_ID_BYTES_MAX: usize = 128;
+
+/// The limits a shard enforces on each client. All sizes in bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus header fields. Over it: 431. Default 16 KiB (nginx allows 8 KiB per
+    /// line, hyper ~400 KiB in all; 16 KiB fits every browser and most proxies' cookies).
+    pub head_bytes_max: usize,
+    /// The request target. Over it: 414. Default 8 KiB, as nginx and most CDNs.
+    pub uri_bytes_max: usize,
+    /// Header fields in one request. Over it: 431. Default 100 (hyper's default).
+    pub headers_count_max: usize,
+    /// A request body, however framed. Over it: 413. Default 16 MiB; streamed bodies are a
+    /// later addition.
+    pub body_bytes_max: usize,
+    /// Pipelined requests answered before the responses are flushed. Default 32.
+    pub pipeline_depth_max: usize,
+    /// Open connections per shard; an accept past it is answered 503 and closed. Default 16,384.
+    pub connections_per_shard_max: usize,
+    /// Time a client has to send a complete head once it has started one. Over it: 408 and
+    /// close. Default 10 s (nginx's `client_header_timeout` is 60 s; hyper's 30 s).
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body. Over it: 408 and close. Default 30 s.
+    pub body_read_timeout: Duration,
+    /// Longest wait for the client to accept response bytes. Over it: the connection is closed.
+    /// Default 30 s.
+    pub send_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            head_bytes_max: 16 * 1024,
+            uri_bytes_max: 8 * 1024,
+            headers_count_max: 100,
+            body_bytes_max: 16 * 1024 * 1024,
+            pipeline_depth_max: 32,
+            connections_per_shard_max: 16 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that every limit is usable; the error names the field and its value.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let sizes = [
+            (
+                "head_bytes_max",
+                self.head_bytes_max,
+                64,
+                HEAD_BYTES_CEILING,
+            ),
+            ("uri_bytes_max", self.uri_bytes_max, 1, self.head_bytes_max),
+            (
+                "headers_count_max",
+                self.headers_count_max,
+                1,
+                HEADERS_COUNT_CEILING,
+            ),
+            ("body_bytes_max", self.body_bytes_max, 0, usize::MAX),
+            ("pipeline_depth_max", self.pipeline_depth_max, 1, 1024),
+            (
+                "connections_per_shard_max",
+                self.connections_per_shard_max,
+                1,
+                1 << 20,
+            ),
+        ];
+        for (name, value, least, most) in sizes {
+            if value < least || value > most {
+                return Err(format!(
+                    "limits.{name} = {value} is out of range ({least}..={most})"
+                ));
+            }
+        }
+        let timeouts = [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("send_timeout", self.send_timeout),
+        ];
+        for (name, value) in timeouts {
+            if value.is_zero() {
+                return Err(format!(
+                    "limits.{name} = {value:?} must be longer than zero"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Limits::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_out_of_range_limit_is_named_with_its_value() {
+        let limits = Limits {
+            head_bytes_max: 100_000,
+            ..Limits::default()
+        };
+        let error = limits.validate().unwrap_err();
+        assert!(error.contains("head_bytes_max = 100000"), "{error}");
+
+        let limits = Limits {
+            uri_bytes_max: 20_000,
+            ..Limits::default()
+        };
+        assert!(
+            limits
+                .validate()
+                .unwrap_err()
+                .contains("uri_bytes_max = 20000")
+        );
+
+        let limits = Limits {
+            send_timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert!(limits.validate().unwrap_err().contains("send_timeout"));
+    }
+}

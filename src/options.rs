@@ -1,0 +1,380 @@
+//! `HttpOptions`: the server-wide settings (Ray Serve's `http_options`) and their defaults.
+//!
+//! Invariant: options are resolved once, before anything binds, into [`ResolvedOptions`]:
+//! explicit settings win over `RINGSERVE_HOST` / `RINGSERVE_PORT` / `RINGSERVE_CORES`, which win
+//! over the built-in defaults; every bad value is an [`Error`] that names it.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::limits::Limits;
+
+/// Ray Serve's default host.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// Ray Serve's default port.
+pub const DEFAULT_PORT: u16 = 8000;
+/// Ray Serve's default keep-alive timeout (uvicorn's `timeout_keep_alive` as Serve sets it).
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long `ServerHandle::shutdown` lets in-flight requests finish.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Which CPU cores run shards: one shard, pinned, per core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cores {
+    /// Every core this process may run on (its affinity mask). The default.
+    All,
+    /// The first `n` cores this process may run on.
+    Count(usize),
+    /// Exactly these core ids.
+    List(Vec<usize>),
+}
+
+/// Server-wide HTTP settings. Build with [`HttpOptions::new`] and the setters; unset values
+/// take their defaults (or the environment's) when the server starts.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringserve::{Cores, HttpOptions};
+///
+/// let options = HttpOptions::new()
+///     .host("0.0.0.0")
+///     .port(9000)
+///     .cores(Cores::Count(2))
+///     .request_timeout(Duration::from_secs(5));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    host: Option<String>,
+    port: Option<u16>,
+    cores: Option<Cores>,
+    request_timeout: Option<Duration>,
+    keep_alive_timeout: Option<Duration>,
+    root_path: Option<String>,
+    shutdown_grace: Option<Duration>,
+    limits: Limits,
+}
+
+impl HttpOptions {
+    /// All defaults: host `127.0.0.1` (or `RINGSERVE_HOST`), port 8000 (or `RINGSERVE_PORT`),
+    /// every core (or `RINGSERVE_CORES`), no request timeout, keep-alive 90 s, no root path.
+    pub fn new() -> Self {
+        HttpOptions::default()
+    }
+
+    /// The address to listen on: an IP address or `localhost`.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The port to listen on; 0 asks the kernel for a free one (see `ServerHandle::local_addr`).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Which cores run shards.
+    pub fn cores(mut self, cores: Cores) -> Self {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// Time a handler has to produce its response; past it the client gets 408 and the handler's
+    /// future is dropped. None by default, as in Ray Serve. A request may shorten or disable it
+    /// with an `x-request-timeout-seconds` header.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept open. Default 90 s.
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.keep_alive_timeout = Some(timeout);
+        self
+    }
+
+    /// A path every request must start with (for a server mounted behind a proxy under a
+    /// sub-path); it is removed before route prefixes are matched. Empty by default.
+    pub fn root_path(mut self, root_path: impl Into<String>) -> Self {
+        self.root_path = Some(root_path.into());
+        self
+    }
+
+    /// How long `ServerHandle::shutdown` waits for in-flight requests. Default 10 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = Some(grace);
+        self
+    }
+
+    /// The limits enforced on each client.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Resolves every setting, reading the environment through `env` for unset values.
+    pub(crate) fn resolve(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        allowed_cores: &[usize],
+    ) -> Result<ResolvedOptions, Error> {
+        let host = match (&self.host, env("RINGSERVE_HOST")) {
+            (Some(host), _) => host.clone(),
+            (None, Some(host)) => host,
+            (None, None) => DEFAULT_HOST.to_owned(),
+        };
+        let port = match (self.port, env("RINGSERVE_PORT")) {
+            (Some(port), _) => port,
+            (None, Some(text)) => text.trim().parse().map_err(|_| {
+                Error::config(format!(
+                    "RINGSERVE_PORT = {text:?} is not a port number (0..=65535)"
+                ))
+            })?,
+            (None, None) => DEFAULT_PORT,
+        };
+        let cores = match (&self.cores, env("RINGSERVE_CORES")) {
+            (Some(cores), _) => cores.clone(),
+            (None, Some(text)) => parse_cores(&text)?,
+            (None, None) => Cores::All,
+        };
+        let cores = choose_cores(&cores, allowed_cores)?;
+        if self
+            .request_timeout
+            .is_some_and(|timeout| timeout.is_zero())
+        {
+            return Err(Error::config(
+                "request_timeout = 0s must be longer than zero",
+            ));
+        }
+        let keep_alive_timeout = self
+            .keep_alive_timeout
+            .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT);
+        if keep_alive_timeout.is_zero() {
+            return Err(Error::config(
+                "keep_alive_timeout = 0s must be longer than zero",
+            ));
+        }
+        let root_path = self.root_path.clone().unwrap_or_default();
+        validate_root_path(&root_path)?;
+        self.limits.validate().map_err(Error::config)?;
+        Ok(ResolvedOptions {
+            host,
+            port,
+            cores,
+            request_timeout: self.request_timeout,
+            keep_alive_timeout,
+            root_path,
+            shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            limits: self.limits.clone(),
+        })
+    }
+}
+
+/// Options with every default applied and every value checked.
+#[derive(Clone, Debug)]
+pub(crate) struct ResolvedOptions {
+    pub host: String,
+    pub port: u16,
+    pub cores: Vec<usize>,
+    pub request_timeout: Option<Duration>,
+    pub keep_alive_timeout: Duration,
+    pub root_path: String,
+    pub shutdown_grace: Duration,
+    pub limits: Limits,
+}
+
+/// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by
+/// id is `3-3`).
+fn parse_cores(text: &str) -> Result<Cores, Error> {
+    let text = text.trim();
+    let bad = || {
+        Error::config(format!(
+            "RINGSERVE_CORES = {text:?} is neither a count (4) nor a core list (0,2,4-6)"
+        ))
+    };
+    if !text.contains([',', '-']) {
+        return text.parse().map(Cores::Count).map_err(|_| bad());
+    }
+    let mut list = Vec::new();
+    for part in text
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
+        let (first, last) = match part.split_once('-') {
+            Some((first, last)) => (first.trim(), last.trim()),
+            None => (part, part),
+        };
+        let first: usize = first.parse().map_err(|_| bad())?;
+        let last: usize = last.parse().map_err(|_| bad())?;
+        if first > last || last - first > 4096 {
+            return Err(bad());
+        }
+        list.extend(first..=last);
+    }
+    Ok(Cores::List(list))
+}
+
+fn choose_cores(cores: &Cores, allowed: &[usize]) -> Result<Vec<usize>, Error> {
+    match cores {
+        Cores::All => Ok(allowed.to_vec()),
+        Cores::Count(0) => Err(Error::config(
+            "cores = Count(0): at least one shard is needed",
+        )),
+        Cores::Count(n) if *n > allowed.len() => Err(Error::config(format!(
+            "cores = Count({n}): only {} cores are available to this process",
+            allowed.len()
+        ))),
+        Cores::Count(n) => Ok(allowed[..*n].to_vec()),
+        Cores::List(list) if list.is_empty() => Err(Error::config(
+            "cores = List([]): at least one shard is needed",
+        )),
+        Cores::List(list) => {
+            for (index, core) in list.iter().enumerate() {
+                if !allowed.contains(core) {
+                    return Err(Error::config(format!(
+                        "cores: core {core} is not available to this process (available: {allowed:?})"
+                    )));
+                }
+                if list[..index].contains(core) {
+                    return Err(Error::config(format!("cores: core {core} is listed twice")));
+                }
+            }
+            Ok(list.clone())
+        }
+    }
+}
+
+fn validate_root_path(root_path: &str) -> Result<(), Error> {
+    if root_path.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: &str| Error::config(format!("root_path = {root_path:?} {why}"));
+    if !root_path.starts_with('/') {
+        return Err(bad("must start with '/'"));
+    }
+    if root_path.ends_with('/') {
+        return Err(bad("must not end with '/' (use \"\" for none)"));
+    }
+    if root_path.contains(['?', '#', '{', '}']) || root_path.contains("//") {
+        return Err(bad(
+            "must be a plain path without '?', '#', braces or empty segments",
+        ));
+    }
+    if !root_path.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(bad("must be visible ASCII"));
+    }
+    Ok(())
+}
+
+/// The cores this process may run on, from its affinity mask.
+pub(crate) fn allowed_cores() -> Vec<usize> {
+    // SAFETY: `set` is a plain bitmask that `sched_getaffinity` fills; its size is passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+            return (0..count).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_follow_ray_serve() {
+        let resolved = HttpOptions::new().resolve(no_env, &[0, 1]).unwrap();
+        assert_eq!(resolved.host, "127.0.0.1");
+        assert_eq!(resolved.port, 8000);
+        assert_eq!(resolved.cores, vec![0, 1]);
+        assert_eq!(resolved.request_timeout, None);
+        assert_eq!(resolved.keep_alive_timeout, Duration::from_secs(90));
+        assert_eq!(resolved.root_path, "");
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_code_overrides_environment() {
+        let env = |name: &str| match name {
+            "RINGSERVE_HOST" => Some("0.0.0.0".to_owned()),
+            "RINGSERVE_PORT" => Some("9123".to_owned()),
+            "RINGSERVE_CORES" => Some("1".to_owned()),
+            _ => None,
+        };
+        let resolved = HttpOptions::new().resolve(env, &[0, 1]).unwrap();
+        assert_eq!((resolved.host.as_str(), resolved.port), ("0.0.0.0", 9123));
+        assert_eq!(resolved.cores, vec![0]);
+
+        let explicit = HttpOptions::new()
+            .host("127.0.0.2")
+            .port(7000)
+            .cores(Cores::List(vec![1]));
+        let resolved = explicit.resolve(env, &[0, 1]).unwrap();
+        assert_eq!((resolved.host.as_str(), resolved.port), ("127.0.0.2", 7000));
+        assert_eq!(resolved.cores, vec![1]);
+    }
+
+    #[test]
+    fn core_lists_parse_with_ranges() {
+        assert_eq!(parse_cores("3").unwrap(), Cores::Count(3));
+        assert_eq!(
+            parse_cores("0,2,4-6").unwrap(),
+            Cores::List(vec![0, 2, 4, 5, 6])
+        );
+        assert_eq!(parse_cores("3-3").unwrap(), Cores::List(vec![3]));
+        assert!(parse_cores("x").is_err());
+        assert!(parse_cores("5-2").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_value() {
+        let env = |name: &str| (name == "RINGSERVE_PORT").then(|| "http".to_owned());
+        let error = HttpOptions::new()
+            .resolve(env, &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("RINGSERVE_PORT = \"http\""), "{error}");
+
+        let error = HttpOptions::new()
+            .cores(Cores::Count(3))
+            .resolve(no_env, &[0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("Count(3)"), "{error}");
+
+        let error = HttpOptions::new()
+            .cores(Cores::List(vec![0, 7]))
+            .resolve(no_env, &[0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("core 7"), "{error}");
+
+        let error = HttpOptions::new()
+            .root_path("/serve/")
+            .resolve(no_env, &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("root_path = \"/serve/\""), "{error}");
+
+        let error = HttpOptions::new()
+            .request_timeout(Duration::ZERO)
+            .resolve(no_env, &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("request_timeout"), "{error}");
+    }
+
+    #[test]
+    fn allowed_cores_is_not_empty() {
+        assert!(!allowed_cores().is_empty());
+    }
+}

@@ -1,0 +1,148 @@
+//! `Request`: what a deployment receives.
+//!
+//! Invariant: a request owns its head as one `Bytes` split off the connection's read buffer,
+//! and every accessor resolves a range into it: no header, path or query is copied.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use http::{Method, Version};
+
+use crate::http1::head::{RequestHead, Span};
+use crate::shard::request_id::REQUEST_ID_BYTES;
+
+/// Where the request id came from.
+#[derive(Clone, Debug)]
+pub(crate) enum RequestId {
+    /// The client's `x-request-id`, kept as it was sent.
+    FromClient(Span),
+    /// Made by the shard.
+    Generated([u8; REQUEST_ID_BYTES]),
+}
+
+/// An HTTP request, with its body read in full (up to `Limits::body_bytes_max`).
+pub struct Request {
+    head: Bytes,
+    parts: RequestHead,
+    /// Bytes of the path before the application's own path: root path plus route prefix.
+    route_offset: usize,
+    body: Bytes,
+    app_name: Rc<str>,
+    request_id: RequestId,
+}
+
+impl Request {
+    pub(crate) fn new(
+        head: Bytes,
+        parts: RequestHead,
+        route_offset: usize,
+        body: Bytes,
+        app_name: Rc<str>,
+        request_id: RequestId,
+    ) -> Self {
+        Request {
+            head,
+            parts,
+            route_offset,
+            body,
+            app_name,
+            request_id,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub fn version(&self) -> Version {
+        self.parts.version
+    }
+
+    /// The full path as sent (still percent-encoded), without the query.
+    pub fn path(&self) -> &str {
+        match self.parts.path.str_of(&self.head) {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// The path inside the application: what follows the root path and the route prefix,
+    /// always starting with `/`. For prefix `/api` and path `/api/items/5` it is `/items/5`.
+    pub fn route_path(&self) -> &str {
+        let path = self.path();
+        match path.get(self.route_offset..) {
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => "/",
+        }
+    }
+
+    /// The part of the path that selected the application (root path plus route prefix).
+    pub fn route_prefix(&self) -> &str {
+        self.path().get(..self.route_offset).unwrap_or_default()
+    }
+
+    /// The query string, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.parts.query.map(|query| query.str_of(&self.head))
+    }
+
+    /// The first value of the header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// The first value of the header `name` as text, if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name)
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    /// Every header field in the order received, names as sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.parts
+            .headers
+            .iter()
+            .map(|field| (field.name.str_of(&self.head), field.value.of(&self.head)))
+    }
+
+    /// The body, read in full.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Takes the body out of the request.
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// The name of the application this request was routed to.
+    pub fn app_name(&self) -> &str {
+        &self.app_name
+    }
+
+    /// The request id: the client's `x-request-id`, or one generated for this request. It is
+    /// echoed on the response.
+    pub fn request_id(&self) -> &str {
+        match &self.request_id {
+            RequestId::FromClient(span) => span.str_of(&self.head),
+            RequestId::Generated(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", self.method())
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .field("app", &self.app_name())
+            .field("request_id", &self.request_id())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}

@@ -1,0 +1,126 @@
+//! `Response`: what a deployment returns.
+//!
+//! Invariant: a response holds only what the handler chose — status, its own headers, body.
+//! The engine adds `date`, `content-length`, `x-request-id` and `connection` when it encodes the
+//! response, and ignores handler-set values for those (and `transfer-encoding`), so framing is
+//! always the engine's and always right.
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use smallvec::SmallVec;
+
+/// Up to four handler headers are kept inline, so a typical response allocates nothing for them.
+pub(crate) type ResponseHeaders = SmallVec<[(HeaderName, HeaderValue); 4]>;
+
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// An HTTP response.
+///
+/// ```
+/// use ringserve::Response;
+/// use http::{StatusCode, header, HeaderValue};
+///
+/// let ok = Response::text("hello");
+/// let created = Response::new(StatusCode::CREATED)
+///     .header(header::LOCATION, HeaderValue::from_static("/items/5"))
+///     .body("{\"item_id\":5}");
+/// assert_eq!(created.status(), StatusCode::CREATED);
+/// assert_eq!(ok.body_bytes(), "hello");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: ResponseHeaders,
+    body: Bytes,
+}
+
+impl Response {
+    /// A response with this status, no headers and an empty body.
+    pub fn new(status: StatusCode) -> Self {
+        Response {
+            status,
+            headers: ResponseHeaders::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// `200 OK` with a `text/plain; charset=utf-8` body.
+    pub fn text(body: impl Into<Bytes>) -> Self {
+        Response::new(StatusCode::OK)
+            .header(header::CONTENT_TYPE, TEXT_PLAIN)
+            .body(body)
+    }
+
+    /// `200 OK` with an `application/json` body that is already JSON.
+    pub fn json_bytes(body: impl Into<Bytes>) -> Self {
+        Response::new(StatusCode::OK)
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(body)
+    }
+
+    /// Replaces the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header; a second value for the same name is sent as a second field line.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The handler's headers, in the order they were added.
+    pub fn headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.headers.iter().map(|(name, value)| (name, value))
+    }
+
+    /// The first value of a header the handler set.
+    pub fn header_value(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The body.
+    pub fn body_bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    pub(crate) fn into_parts(self) -> (StatusCode, ResponseHeaders, Bytes) {
+        (self.status, self.headers, self.body)
+    }
+}
+
+impl From<&'static str> for Response {
+    fn from(body: &'static str) -> Self {
+        Response::text(body)
+    }
+}
+
+impl From<String> for Response {
+    fn from(body: String) -> Self {
+        Response::text(body)
+    }
+}
+
+impl From<StatusCode> for Response {
+    fn from(status: StatusCode) -> Self {
+        Response::new(status)
+    }
+}

@@ -1,0 +1,319 @@
+//! `Serve`: validate applications and options, build the prefix trie, bind one listener per
+//! shard, start the shards, and hand back a handle that shuts them down.
+//!
+//! Invariant: every check happens before the first shard starts, and every listener is bound
+//! before any shard accepts; an `Err` from `start` means nothing is left running. After
+//! `start`, the [`ServerConfig`] is read-only and shared by all shards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, mpsc};
+
+use bytes::Bytes;
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::deploy::Application;
+use crate::error::Error;
+use crate::options::{HttpOptions, ResolvedOptions, allowed_cores};
+use crate::prefix::PrefixTrie;
+use crate::shard::{self, ShardContext};
+
+/// Pending connections the kernel queues per shard listener before refusing more.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Longest application name, so `/-/routes` and logs stay bounded.
+const APP_NAME_BYTES_MAX: usize = 256;
+
+/// What all shards share, read-only, built before they start.
+pub(crate) struct ServerConfig {
+    pub(crate) options: ResolvedOptions,
+    pub(crate) apps: Vec<Application>,
+    pub(crate) prefix_trie: PrefixTrie,
+    /// `/-/routes`, rendered once.
+    pub(crate) routes_json: Bytes,
+    /// The end of every 404 body: `Ping http://<host>:<port>/-/routes for available routes.`
+    pub(crate) not_found_hint: String,
+}
+
+/// Runs one application with default options and blocks while it serves, like
+/// `serve.run(app)`.
+///
+/// ```no_run
+/// use ringserve::{Application, Deployment, Request, Response};
+///
+/// struct Hello;
+/// impl Deployment for Hello {
+///     async fn call(&self, _request: Request) -> Response {
+///         Response::text("hello")
+///     }
+/// }
+///
+/// ringserve::run(Application::new(|| Hello)).unwrap();
+/// ```
+pub fn run(app: Application) -> Result<(), Error> {
+    Serve::new().app(app).run()
+}
+
+/// A server of several applications side by side.
+///
+/// ```
+/// use ringserve::{Application, Cores, Deployment, HttpOptions, Request, Response, Serve};
+///
+/// struct Echo;
+/// impl Deployment for Echo {
+///     async fn call(&self, request: Request) -> Response {
+///         Response::text(request.route_path().to_owned())
+///     }
+/// }
+///
+/// let server = Serve::new()
+///     .options(HttpOptions::new().port(0).cores(Cores::Count(1)))
+///     .app(Application::new(|| Echo).name("a").route_prefix("/a"))
+///     .app(Application::new(|| Echo).name("b").route_prefix("/b"))
+///     .start()
+///     .unwrap();
+/// println!("listening on {}", server.local_addr());
+/// server.shutdown();
+/// ```
+#[derive(Debug, Default)]
+pub struct Serve {
+    options: HttpOptions,
+    apps: Vec<Application>,
+}
+
+impl Serve {
+    /// A server with default options and no applications.
+    pub fn new() -> Self {
+        Serve::default()
+    }
+
+    /// Replaces the HTTP options.
+    pub fn options(mut self, options: HttpOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Adds an application at its route prefix.
+    pub fn app(mut self, app: Application) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// Starts serving and blocks until the server stops.
+    pub fn run(self) -> Result<(), Error> {
+        self.start()?.wait();
+        Ok(())
+    }
+
+    /// Checks everything, binds the listeners, starts one shard per core, and returns once all
+    /// are serving.
+    pub fn start(self) -> Result<ServerHandle, Error> {
+        let options = self
+            .options
+            .resolve(|name| std::env::var(name).ok(), &allowed_cores())?;
+        let prefix_trie = build_routes(&self.apps)?;
+        let listeners = bind_listeners(&options)?;
+        let local_addr = listeners.local_addr;
+        let config = Arc::new(ServerConfig {
+            routes_json: render_routes(&self.apps),
+            not_found_hint: format!(
+                "Ping http://{}:{}/-/routes for available routes.",
+                options.host,
+                local_addr.port()
+            ),
+            options,
+            apps: self.apps,
+            prefix_trie,
+        });
+        start_shards(config, listeners.sockets, local_addr)
+    }
+}
+
+fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
+    let mut names = HashSet::new();
+    for app in apps {
+        let name = app.app_name();
+        if name.is_empty() || name.len() > APP_NAME_BYTES_MAX || name.chars().any(char::is_control)
+        {
+            return Err(Error::config(format!(
+                "application name {name:?} must be 1 to {APP_NAME_BYTES_MAX} bytes without control characters"
+            )));
+        }
+        if !names.insert(name) {
+            return Err(Error::config(format!(
+                "application name {name:?} is used by two applications"
+            )));
+        }
+    }
+    let prefixes: Vec<&str> = apps.iter().map(Application::prefix).collect();
+    PrefixTrie::build(&prefixes).map_err(|error| Error::config(error.to_string()))
+}
+
+/// `{"<prefix>": "<app name>", ...}`, sorted by prefix.
+fn render_routes(apps: &[Application]) -> Bytes {
+    let routes: BTreeMap<&str, &str> = apps
+        .iter()
+        .map(|app| (app.prefix(), app.app_name()))
+        .collect();
+    Bytes::from(serde_json::to_vec(&routes).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+struct Listeners {
+    sockets: Vec<OwnedFd>,
+    local_addr: SocketAddr,
+}
+
+/// One `SO_REUSEPORT` listener per shard, all on one port: the first learns the port when the
+/// options ask for port 0, the others bind to it. The kernel spreads connections among them.
+fn bind_listeners(options: &ResolvedOptions) -> Result<Listeners, Error> {
+    let address = (options.host.as_str(), options.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            Error::config(format!(
+                "host = {:?} is not an IP address or a resolvable name",
+                options.host
+            ))
+        })?;
+    let mut sockets = Vec::with_capacity(options.cores.len());
+    let mut local_addr = address;
+    for _ in &options.cores {
+        let socket = bind_one(local_addr)?;
+        if let Some(bound) = socket.local_addr().ok().and_then(|bound| bound.as_socket()) {
+            local_addr = bound;
+        }
+        sockets.push(OwnedFd::from(socket));
+    }
+    Ok(Listeners {
+        sockets,
+        local_addr,
+    })
+}
+
+fn bind_one(address: SocketAddr) -> Result<Socket, Error> {
+    let context = |what: &str| format!("{what} listener on {address}");
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(|error| Error::io(context("creating"), error))?;
+    socket
+        .set_reuse_port(true)
+        .and_then(|()| socket.set_reuse_address(true))
+        .and_then(|()| socket.set_nonblocking(true))
+        .map_err(|error| Error::io(context("configuring"), error))?;
+    socket
+        .bind(&address.into())
+        .map_err(|error| Error::io(context("binding"), error))?;
+    socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|error| Error::io(context("listening with"), error))?;
+    Ok(socket)
+}
+
+fn start_shards(
+    config: Arc<ServerConfig>,
+    sockets: Vec<OwnedFd>,
+    local_addr: SocketAddr,
+) -> Result<ServerHandle, Error> {
+    let (stop, stopped) = flume::bounded::<()>(1);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut handle = ServerHandle {
+        local_addr,
+        stop: Some(stop),
+        shards: Vec::with_capacity(sockets.len()),
+    };
+    let cores = config.options.cores.clone();
+    for (index, (core, socket)) in cores.into_iter().zip(sockets).enumerate() {
+        let config = config.clone();
+        let stopped = stopped.clone();
+        let ready = ready_tx.clone();
+        let spawned = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("ringserve-shard-{index}"))
+            .spawn(move || async move {
+                match ShardContext::new(index, config) {
+                    Ok(context) => {
+                        let _ = ready.send(Ok(()));
+                        shard::run(socket, context, stopped).await;
+                    }
+                    Err(message) => {
+                        let _ = ready.send(Err(message));
+                    }
+                }
+            })
+            .map_err(|error| {
+                Error::io(
+                    format!("starting shard {index} on core {core}"),
+                    std::io::Error::other(error.to_string()),
+                )
+            });
+        match spawned {
+            Ok(shard) => handle.shards.push(shard),
+            Err(error) => {
+                handle.stop_and_join();
+                return Err(error);
+            }
+        }
+    }
+    drop(ready_tx);
+    for _ in 0..handle.shards.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                handle.stop_and_join();
+                return Err(Error::config(message));
+            }
+            Err(_) => {
+                handle.stop_and_join();
+                return Err(Error::config("a shard stopped before it started serving"));
+            }
+        }
+    }
+    Ok(handle)
+}
+
+/// A running server. Dropping it shuts the server down, as [`ServerHandle::shutdown`] does.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    /// Dropping the sender is the shutdown signal every shard's accept loop awaits.
+    stop: Option<flume::Sender<()>>,
+    shards: Vec<ExecutorJoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the shutdown grace period
+    /// (`HttpOptions::shutdown_grace`), closes idle connections, and joins every shard.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    /// Blocks until the server stops (it stops only when a shard fails).
+    pub fn wait(mut self) {
+        for shard in self.shards.drain(..) {
+            let _ = shard.join();
+        }
+    }
+
+    fn stop_and_join(&mut self) {
+        drop(self.stop.take());
+        for shard in self.shards.drain(..) {
+            let _ = shard.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

@@ -1,0 +1,313 @@
+//! The connection loop: read, parse every complete request in the buffer, answer each in
+//! order into one write buffer, write once, repeat.
+//!
+//! Invariant: the loop owns its read and write buffers and reuses them for the connection's
+//! life; requests are answered strictly in arrival order; the write buffer is flushed before
+//! any wait for more input (so a pipelining client never waits on us for a response we hold);
+//! every wait is bounded by a deadline; and a refused request ends the connection after its
+//! error response, with a bounded lingering close so the client reads the response instead
+//! of a reset.
+
+use std::io;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use glommio::timer::Timer;
+use http::{Method, Version, header};
+
+use super::ShardContext;
+use super::dispatch::{self, RequestIdText};
+use super::transport::Transport;
+use crate::http1::body::{BodyFraming, ChunkedDecoder};
+use crate::http1::encode::{
+    self, CONTINUE, EngineHeaders, OVERLOADED, Persistence, encode_response,
+};
+use crate::http1::head::RequestHead;
+use crate::http1::parse::parse_head;
+use crate::http1::reject::ParseError;
+use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, READ_CHUNK_BYTES, WRITE_FLUSH_BYTES};
+use crate::request::RequestId;
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>) {
+    let Some(key) = shard.register(transport.raw_fd()) else {
+        refuse_overloaded(transport, &shard).await;
+        return;
+    };
+    let mut connection = Connection {
+        transport,
+        shard: shard.clone(),
+        key,
+        read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+        write_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+        request_timer: None,
+    };
+    connection.run().await;
+    // Unregister before the socket is closed, so a drain never shuts down a reused fd.
+    shard.unregister(key);
+    drop(connection);
+}
+
+async fn refuse_overloaded<T: Transport>(mut transport: T, shard: &ShardContext) {
+    let mut out = BytesMut::with_capacity(OVERLOADED.len());
+    out.put_slice(OVERLOADED);
+    let deadline = Instant::now() + shard.config.options.limits.send_timeout;
+    let _ = transport.write_all(out, deadline).await;
+    transport.shutdown_write().await;
+}
+
+/// What the connection does after a request.
+enum Next {
+    KeepAlive,
+    /// Flush, then close gracefully.
+    Close,
+    /// The peer is gone or misbehaved at the socket level: drop without another write.
+    Abort,
+}
+
+struct Connection<T: Transport> {
+    transport: T,
+    shard: Rc<ShardContext>,
+    key: usize,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    /// Made on the first request that has a timeout, then reused.
+    request_timer: Option<Timer>,
+}
+
+impl<T: Transport> Connection<T> {
+    async fn run(&mut self) {
+        let mut pipelined = 0usize;
+        let mut head_started: Option<Instant> = None;
+        let shard = self.shard.clone();
+        let limits = &shard.config.options.limits;
+        loop {
+            match parse_head(&self.read_buf, limits) {
+                Ok(Some(head)) => {
+                    head_started = None;
+                    match self.answer(head).await {
+                        Next::KeepAlive => {}
+                        Next::Close => return self.close().await,
+                        Next::Abort => return,
+                    }
+                    pipelined += 1;
+                    if pipelined >= limits.pipeline_depth_max
+                        || self.write_buf.len() >= WRITE_FLUSH_BYTES
+                    {
+                        if self.flush().await.is_err() {
+                            return;
+                        }
+                        pipelined = 0;
+                    }
+                }
+                Ok(None) => {
+                    if !self.write_buf.is_empty() {
+                        if self.flush().await.is_err() {
+                            return;
+                        }
+                        pipelined = 0;
+                    }
+                    let idle = self.read_buf.is_empty();
+                    if idle && self.shard.draining.get() {
+                        return self.close().await;
+                    }
+                    let deadline = if idle {
+                        Instant::now() + self.shard.config.options.keep_alive_timeout
+                    } else {
+                        *head_started.get_or_insert_with(Instant::now) + limits.header_read_timeout
+                    };
+                    self.shard.set_idle(self.key, idle);
+                    let read = self.read(Some(deadline)).await;
+                    self.shard.set_idle(self.key, false);
+                    match read {
+                        Ok(0) => return self.close().await,
+                        Ok(_) => {}
+                        // An idle keep-alive connection that times out just closes (RFC 9112
+                        // §9.8); a half-sent head gets 408.
+                        Err(error) if error.kind() == io::ErrorKind::TimedOut && !idle => {
+                            return self.refuse(ParseError::ReadTimeout).await;
+                        }
+                        Err(_) if idle => return self.close().await,
+                        Err(_) => return,
+                    }
+                }
+                Err(error) => return self.refuse(error).await,
+            }
+        }
+    }
+
+    /// Reads the body, calls the application, encodes its response.
+    async fn answer(&mut self, head: RequestHead) -> Next {
+        let body = match self.read_body(&head).await {
+            Ok(body) => body,
+            Err(BodyError::Refused(error)) => {
+                self.refuse(error).await;
+                return Next::Abort;
+            }
+            Err(BodyError::Gone) => return Next::Abort,
+        };
+        let (head_bytes, body) = body;
+        let shard = self.shard.clone();
+        let request_id = match head.request_id {
+            Some(span) => RequestId::FromClient(span),
+            None => RequestId::Generated(shard.request_ids.next()),
+        };
+        let id_text = RequestIdText::new(&request_id, &head_bytes);
+        let is_head = head.method == Method::HEAD;
+        let version = head.version;
+        let keep_alive = head.keep_alive;
+        let outcome = dispatch::dispatch(
+            &shard,
+            dispatch::Incoming {
+                head_bytes,
+                head,
+                body,
+                request_id,
+            },
+            &id_text,
+            &mut self.request_timer,
+        )
+        .await;
+        let (status, headers, body) = outcome.response.into_parts();
+        let handler_closes = headers.iter().any(|(name, value)| {
+            name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
+        });
+        let close = !keep_alive || outcome.close || handler_closes || shard.draining.get();
+        let persistence = match (close, version) {
+            (true, _) => Persistence::Close,
+            (false, Version::HTTP_10) => Persistence::KeepAliveHttp10,
+            (false, _) => Persistence::KeepAlive,
+        };
+        let date = shard.date.now();
+        encode_response(
+            &mut self.write_buf,
+            status,
+            &headers,
+            &body,
+            !is_head,
+            &EngineHeaders {
+                date: &date,
+                request_id: id_text.as_bytes(),
+                persistence,
+            },
+        );
+        if close { Next::Close } else { Next::KeepAlive }
+    }
+
+    /// Splits the head off the buffer and reads the body after it, in full.
+    async fn read_body(&mut self, head: &RequestHead) -> Result<(Bytes, Bytes), BodyError> {
+        let limits = &self.shard.config.options.limits;
+        match head.framing {
+            BodyFraming::None => {
+                let head_bytes = self.read_buf.split_to(head.head_len).freeze();
+                Ok((head_bytes, Bytes::new()))
+            }
+            BodyFraming::Length(length) => {
+                // `parse_head` refused lengths over `body_bytes_max`, so this fits in usize.
+                let total = head.head_len + length as usize;
+                if self.read_buf.len() < total {
+                    self.continue_if_expected(head).await?;
+                    self.read_buf.reserve(total - self.read_buf.len());
+                }
+                while self.read_buf.len() < total {
+                    self.read_body_piece().await?;
+                }
+                let head_bytes = self.read_buf.split_to(head.head_len).freeze();
+                let body = self.read_buf.split_to(length as usize).freeze();
+                Ok((head_bytes, body))
+            }
+            BodyFraming::Chunked => {
+                let head_bytes = self.read_buf.split_to(head.head_len).freeze();
+                let mut decoder = ChunkedDecoder::new(limits.body_bytes_max);
+                let mut body = BytesMut::new();
+                let mut continued = false;
+                loop {
+                    let progress = decoder
+                        .decode(&self.read_buf, &mut body)
+                        .map_err(BodyError::Refused)?;
+                    self.read_buf.advance(progress.consumed);
+                    if progress.done {
+                        return Ok((head_bytes, body.freeze()));
+                    }
+                    if !continued {
+                        self.continue_if_expected(head).await?;
+                        continued = true;
+                    }
+                    self.read_body_piece().await?;
+                }
+            }
+        }
+    }
+
+    /// Sends `100 Continue` (after any responses still buffered) when the client waits for it.
+    async fn continue_if_expected(&mut self, head: &RequestHead) -> Result<(), BodyError> {
+        if head.expect_continue {
+            self.write_buf.put_slice(CONTINUE);
+            self.flush().await.map_err(|_| BodyError::Gone)?;
+        }
+        Ok(())
+    }
+
+    async fn read_body_piece(&mut self) -> Result<(), BodyError> {
+        let deadline = Instant::now() + self.shard.config.options.limits.body_read_timeout;
+        match self.read(Some(deadline)).await {
+            Ok(0) => Err(BodyError::Gone),
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                Err(BodyError::Refused(ParseError::ReadTimeout))
+            }
+            Err(_) => Err(BodyError::Gone),
+        }
+    }
+
+    async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
+        let buf = std::mem::take(&mut self.read_buf);
+        let (result, buf) = self.transport.read(buf, deadline).await;
+        self.read_buf = buf;
+        result
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + self.shard.config.options.limits.send_timeout;
+        let buf = std::mem::take(&mut self.write_buf);
+        let (result, mut buf) = self.transport.write_all(buf, deadline).await;
+        buf.clear();
+        self.write_buf = buf;
+        result
+    }
+
+    /// Answers a refused request with its status and closes.
+    async fn refuse(&mut self, error: ParseError) {
+        let request_id = RequestId::Generated(self.shard.request_ids.next());
+        let id_text = RequestIdText::new(&request_id, &[]);
+        let date = self.shard.date.now();
+        encode::encode_rejection(&mut self.write_buf, error, &date, id_text.as_bytes());
+        self.close().await;
+    }
+
+    /// Flushes what is buffered, sends FIN, and discards what the client still sends for a
+    /// bounded time and size (nginx's lingering close), so our last response is read, not reset.
+    async fn close(&mut self) {
+        if !self.write_buf.is_empty() && self.flush().await.is_err() {
+            return;
+        }
+        self.transport.shutdown_write().await;
+        let deadline = Instant::now() + LINGER_TIMEOUT;
+        let mut discarded = 0usize;
+        while discarded < LINGER_BYTES_MAX {
+            self.read_buf.clear();
+            match self.read(Some(deadline)).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => discarded += read,
+            }
+        }
+    }
+}
+
+enum BodyError {
+    /// Answer with this error's status, then close.
+    Refused(ParseError),
+    /// The client went away or the socket failed.
+    Gone,
+}

@@ -1,0 +1,231 @@
+//! From a complete request to a response: system endpoints, root path, the prefix trie, the
+//! replica call with its timeout, and the answers the engine gives itself (404, 408, 500).
+//!
+//! Invariant: whatever the handler does — return, run past its timeout, or panic — exactly one
+//! response comes back, and a handler past its timeout has its future dropped before the 408 is
+//! sent. The shard keeps serving after a panic.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::FutureExt;
+use glommio::timer::Timer;
+use http::{HeaderValue, Method, StatusCode, header};
+
+use super::ShardContext;
+use crate::http1::head::{RequestHead, TimeoutOverride};
+use crate::limits::REQUEST_ID_BYTES_MAX;
+use crate::request::{Request, RequestId};
+use crate::response::Response;
+use crate::serve::ServerConfig;
+
+/// A request as the connection hands it over, before routing.
+pub(crate) struct Incoming {
+    pub head_bytes: Bytes,
+    pub head: RequestHead,
+    pub body: Bytes,
+    pub request_id: RequestId,
+}
+
+/// The response and whether the connection must close after it.
+pub(crate) struct Outcome {
+    pub response: Response,
+    pub close: bool,
+}
+
+/// The request id copied onto the stack, so it outlives the request the handler consumes
+/// without cloning the head buffer.
+pub(crate) struct RequestIdText {
+    bytes: [u8; REQUEST_ID_BYTES_MAX],
+    len: usize,
+}
+
+impl RequestIdText {
+    pub(crate) fn new(id: &RequestId, head: &[u8]) -> Self {
+        let source: &[u8] = match id {
+            RequestId::FromClient(span) => span.of(head),
+            RequestId::Generated(bytes) => bytes,
+        };
+        let len = source.len().min(REQUEST_ID_BYTES_MAX);
+        let mut bytes = [0u8; REQUEST_ID_BYTES_MAX];
+        bytes[..len].copy_from_slice(&source[..len]);
+        RequestIdText { bytes, len }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+/// Routes the request and produces its response.
+pub(crate) async fn dispatch(
+    shard: &ShardContext,
+    incoming: Incoming,
+    id_text: &RequestIdText,
+    request_timer: &mut Option<Timer>,
+) -> Outcome {
+    let config = &shard.config;
+    let Incoming {
+        head_bytes,
+        head,
+        body,
+        request_id,
+    } = incoming;
+    let path = match head.path.str_of(&head_bytes) {
+        "" => "/",
+        path => path,
+    };
+    let root_len = match strip_root(path, &config.options.root_path) {
+        Some(root_len) => root_len,
+        None => {
+            let response = system_endpoint(config, &head.method, path)
+                .unwrap_or_else(|| not_found(config, path));
+            return keep_open(response);
+        }
+    };
+    let inner_path = &path[root_len..];
+    if let Some(response) = system_endpoint(config, &head.method, inner_path) {
+        return keep_open(response);
+    }
+    let Some(found) = config.prefix_trie.lookup(inner_path) else {
+        return keep_open(not_found(config, path));
+    };
+    let timeout = effective_timeout(config.options.request_timeout, head.timeout_override);
+    let request = Request::new(
+        head_bytes,
+        head,
+        root_len + found.prefix_len,
+        body,
+        shard.app_names[found.app].clone(),
+        request_id,
+    );
+    let replica = &shard.replicas[found.app];
+    let call = AssertUnwindSafe(replica.call_boxed(request)).catch_unwind();
+    let finished = match timeout {
+        None => call.await,
+        Some(timeout) => {
+            let timer = request_timer.get_or_insert_with(|| Timer::new(timeout));
+            timer.reset(timeout);
+            let raced = async { Some(call.await) }
+                .or(async {
+                    timer.await;
+                    None
+                })
+                .await;
+            let Some(finished) = raced else {
+                return Outcome {
+                    response: timed_out(id_text, timeout),
+                    // 408 means the server gives up on the connection (RFC 9110 §15.5.9).
+                    close: true,
+                };
+            };
+            finished
+        }
+    };
+    match finished {
+        Ok(response) => keep_open(response),
+        Err(_) => keep_open(
+            Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR),
+        ),
+    }
+}
+
+fn keep_open(response: Response) -> Outcome {
+    Outcome {
+        response,
+        close: false,
+    }
+}
+
+/// The server's timeout, shortened or disabled by `x-request-timeout-seconds`.
+fn effective_timeout(server: Option<Duration>, asked: TimeoutOverride) -> Option<Duration> {
+    match asked {
+        TimeoutOverride::None => server,
+        TimeoutOverride::Disable => None,
+        TimeoutOverride::Shorten(asked) => Some(server.map_or(asked, |server| server.min(asked))),
+    }
+}
+
+/// The length of the root path if `path` lies under it (on a segment boundary), else `None`.
+fn strip_root(path: &str, root_path: &str) -> Option<usize> {
+    if root_path.is_empty() {
+        return Some(0);
+    }
+    let rest = path.strip_prefix(root_path)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(root_path.len())
+}
+
+/// `/-/routes` and `/-/healthz`, answered by every shard as Ray Serve's proxy does.
+fn system_endpoint(config: &ServerConfig, method: &Method, path: &str) -> Option<Response> {
+    let body = match path {
+        "/-/routes" => Response::json_bytes(config.routes_json.clone()),
+        "/-/healthz" => Response::text("success"),
+        _ => return None,
+    };
+    if method == Method::GET || method == Method::HEAD {
+        return Some(body);
+    }
+    Some(
+        Response::text("Method Not Allowed")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED)
+            .header(header::ALLOW, HeaderValue::from_static("GET, HEAD")),
+    )
+}
+
+/// Ray Serve's 404 text, naming the path and where to find the routes.
+fn not_found(config: &ServerConfig, path: &str) -> Response {
+    Response::text(format!(
+        "Path '{path}' not found. {}",
+        config.not_found_hint
+    ))
+    .with_status(StatusCode::NOT_FOUND)
+}
+
+/// Ray Serve's 408 text.
+fn timed_out(id_text: &RequestIdText, timeout: Duration) -> Response {
+    Response::text(format!(
+        "Request {} timed out after {}s.",
+        id_text.as_str(),
+        timeout.as_secs_f64()
+    ))
+    .with_status(StatusCode::REQUEST_TIMEOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_path_matches_whole_segments() {
+        assert_eq!(strip_root("/anything", ""), Some(0));
+        assert_eq!(strip_root("/serve", "/serve"), Some(6));
+        assert_eq!(strip_root("/serve/api", "/serve"), Some(6));
+        assert_eq!(strip_root("/server", "/serve"), None);
+        assert_eq!(strip_root("/other", "/serve"), None);
+    }
+
+    #[test]
+    fn timeout_header_shortens_or_disables() {
+        let five = Some(Duration::from_secs(5));
+        let one = Duration::from_secs(1);
+        assert_eq!(effective_timeout(five, TimeoutOverride::None), five);
+        assert_eq!(effective_timeout(five, TimeoutOverride::Disable), None);
+        assert_eq!(
+            effective_timeout(five, TimeoutOverride::Shorten(one)),
+            Some(one)
+        );
+        assert_eq!(
+            effective_timeout(Some(one), TimeoutOverride::Shorten(Duration::from_secs(9))),
+            Some(one)
+        );
+        assert_eq!(
+            effective_timeout(None, TimeoutOverride::Shorten(one)),
+            Some(one)
+        );
+    }
+}

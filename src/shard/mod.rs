@@ -1,0 +1,160 @@
+//! One shard per core: its listener, its connections, its replicas, its caches.
+//!
+//! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
+//! never `Arc` clones, locks or atomics. What it shares with other shards is the read-only
+//! [`ServerConfig`], built before any shard starts. The only cross-thread signal is the
+//! shutdown channel, awaited by the accept loop alone.
+
+mod connection;
+mod date;
+mod dispatch;
+pub(crate) mod request_id;
+mod transport;
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use glommio::net::TcpListener;
+use glommio::timer::Timer;
+use slab::Slab;
+
+use crate::deploy::Replica;
+use crate::serve::ServerConfig;
+use date::DateCache;
+use request_id::RequestIdGenerator;
+use transport::GlommioTransport;
+
+/// How often a draining shard checks whether its last connection has closed.
+const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// After a failed `accept` (for example `EMFILE`), wait this long before the next, so a full
+/// file table does not turn the accept loop into a busy loop.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// A connection as the shard sees it, for draining.
+struct ConnectionEntry {
+    fd: RawFd,
+    /// Waiting for the next request with nothing buffered: safe to close at shutdown.
+    idle: bool,
+}
+
+/// Everything one shard owns.
+pub(crate) struct ShardContext {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) replicas: Vec<Rc<dyn Replica>>,
+    pub(crate) app_names: Vec<Rc<str>>,
+    pub(crate) date: DateCache,
+    pub(crate) request_ids: RequestIdGenerator,
+    /// Set once shutdown begins: finish in-flight requests, then close.
+    pub(crate) draining: Cell<bool>,
+    connections: RefCell<Slab<ConnectionEntry>>,
+}
+
+impl ShardContext {
+    /// Builds the shard's replicas; a factory that panics is reported by application name.
+    pub(crate) fn new(index: usize, config: Arc<ServerConfig>) -> Result<Self, String> {
+        let mut replicas = Vec::with_capacity(config.apps.len());
+        for app in &config.apps {
+            let built =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.build_replica()));
+            match built {
+                Ok(replica) => replicas.push(replica),
+                Err(_) => {
+                    return Err(format!(
+                        "application {:?} panicked while building its replica on shard {index}",
+                        app.app_name()
+                    ));
+                }
+            }
+        }
+        let app_names = config
+            .apps
+            .iter()
+            .map(|app| Rc::from(app.app_name()))
+            .collect();
+        Ok(ShardContext {
+            config,
+            replicas,
+            app_names,
+            date: DateCache::new(),
+            request_ids: RequestIdGenerator::new(index),
+            draining: Cell::new(false),
+            connections: RefCell::new(Slab::new()),
+        })
+    }
+
+    fn register(&self, fd: RawFd) -> Option<usize> {
+        let mut connections = self.connections.borrow_mut();
+        if connections.len() >= self.config.options.limits.connections_per_shard_max {
+            return None;
+        }
+        Some(connections.insert(ConnectionEntry { fd, idle: false }))
+    }
+
+    fn unregister(&self, key: usize) {
+        self.connections.borrow_mut().try_remove(key);
+    }
+
+    fn set_idle(&self, key: usize, idle: bool) {
+        if let Some(entry) = self.connections.borrow_mut().get_mut(key) {
+            entry.idle = idle;
+        }
+    }
+
+    fn open_connections(&self) -> usize {
+        self.connections.borrow().len()
+    }
+
+    /// Starts draining: connections close after their current request, and idle ones now
+    /// (their pending read sees end of stream once the read side is shut).
+    fn drain(&self) {
+        self.draining.set(true);
+        for (_, entry) in self.connections.borrow().iter() {
+            if entry.idle {
+                // SAFETY: `fd` belongs to a live connection: entries are removed before the
+                // connection's socket is closed.
+                unsafe { libc::shutdown(entry.fd, libc::SHUT_RD) };
+            }
+        }
+    }
+}
+
+/// Runs one shard until shutdown: accept, serve, then drain within the grace period.
+pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flume::Receiver<()>) {
+    let context = Rc::new(context);
+    // SAFETY: the descriptor is a bound, listening TCP socket handed over whole to this shard.
+    let listener = unsafe {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        TcpListener::from_raw_fd(listener.into_raw_fd())
+    };
+    let stop = shutdown.recv_async();
+    futures_lite::pin!(stop);
+    loop {
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                let _ = (&mut stop).await;
+                None
+            })
+            .await;
+        match accepted {
+            Some(Ok(stream)) => {
+                let transport = GlommioTransport::new(stream);
+                glommio::spawn_local(connection::serve(transport, context.clone())).detach();
+            }
+            Some(Err(_)) => {
+                Timer::new(ACCEPT_ERROR_BACKOFF).await;
+            }
+            None => break,
+        }
+    }
+    drop(listener);
+    context.drain();
+    let grace_end = Instant::now() + context.config.options.shutdown_grace;
+    while context.open_connections() > 0 && Instant::now() < grace_end {
+        Timer::new(DRAIN_POLL_INTERVAL).await;
+    }
+}

@@ -1,0 +1,150 @@
+//! The narrow socket interface the connection loop is written against, and its implementation
+//! over glommio's `TcpStream`.
+//!
+//! Invariant: the interface is completion-shaped. A buffer is handed to `read` or `write_all`
+//! by value and handed back with the result, so an implementation that submits the buffer to
+//! io_uring owns it until the kernel is done with it; nothing borrows a buffer across an await.
+//! Timeouts are part of each call for the same reason: dropping an in-flight operation would
+//! drop the buffer it owns.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncWriteExt, FutureExt};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use crate::limits::READ_CHUNK_BYTES;
+
+/// Socket I/O for one connection, as the connection loop needs it.
+pub(crate) trait Transport {
+    /// Appends what the peer sent to `buf`, growing it by at least
+    /// [`READ_CHUNK_BYTES`] of room first if needed. `Ok(0)` is end of stream; an error of kind
+    /// `TimedOut` means `deadline` passed with nothing read.
+    async fn read(
+        &mut self,
+        buf: BytesMut,
+        deadline: Option<Instant>,
+    ) -> (io::Result<usize>, BytesMut);
+
+    /// Writes all of `buf`, or fails with `TimedOut` once `deadline` passes. The buffer comes
+    /// back unchanged for reuse.
+    async fn write_all(&mut self, buf: BytesMut, deadline: Instant) -> (io::Result<()>, BytesMut);
+
+    /// Sends FIN: no more bytes from us, while the peer may still send.
+    async fn shutdown_write(&mut self);
+
+    /// The socket, so that a shard can stop a connection's idle read when it drains.
+    fn raw_fd(&self) -> RawFd;
+}
+
+/// glommio's readiness-based stream: a non-blocking `recv` first, and on `EAGAIN` a wait for
+/// data through glommio's reactor.
+pub(crate) struct GlommioTransport {
+    stream: TcpStream,
+    /// Reused for every deadline of this connection, so a timed read allocates nothing.
+    timer: Timer,
+}
+
+impl GlommioTransport {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        // Responses are written whole; Nagle would only delay the last segment.
+        let _ = stream.set_nodelay(true);
+        GlommioTransport {
+            stream,
+            timer: Timer::new(std::time::Duration::from_secs(3600)),
+        }
+    }
+
+    /// Waits until the socket has data (or end of stream), or the deadline passes.
+    async fn readable(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+        let mut probe = [0u8; 1];
+        let peek = async {
+            self.stream
+                .peek(&mut probe)
+                .await
+                .map(drop)
+                .map_err(io::Error::from)
+        };
+        match deadline {
+            None => peek.await,
+            Some(deadline) => {
+                self.timer
+                    .reset(deadline.saturating_duration_since(Instant::now()));
+                let timer = &mut self.timer;
+                let expired = async move {
+                    timer.await;
+                    Err(io::Error::from(io::ErrorKind::TimedOut))
+                };
+                peek.or(expired).await
+            }
+        }
+    }
+}
+
+impl Transport for GlommioTransport {
+    async fn read(
+        &mut self,
+        mut buf: BytesMut,
+        deadline: Option<Instant>,
+    ) -> (io::Result<usize>, BytesMut) {
+        if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
+            buf.reserve(READ_CHUNK_BYTES);
+        }
+        loop {
+            match recv_into_spare(self.stream.as_raw_fd(), &mut buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                result => return (result, buf),
+            }
+            if let Err(error) = self.readable(deadline).await {
+                return (Err(error), buf);
+            }
+        }
+    }
+
+    async fn write_all(&mut self, buf: BytesMut, deadline: Instant) -> (io::Result<()>, BytesMut) {
+        self.timer
+            .reset(deadline.saturating_duration_since(Instant::now()));
+        let timer = &mut self.timer;
+        let stream = &mut self.stream;
+        let write = async { stream.write_all(&buf).await };
+        let expired = async move {
+            timer.await;
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        };
+        let result = write.or(expired).await;
+        (result, buf)
+    }
+
+    async fn shutdown_write(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write).await;
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
+/// One non-blocking `recv` into the spare capacity of `buf`.
+fn recv_into_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: the kernel writes at most `spare.len()` bytes into memory we own; `recv` writes
+    // through a raw pointer, so no reference to uninitialised memory is created.
+    let received = unsafe {
+        libc::recv(
+            fd,
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let received = received as usize;
+    // SAFETY: `recv` initialised exactly `received` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + received) };
+    Ok(received)
+}

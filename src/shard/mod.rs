@@ -5,6 +5,8 @@
 //! [`ServerConfig`], built before any shard starts. The only cross-thread signal is the
 //! shutdown channel, awaited by the accept loop alone.
 
+#[cfg(test)]
+mod allocation_tests;
 mod connection;
 mod date;
 mod dispatch;

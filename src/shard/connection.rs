@@ -208,8 +208,9 @@ impl<T: Transport> Connection<T> {
                 let total = head.head_len + length as usize;
                 if self.read_buf.len() < total {
                     self.continue_if_expected(head).await?;
-                    self.read_buf.reserve(total - self.read_buf.len());
                 }
+                // The buffer grows with what arrives, not with what the client announces, so
+                // memory follows the bytes actually sent.
                 while self.read_buf.len() < total {
                     self.read_body_piece().await?;
                 }

@@ -105,7 +105,11 @@ pub(crate) async fn dispatch(
         request_id,
     );
     let replica = &shard.replicas[found.app];
-    let call = AssertUnwindSafe(replica.call_boxed(request)).catch_unwind();
+    // A deployment may panic while making its future, or while it runs: both are caught.
+    let call = async {
+        let future = std::panic::catch_unwind(AssertUnwindSafe(|| replica.call_boxed(request)))?;
+        AssertUnwindSafe(future).catch_unwind().await
+    };
     let finished = match timeout {
         None => call.await,
         Some(timeout) => {

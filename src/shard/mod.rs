@@ -125,14 +125,21 @@ impl ShardContext {
     }
 }
 
+/// Takes the listener out of LISTEN at once. Dropping it alone is not enough: the accept still
+/// in flight in glommio's ring holds the socket open until the ring is torn down, after
+/// `shutdown()` has returned, so a client could still connect to a stopped server.
+fn stop_listening(listener_fd: RawFd) {
+    // SAFETY: shutting down a socket this shard owns; it stays open until the listener drops.
+    unsafe { libc::shutdown(listener_fd, libc::SHUT_RDWR) };
+}
+
 /// Runs one shard until shutdown: accept, serve, then drain within the grace period.
 pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flume::Receiver<()>) {
+    use std::os::fd::{FromRawFd, IntoRawFd};
     let context = Rc::new(context);
+    let listener_fd = listener.into_raw_fd();
     // SAFETY: the descriptor is a bound, listening TCP socket handed over whole to this shard.
-    let listener = unsafe {
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        TcpListener::from_raw_fd(listener.into_raw_fd())
-    };
+    let listener = unsafe { TcpListener::from_raw_fd(listener_fd) };
     let stop = shutdown.recv_async();
     futures_lite::pin!(stop);
     loop {
@@ -153,6 +160,7 @@ pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flum
             None => break,
         }
     }
+    stop_listening(listener_fd);
     drop(listener);
     context.drain();
     let grace_end = Instant::now() + context.config.options.shutdown_grace;

@@ -96,7 +96,12 @@ fn partial_head_verdict(
 fn version_error(buf: &[u8]) -> ParseError {
     let line_end = buf.iter().position(|&byte| byte == b'\r' || byte == b'\n');
     let line = &buf[..line_end.unwrap_or(buf.len())];
-    let version = line.rsplit(|&byte| byte == b' ').next().unwrap_or_default();
+    let mut words = line.split(|&byte| byte == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return ParseError::Malformed;
+    };
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
@@ -489,6 +494,10 @@ mod tests {
         );
         assert_eq!(
             parse(b"GET / FOO\r\n\r\n").unwrap_err(),
+            ParseError::Malformed
+        );
+        assert_eq!(
+            parse(b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
             ParseError::Malformed
         );
         assert_eq!(

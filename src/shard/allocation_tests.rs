@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -88,7 +88,11 @@ impl Transport for MemoryTransport {
         (Ok(count), buf)
     }
 
-    async fn write_all(&mut self, buf: BytesMut, _deadline: Instant) -> (io::Result<()>, BytesMut) {
+    async fn write_all(
+        &mut self,
+        buf: BytesMut,
+        _stall_timeout: Duration,
+    ) -> (io::Result<()>, BytesMut) {
         self.written_bytes.set(self.written_bytes.get() + buf.len());
         (Ok(()), buf)
     }

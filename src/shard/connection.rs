@@ -52,8 +52,9 @@ pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>) {
 async fn refuse_overloaded<T: Transport>(mut transport: T, shard: &ShardContext) {
     let mut out = BytesMut::with_capacity(OVERLOADED.len());
     out.put_slice(OVERLOADED);
-    let deadline = Instant::now() + shard.config.options.limits.send_timeout;
-    let _ = transport.write_all(out, deadline).await;
+    let _ = transport
+        .write_all(out, shard.config.options.limits.send_timeout)
+        .await;
     transport.shutdown_write().await;
 }
 
@@ -79,12 +80,17 @@ struct Connection<T: Transport> {
 impl<T: Transport> Connection<T> {
     async fn run(&mut self) {
         let mut pipelined = 0usize;
+        // When the current wait began: idle (nothing buffered) or inside a head. Neither is
+        // reset by bytes that do not complete a request, so a trickle cannot hold a
+        // connection open past its timeout.
+        let mut idle_since: Option<Instant> = None;
         let mut head_started: Option<Instant> = None;
         let shard = self.shard.clone();
         let limits = &shard.config.options.limits;
         loop {
             match parse_head(&self.read_buf, limits) {
                 Ok(Some(head)) => {
+                    idle_since = None;
                     head_started = None;
                     match self.answer(head).await {
                         Next::KeepAlive => {}
@@ -108,12 +114,22 @@ impl<T: Transport> Connection<T> {
                         }
                         pipelined = 0;
                     }
+                    // Empty lines before a request are ignored (RFC 9112 §2.2): some clients
+                    // send one after a body. They leave the connection idle.
+                    if self
+                        .read_buf
+                        .iter()
+                        .all(|&byte| byte == b'\r' || byte == b'\n')
+                    {
+                        self.read_buf.clear();
+                    }
                     let idle = self.read_buf.is_empty();
                     if idle && self.shard.draining.get() {
                         return self.close().await;
                     }
                     let deadline = if idle {
-                        Instant::now() + self.shard.config.options.keep_alive_timeout
+                        *idle_since.get_or_insert_with(Instant::now)
+                            + self.shard.config.options.keep_alive_timeout
                     } else {
                         *head_started.get_or_insert_with(Instant::now) + limits.header_read_timeout
                     };
@@ -270,9 +286,9 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + self.shard.config.options.limits.send_timeout;
+        let stall_timeout = self.shard.config.options.limits.send_timeout;
         let buf = std::mem::take(&mut self.write_buf);
-        let (result, mut buf) = self.transport.write_all(buf, deadline).await;
+        let (result, mut buf) = self.transport.write_all(buf, stall_timeout).await;
         buf.clear();
         self.write_buf = buf;
         result

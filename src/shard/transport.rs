@@ -9,7 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::{AsyncWriteExt, FutureExt};
@@ -29,9 +29,14 @@ pub(crate) trait Transport {
         deadline: Option<Instant>,
     ) -> (io::Result<usize>, BytesMut);
 
-    /// Writes all of `buf`, or fails with `TimedOut` once `deadline` passes. The buffer comes
-    /// back unchanged for reuse.
-    async fn write_all(&mut self, buf: BytesMut, deadline: Instant) -> (io::Result<()>, BytesMut);
+    /// Writes all of `buf`, or fails with `TimedOut` when the peer accepts no bytes for
+    /// `stall_timeout` (a slow but steady reader is never cut off). The buffer comes back
+    /// unchanged for reuse.
+    async fn write_all(
+        &mut self,
+        buf: BytesMut,
+        stall_timeout: Duration,
+    ) -> (io::Result<()>, BytesMut);
 
     /// Sends FIN: no more bytes from us, while the peer may still send.
     async fn shutdown_write(&mut self);
@@ -54,7 +59,7 @@ impl GlommioTransport {
         let _ = stream.set_nodelay(true);
         GlommioTransport {
             stream,
-            timer: Timer::new(std::time::Duration::from_secs(3600)),
+            timer: Timer::new(Duration::from_secs(3600)),
         }
     }
 
@@ -96,6 +101,7 @@ impl Transport for GlommioTransport {
         loop {
             match recv_into_spare(self.stream.as_raw_fd(), &mut buf) {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 result => return (result, buf),
             }
             if let Err(error) = self.readable(deadline).await {
@@ -104,18 +110,29 @@ impl Transport for GlommioTransport {
         }
     }
 
-    async fn write_all(&mut self, buf: BytesMut, deadline: Instant) -> (io::Result<()>, BytesMut) {
-        self.timer
-            .reset(deadline.saturating_duration_since(Instant::now()));
-        let timer = &mut self.timer;
-        let stream = &mut self.stream;
-        let write = async { stream.write_all(&buf).await };
-        let expired = async move {
-            timer.await;
-            Err(io::Error::from(io::ErrorKind::TimedOut))
-        };
-        let result = write.or(expired).await;
-        (result, buf)
+    async fn write_all(
+        &mut self,
+        buf: BytesMut,
+        stall_timeout: Duration,
+    ) -> (io::Result<()>, BytesMut) {
+        let mut written = 0;
+        while written < buf.len() {
+            self.timer.reset(stall_timeout);
+            let timer = &mut self.timer;
+            let stream = &mut self.stream;
+            let write = async { stream.write(&buf[written..]).await };
+            let expired = async move {
+                timer.await;
+                Err(io::Error::from(io::ErrorKind::TimedOut))
+            };
+            match write.or(expired).await {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                Ok(count) => written += count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return (Err(error), buf),
+            }
+        }
+        (Ok(()), buf)
     }
 
     async fn shutdown_write(&mut self) {

@@ -1,0 +1,106 @@
+//! The examples the README points to, run as a user runs them: each compiled example binary is
+//! started on a free port (through `RINGSERVE_PORT`) and answered over loopback.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A running example process, killed when dropped.
+struct Example {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cargo test` builds every example next to the test binaries' `deps` folder.
+fn example_path(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile folder");
+    profile_dir.join("examples").join(name)
+}
+
+fn start_example(name: &str) -> Example {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(example_path(name))
+        .env("RINGSERVE_HOST", "127.0.0.1")
+        .env("RINGSERVE_PORT", port.to_string())
+        .env("RINGSERVE_CORES", "1")
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("starting example {name} ({error}); plain `cargo test` builds the examples")
+        });
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let example = Example { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "example {name} did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    example
+}
+
+#[test]
+fn hello_answers_hello() {
+    let example = start_example("hello");
+    let response = common::get(example.addr, "/");
+    assert_eq!(
+        response.redacted(),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 5\r\n\
+         content-type: text/plain; charset=utf-8\r\n\r\nhello"
+    );
+}
+
+#[test]
+fn prefixes_serves_two_apps_and_lists_both_routes() {
+    let example = start_example("prefixes");
+    let routes = common::get(example.addr, "/-/routes");
+    assert_eq!(routes.status(), 200);
+    assert_eq!(
+        routes.body_text(),
+        r#"{"/api/v1":"api-v1","/greet":"greeter"}"#
+    );
+    assert_eq!(
+        common::get(example.addr, "/api/v1/hello").body_text(),
+        "hello from api-v1 (route path /hello)\n"
+    );
+    assert_eq!(
+        common::get(example.addr, "/greet").body_text(),
+        "greetings! (#1 on this core)\n"
+    );
+    assert_eq!(common::get(example.addr, "/elsewhere").status(), 404);
+}
+
+#[test]
+fn http_options_applies_root_path_and_request_timeout() {
+    let example = start_example("http_options");
+    assert_eq!(
+        common::get(example.addr, "/serve/fast").body_text(),
+        "done: /fast\n"
+    );
+    assert_eq!(common::get(example.addr, "/fast").status(), 404);
+    let slow = common::get(example.addr, "/serve/slow");
+    assert_eq!(slow.status(), 408);
+    let id = slow.header("x-request-id").unwrap();
+    assert_eq!(
+        slow.body_text(),
+        format!("Request {id} timed out after 1s.")
+    );
+}

@@ -12,6 +12,8 @@ use std::sync::{Arc, mpsc};
 
 use bytes::Bytes;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::deploy::Application;
@@ -37,8 +39,8 @@ pub(crate) struct ServerConfig {
     pub(crate) not_found_hint: String,
 }
 
-/// Runs one application with default options and blocks while it serves, like
-/// `serve.run(app)`.
+/// Runs one application with default options, like `serve.run(app)`: blocks until SIGINT or
+/// SIGTERM, then shuts down gracefully.
 ///
 /// ```no_run
 /// use ringserve::{Application, Deployment, Request, Response};
@@ -101,9 +103,15 @@ impl Serve {
         self
     }
 
-    /// Starts serving and blocks until the server stops.
+    /// Starts serving and blocks until the process gets SIGINT (Ctrl-C) or SIGTERM, then
+    /// shuts down gracefully as [`ServerHandle::shutdown`] does. Use [`Serve::start`] to
+    /// decide yourself when to stop.
     pub fn run(self) -> Result<(), Error> {
-        self.start()?.wait();
+        let mut signals = Signals::new([SIGINT, SIGTERM])
+            .map_err(|error| Error::io("installing SIGINT and SIGTERM handlers", error))?;
+        let server = self.start()?;
+        signals.forever().next();
+        server.shutdown();
         Ok(())
     }
 
@@ -295,13 +303,6 @@ impl ServerHandle {
     /// (`HttpOptions::shutdown_grace`), closes idle connections, and joins every shard.
     pub fn shutdown(mut self) {
         self.stop_and_join();
-    }
-
-    /// Blocks until the server stops (it stops only when a shard fails).
-    pub fn wait(mut self) {
-        for shard in self.shards.drain(..) {
-            let _ = shard.join();
-        }
     }
 
     fn stop_and_join(&mut self) {

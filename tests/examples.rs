@@ -104,3 +104,25 @@ fn http_options_applies_root_path_and_request_timeout() {
         format!("Request {id} timed out after 1s.")
     );
 }
+
+#[test]
+fn sigterm_shuts_an_example_down_gracefully() {
+    let mut example = start_example("hello");
+    assert_eq!(common::get(example.addr, "/").status(), 200);
+    let pid = example.child.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = example.child.try_wait().expect("wait on example") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "example did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(TcpStream::connect(example.addr).is_err());
+}

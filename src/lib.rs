@@ -23,7 +23,7 @@
 //! # The request path
 //!
 //! ```text
-//! shard (one per core, pinned)                                  no locks, no atomics here
+//! shard (one per core, pinned)                  no locks, nothing shared written per request
 //!   listener (SO_REUSEPORT, one per shard)
 //!     └─ connection task
 //!          read into the connection's buffer

@@ -26,6 +26,19 @@ pub const WRITE_FLUSH_BYTES: usize = 64 * 1024;
 /// The read buffer's initial capacity and the least spare room given to each read.
 pub const READ_CHUNK_BYTES: usize = 8 * 1024;
 
+/// A connection going idle with a read or write buffer larger than this (grown by a large body
+/// or response) swaps it for a fresh small one, so idle connections do not keep peak memory.
+pub const IDLE_BUFFER_BYTES_MAX: usize = 64 * 1024;
+
+/// The smallest `head_bytes_max` accepted: a request line and a `Host` header must fit.
+pub const HEAD_BYTES_FLOOR: usize = 64;
+
+/// The deepest pipeline `pipeline_depth_max` may allow before a flush.
+pub const PIPELINE_DEPTH_CEILING: usize = 1024;
+
+/// The most connections `connections_per_shard_max` may allow on one shard.
+pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1 << 20;
+
 /// A client-supplied `x-request-id` longer than this is replaced by a generated one, so that an
 /// id never makes a response head grow without bound.
 pub const REQUEST_ID_BYTES_MAX: usize = 128;

@@ -184,6 +184,9 @@ pub(crate) struct ResolvedOptions {
     pub limits: Limits,
 }
 
+/// The widest range `RINGSERVE_CORES` may name (`0-4095`), so a typo cannot make a huge list.
+const CORE_RANGE_MAX: usize = 4096;
+
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by
 /// id is `3-3`).
 fn parse_cores(text: &str) -> Result<Cores, Error> {
@@ -208,7 +211,7 @@ fn parse_cores(text: &str) -> Result<Cores, Error> {
         };
         let first: usize = first.parse().map_err(|_| bad())?;
         let last: usize = last.parse().map_err(|_| bad())?;
-        if first > last || last - first > 4096 {
+        if first > last || last - first >= CORE_RANGE_MAX {
             return Err(bad());
         }
         list.extend(first..=last);

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use bytes::Bytes;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
@@ -21,6 +22,12 @@ use crate::error::Error;
 use crate::options::{HttpOptions, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
 use crate::shard::{self, ShardContext};
+
+/// How often `Serve::run` checks that every shard is still running.
+const SHARD_WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Exit status after a second SIGINT or SIGTERM cut the graceful drain short (128 + SIGINT).
+const FORCED_EXIT_STATUS: i32 = 130;
 
 /// Pending connections the kernel queues per shard listener before refusing more.
 const LISTEN_BACKLOG: i32 = 1024;
@@ -104,15 +111,36 @@ impl Serve {
     }
 
     /// Starts serving and blocks until the process gets SIGINT (Ctrl-C) or SIGTERM, then
-    /// shuts down gracefully as [`ServerHandle::shutdown`] does. Use [`Serve::start`] to
-    /// decide yourself when to stop.
+    /// shuts down gracefully as [`ServerHandle::shutdown`] does; a second signal during that
+    /// drain exits the process at once (status 130). If a shard stops unexpectedly, the others
+    /// are shut down and the error says which. Use [`Serve::start`] to decide yourself when to
+    /// stop.
     pub fn run(self) -> Result<(), Error> {
-        let mut signals = Signals::new([SIGINT, SIGTERM])
+        let signals = Signals::new([SIGINT, SIGTERM])
             .map_err(|error| Error::io("installing SIGINT and SIGTERM handlers", error))?;
+        let signals_handle = signals.handle();
         let server = self.start()?;
-        signals.forever().next();
+        let (signalled_tx, signalled) = mpsc::channel::<()>();
+        let watcher = std::thread::Builder::new()
+            .name("ringserve-signals".to_owned())
+            .spawn(move || watch_signals(signals, signalled_tx))
+            .map_err(|error| Error::io("starting the signal thread", error))?;
+        let outcome = loop {
+            match signalled.recv_timeout(SHARD_WATCH_INTERVAL) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(index) = server.exited_shard() {
+                        break Err(Error::config(format!(
+                            "shard {index} stopped unexpectedly; the server was shut down"
+                        )));
+                    }
+                }
+            }
+        };
         server.shutdown();
-        Ok(())
+        signals_handle.close();
+        let _ = watcher.join();
+        outcome
     }
 
     /// Checks everything, binds the listeners, starts one shard per core, and returns once all
@@ -136,6 +164,18 @@ impl Serve {
             prefix_trie,
         });
         start_shards(config, listeners.sockets, local_addr)
+    }
+}
+
+/// Reports the first signal on `signalled`; a second one ends the process at once.
+fn watch_signals(mut signals: Signals, signalled: mpsc::Sender<()>) {
+    let mut arrivals = signals.forever();
+    if arrivals.next().is_none() {
+        return;
+    }
+    let _ = signalled.send(());
+    if arrivals.next().is_some() {
+        std::process::exit(FORCED_EXIT_STATUS);
     }
 }
 
@@ -230,35 +270,36 @@ fn start_shards(
 ) -> Result<ServerHandle, Error> {
     let (stop, stopped) = flume::bounded::<()>(1);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (exited_tx, exited_rx) = mpsc::channel::<usize>();
     let mut handle = ServerHandle {
         local_addr,
         stop: Some(stop),
         shards: Vec::with_capacity(sockets.len()),
+        exited: exited_rx,
     };
     let cores = config.options.cores.clone();
     for (index, (core, socket)) in cores.into_iter().zip(sockets).enumerate() {
         let config = config.clone();
         let stopped = stopped.clone();
         let ready = ready_tx.clone();
+        let exit_guard = ShardExitGuard {
+            index,
+            exited: exited_tx.clone(),
+        };
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("ringserve-shard-{index}"))
             .spawn(move || async move {
-                match ShardContext::new(index, config) {
-                    Ok(context) => {
-                        let _ = ready.send(Ok(()));
-                        shard::run(socket, context, stopped).await;
-                    }
-                    Err(message) => {
-                        let _ = ready.send(Err(message));
-                    }
+                let _exit_guard = exit_guard;
+                let context = ShardContext::new(index, config);
+                // Send, then drop the sender: `start` sees a disconnect only once every shard
+                // has answered or died, never while a running shard still holds a clone.
+                let _ = ready.send(context.as_ref().map(drop).map_err(Clone::clone));
+                drop(ready);
+                if let Ok(context) = context {
+                    shard::run(socket, context, stopped).await;
                 }
             })
-            .map_err(|error| {
-                Error::io(
-                    format!("starting shard {index} on core {core}"),
-                    std::io::Error::other(error.to_string()),
-                )
-            });
+            .map_err(|error| shard_start_error(index, core, error));
         match spawned {
             Ok(shard) => handle.shards.push(shard),
             Err(error) => {
@@ -269,19 +310,38 @@ fn start_shards(
     }
     drop(ready_tx);
     for _ in 0..handle.shards.len() {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => {
-                handle.stop_and_join();
-                return Err(Error::config(message));
-            }
-            Err(_) => {
-                handle.stop_and_join();
-                return Err(Error::config("a shard stopped before it started serving"));
-            }
-        }
+        let failure = match ready_rx.recv() {
+            Ok(Ok(())) => continue,
+            Ok(Err(message)) => Error::config(message),
+            // A shard whose executor could not start (io_uring setup, locked memory, file
+            // descriptors) never ran its future: its join result says why.
+            Err(_) => handle
+                .join_failures()
+                .unwrap_or_else(|| Error::config("a shard stopped before it started serving")),
+        };
+        handle.stop_and_join();
+        return Err(failure);
     }
     Ok(handle)
+}
+
+fn shard_start_error(index: usize, core: usize, error: impl std::fmt::Display) -> Error {
+    Error::io(
+        format!("starting shard {index} on core {core}"),
+        std::io::Error::other(error.to_string()),
+    )
+}
+
+/// Tells the server handle that a shard's thread has ended, however it ended.
+struct ShardExitGuard {
+    index: usize,
+    exited: mpsc::Sender<usize>,
+}
+
+impl Drop for ShardExitGuard {
+    fn drop(&mut self) {
+        let _ = self.exited.send(self.index);
+    }
 }
 
 /// A running server. Dropping it shuts the server down, as [`ServerHandle::shutdown`] does.
@@ -291,6 +351,8 @@ pub struct ServerHandle {
     /// Dropping the sender is the shutdown signal every shard's accept loop awaits.
     stop: Option<flume::Sender<()>>,
     shards: Vec<ExecutorJoinHandle<()>>,
+    /// Shard indexes whose threads have ended.
+    exited: mpsc::Receiver<usize>,
 }
 
 impl ServerHandle {
@@ -303,6 +365,28 @@ impl ServerHandle {
     /// (`HttpOptions::shutdown_grace`), closes idle connections, and joins every shard.
     pub fn shutdown(mut self) {
         self.stop_and_join();
+    }
+
+    /// A shard whose thread has ended while the server runs, if any.
+    fn exited_shard(&self) -> Option<usize> {
+        self.exited.try_recv().ok()
+    }
+
+    /// Joins the shards whose executors failed to start and returns the first failure.
+    fn join_failures(&mut self) -> Option<Error> {
+        drop(self.stop.take());
+        let mut first = None;
+        for (index, shard) in self.shards.drain(..).enumerate() {
+            if let Err(error) = shard.join() {
+                first.get_or_insert_with(|| {
+                    Error::io(
+                        format!("starting shard {index}"),
+                        std::io::Error::other(error.to_string()),
+                    )
+                });
+            }
+        }
+        first
     }
 
     fn stop_and_join(&mut self) {

@@ -66,6 +66,15 @@ impl Deployment for Shapes {
         match request.path() {
             "/no-content" => Response::new(StatusCode::NO_CONTENT).body("ignored"),
             "/not-modified" => Response::new(StatusCode::NOT_MODIFIED).body("ignored"),
+            "/reset-content" => Response::new(StatusCode::RESET_CONTENT).body("ignored"),
+            "/interim" => Response::new(StatusCode::CONTINUE),
+            "/switching" => Response::new(StatusCode::SWITCHING_PROTOCOLS),
+            "/stated-length" => Response::new(StatusCode::OK)
+                .header(header::CONTENT_LENGTH, HeaderValue::from_static("1234")),
+            "/slow" => {
+                glommio::timer::sleep(Duration::from_millis(400)).await;
+                Response::text("slow")
+            }
             "/close" => {
                 Response::text("bye").header(header::CONNECTION, HeaderValue::from_static("close"))
             }
@@ -1701,7 +1710,18 @@ fn an_idle_keep_alive_connection_is_closed_silently_after_keep_alive_timeout() {
         waited < Duration::from_secs(5),
         "closed only after {waited:?}"
     );
-    // And a connection that never sent anything.
+    // And a connection that never sent anything: it gets the head timeout, not the
+    // keep-alive one, so a silent client cannot hold a slot for 90 s.
+    let server = serve(
+        options()
+            .keep_alive_timeout(Duration::from_secs(60))
+            .limits(Limits {
+                header_read_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            }),
+        Application::new(|| Hello),
+    );
+    let addr = server.local_addr();
     let mut stream = connect(addr);
     let waited = assert_closed_silently(&mut stream);
     assert!(
@@ -2062,8 +2082,10 @@ fn a_connection_past_connections_per_shard_max_gets_503_and_is_closed() {
     let mut second = connect(addr);
     let answer = read_to_close(&mut second);
     assert_eq!(
-        answer,
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        redact(&answer),
+        "HTTP/1.1 503 Service Unavailable\r\ndate: <date>\r\nx-request-id: <id>\r\nconnection: close\r\n\
+         content-length: 41\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n\
+         Service Unavailable: too many connections"
     );
 
     // Once the first connection is gone, a new one is served again.
@@ -2167,4 +2189,119 @@ fn ureq_reads_a_404() {
             "app=default\nmethod=GET\npath=/api/x\nroute_path=/x\nroute_prefix=/api\n"
         )
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses held back, odd statuses (regressions from review)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_earlier_answer_is_sent_while_a_later_body_is_still_arriving() {
+    let server = inspect_server();
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    // The GET's answer must not wait for the rest of the POST's body.
+    let first = read_response(&mut stream, false);
+    assert_inspected(&first, None, "GET", "/first", None, &[("Host", "a")], "");
+    stream.write_all(b"defghij").unwrap();
+    let second = read_response(&mut stream, false);
+    assert_eq!(second.status(), 200);
+    assert!(second.body_text().ends_with("body=abcdefghij"));
+}
+
+#[test]
+fn an_earlier_answer_is_sent_even_if_the_client_leaves_inside_a_later_body() {
+    let server = inspect_server();
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let answer = read_to_close(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
+    assert!(answer.contains("path=/first"), "{answer:?}");
+    assert!(!answer.contains("path=/second"), "{answer:?}");
+}
+
+#[test]
+fn a_slow_handler_does_not_hold_back_the_answers_before_it() {
+    let server = serve(options(), Application::new(|| Shapes));
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"GET /fast HTTP/1.1\r\nHost: a\r\n\r\nGET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let fast = read_response(&mut stream, false);
+    assert_eq!(fast.body_text(), "shapes");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "the fast answer waited {:?} for the slow handler",
+        started.elapsed()
+    );
+    assert_eq!(read_response(&mut stream, false).body_text(), "slow");
+}
+
+#[test]
+fn a_handler_returning_an_interim_status_gets_500() {
+    let server = serve(options(), Application::new(|| Shapes));
+    let mut stream = connect(server.local_addr());
+    for path in ["/interim", "/switching"] {
+        stream.write_all(get_request(path).as_bytes()).unwrap();
+        let response = read_response(&mut stream, false);
+        assert_eq!(
+            response.redacted(),
+            expected(
+                "HTTP/1.1 500 Internal Server Error",
+                None,
+                "Internal Server Error"
+            )
+        );
+    }
+    // Still HTTP/1 on the same connection.
+    stream.write_all(get_request("/").as_bytes()).unwrap();
+    assert_eq!(read_response(&mut stream, false).body_text(), "shapes");
+}
+
+#[test]
+fn reset_content_has_a_zero_length_and_no_body() {
+    let server = serve(options(), Application::new(|| Shapes));
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(get_request("/reset-content").as_bytes())
+        .unwrap();
+    let response = read_response(&mut stream, false);
+    assert_eq!(
+        response.redacted(),
+        "HTTP/1.1 205 Reset Content\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 0\r\n\r\n"
+    );
+    stream.write_all(get_request("/").as_bytes()).unwrap();
+    assert_eq!(read_response(&mut stream, false).body_text(), "shapes");
+}
+
+#[test]
+fn head_keeps_a_length_the_handler_states_without_a_body() {
+    let server = serve(options(), Application::new(|| Shapes));
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"HEAD /stated-length HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let response = read_response(&mut stream, true);
+    assert_eq!(response.header("content-length"), Some("1234"));
+    // No body was sent: the next answer parses cleanly.
+    stream.write_all(get_request("/").as_bytes()).unwrap();
+    assert_eq!(read_response(&mut stream, false).body_text(), "shapes");
+}
+
+#[test]
+fn a_head_sent_one_byte_at_a_time_with_garbage_is_refused_at_the_garbage() {
+    let server = hello_server();
+    let mut stream = connect(server.local_addr());
+    for &byte in b"GET / HTTP/1.1\r\nHost: a\r\nX-Bad: a\x01" {
+        stream.write_all(&[byte]).unwrap();
+    }
+    let response = read_response(&mut stream, false);
+    assert_eq!(response.status(), 400);
+    assert_closed(&mut stream);
 }

@@ -27,7 +27,7 @@ pub trait Deployment: 'static {
 }
 
 /// The future a replica returns, boxed so that applications of different types can share a
-/// route table (one allocation per request; the benchmark in `benches/` measures it).
+/// route table (one allocation per request; `shard::allocation_tests` counts it).
 pub(crate) type ReplicaFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
 
 /// A deployment with its type erased.

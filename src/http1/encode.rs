@@ -3,9 +3,11 @@
 //!
 //! Invariant: encoding copies bytes into a buffer the connection reuses and allocates nothing
 //! once that buffer has grown to its working size. Framing headers are always the engine's: a
-//! body-less status (1xx, 204, 304) gets no `content-length` and no body (RFC 9110 §8.6), every
-//! other response gets the exact `content-length`, and a `HEAD` response gets the length its
-//! `GET` would have had, without the body (RFC 9110 §9.3.2).
+//! body-less status (1xx, 204, 304) gets no `content-length` and no body (RFC 9110 §8.6), a 205
+//! gets `content-length: 0`, every other response gets the exact `content-length`, and a
+//! `HEAD` response gets the length its `GET` would have had, without the body (RFC 9110
+//! §9.3.2) — the body's length, or the handler's own `content-length` when it left the body
+//! empty.
 
 use bytes::{BufMut, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode, header};
@@ -41,9 +43,18 @@ pub fn encode_response(
 ) {
     write_status_line(out, status);
     write_engine_headers(out, engine);
+    let body = if status == StatusCode::RESET_CONTENT {
+        // RFC 9110 §15.3.6: a 205 carries no content; `content-length: 0` says so.
+        &[][..]
+    } else {
+        body
+    };
     if status_has_body(status) {
         out.put_slice(b"content-length: ");
-        write_decimal(out, body.len() as u64);
+        match head_length(headers, body, send_body) {
+            Some(handler_length) => out.put_slice(handler_length),
+            None => write_decimal(out, body.len() as u64),
+        }
         out.put_slice(b"\r\n");
     }
     for (name, value) in headers {
@@ -59,6 +70,23 @@ pub fn encode_response(
     if send_body && status_has_body(status) {
         out.put_slice(body);
     }
+}
+
+/// A `HEAD` answered without building the body may state the `GET` length itself: a handler's
+/// decimal `content-length` is kept when the body is empty and will not be sent.
+fn head_length<'a>(
+    headers: &'a [(HeaderName, HeaderValue)],
+    body: &[u8],
+    send_body: bool,
+) -> Option<&'a [u8]> {
+    if send_body || !body.is_empty() {
+        return None;
+    }
+    headers
+        .iter()
+        .find(|(name, _)| name == header::CONTENT_LENGTH)
+        .map(|(_, value)| value.as_bytes())
+        .filter(|value| !value.is_empty() && value.iter().all(u8::is_ascii_digit))
 }
 
 /// Appends the response a codec refusal gets: its status, a plain-text reason, and close.
@@ -82,10 +110,6 @@ pub fn encode_rejection(out: &mut BytesMut, error: ParseError, date: &[u8], requ
 
 /// The interim response to `Expect: 100-continue` (RFC 9110 §15.2.1).
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// Sent, without parsing anything, to a connection accepted past the shard's limit.
-pub const OVERLOADED: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
 /// 1xx, 204 and 304 responses never carry content (RFC 9110 §6.4.1).
 pub fn status_has_body(status: StatusCode) -> bool {
@@ -235,6 +259,36 @@ mod tests {
             "HTTP/1.1 599 \r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nx-request-id: abc\r\n\
              content-length: 0\r\nx-custom: kept\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn reset_content_has_a_zero_length_and_no_body() {
+        let text = encode(
+            StatusCode::RESET_CONTENT,
+            &[],
+            b"dropped",
+            true,
+            Persistence::KeepAlive,
+        );
+        assert!(text.ends_with("content-length: 0\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn head_may_state_the_get_length_itself() {
+        let stated = [(header::CONTENT_LENGTH, HeaderValue::from_static("1234"))];
+        let text = encode(StatusCode::OK, &stated, b"", false, Persistence::KeepAlive);
+        assert!(text.ends_with("content-length: 1234\r\n\r\n"), "{text}");
+        // With a body, or on GET, the engine's own length wins.
+        let text = encode(
+            StatusCode::OK,
+            &stated,
+            b"abc",
+            false,
+            Persistence::KeepAlive,
+        );
+        assert!(text.ends_with("content-length: 3\r\n\r\n"), "{text}");
+        let text = encode(StatusCode::OK, &stated, b"", true, Persistence::KeepAlive);
+        assert!(text.ends_with("content-length: 0\r\n\r\n"), "{text}");
     }
 
     #[test]

@@ -75,6 +75,62 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
     }))
 }
 
+/// [`parse_head`] made cheap for heads that arrive in pieces (mini-redis's habit of a
+/// completeness check before the full parse). `scanned` carries, between calls on the same
+/// buffer, how many leading bytes have been looked at; reset it to 0 when the buffer's start
+/// moves. httparse runs again only when the new bytes complete a line — at most
+/// `headers_count_max + 1` times per head — and the bytes in between are checked for
+/// characters no head may contain, so garbage is refused at once and a head sent byte by byte
+/// costs linear, not quadratic, time. The limits are enforced on every partial head.
+pub fn parse_head_resumable(
+    buf: &[u8],
+    scanned: &mut usize,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
+    let fresh = buf.get(*scanned..).unwrap_or_default();
+    *scanned = buf.len();
+    if fresh.contains(&b'\n') {
+        return parse_head(buf, limits);
+    }
+    if fresh.iter().any(|&byte| never_in_a_head(byte)) {
+        return Err(ParseError::Malformed);
+    }
+    check_partial_head(buf, limits)?;
+    Ok(None)
+}
+
+/// Control characters other than HTAB, CR and LF, and DEL, appear nowhere in a request head
+/// (RFC 9112 §3 and RFC 9110 §5.5).
+fn never_in_a_head(byte: u8) -> bool {
+    (byte < 0x20 && !matches!(byte, b'\t' | b'\r' | b'\n')) || byte == 0x7f
+}
+
+/// Limits on a head whose new bytes end no line: the request line must fit the target limit
+/// and the whole must fit the head limit.
+fn check_partial_head(buf: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    let leading = buf
+        .iter()
+        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
+        .count();
+    let request_line_max = limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES;
+    let rest = &buf[leading..];
+    let window = &rest[..rest.len().min(request_line_max + 1)];
+    match window.iter().position(|&byte| byte == b'\n') {
+        None if rest.len() > request_line_max => return Err(ParseError::UriTooLong),
+        Some(line_end) => {
+            let target = window[..line_end].split(|&byte| byte == b' ').nth(1);
+            if target.is_some_and(|target| target.len() > limits.uri_bytes_max) {
+                return Err(ParseError::UriTooLong);
+            }
+        }
+        None => {}
+    }
+    if buf.len() > limits.head_bytes_max {
+        return Err(ParseError::HeadTooLarge);
+    }
+    Ok(())
+}
+
 /// A partial head is fine unless it is already past a limit.
 fn partial_head_verdict(
     buf: &[u8],
@@ -564,6 +620,64 @@ mod tests {
             "i".repeat(REQUEST_ID_BYTES_MAX + 1)
         );
         assert_eq!(complete(too_long.as_bytes()).request_id, None);
+    }
+
+    #[test]
+    fn resumable_parsing_agrees_with_a_full_parse_at_every_split() {
+        let bytes = b"\r\nPOST /a?b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok";
+        let full = complete(bytes);
+        for step in 1..=bytes.len() {
+            let mut scanned = 0;
+            let mut end = 0;
+            let found = loop {
+                end = (end + step).min(bytes.len());
+                let parsed = parse_head_resumable(&bytes[..end], &mut scanned, &Limits::default());
+                if let Some(head) = parsed.unwrap() {
+                    break head;
+                }
+                assert!(scanned <= end);
+                assert!(end < bytes.len(), "never completed with step {step}");
+            };
+            assert_eq!(found.head_len, full.head_len);
+            assert_eq!(found.framing, full.framing);
+        }
+    }
+
+    #[test]
+    fn resumable_parsing_enforces_limits_on_partial_heads() {
+        let limits = Limits {
+            head_bytes_max: 256,
+            uri_bytes_max: 32,
+            ..Limits::default()
+        };
+        let mut scanned = 0;
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n", "a".repeat(40));
+        assert_eq!(
+            parse_head_resumable(long_target.as_bytes(), &mut scanned, &limits).unwrap_err(),
+            ParseError::UriTooLong
+        );
+        let mut scanned = 0;
+        let unfinished = format!("GET /{}", "a".repeat(200));
+        assert_eq!(
+            parse_head_resumable(unfinished.as_bytes(), &mut scanned, &limits).unwrap_err(),
+            ParseError::UriTooLong
+        );
+        let mut scanned = 0;
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "b".repeat(300));
+        assert_eq!(
+            parse_head_resumable(big.as_bytes(), &mut scanned, &limits).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
+    }
+
+    #[test]
+    fn resumable_parsing_refuses_garbage_before_any_line_ends() {
+        let mut scanned = 0;
+        let tls_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+        assert_eq!(
+            parse_head_resumable(tls_hello, &mut scanned, &Limits::default()).unwrap_err(),
+            ParseError::Malformed
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Every way a request can be refused by the codec, and the one function that turns each into
-//! its status and a short plain-text reason.
+//! Every way a request or connection can be refused before a handler sees it, and the one
+//! function that turns each into its status and a short plain-text reason.
 //!
 //! Invariant: a [`ParseError`] always ends the connection. Once framing is in doubt nothing
 //! after the bad request can be trusted, so the shard answers with the status below, sends
@@ -47,6 +47,8 @@ pub enum ParseError {
     /// The client did not send its head, or the next piece of its body, in time (408; RFC 9110
     /// §15.5.9: the server closes the connection).
     ReadTimeout,
+    /// The shard already holds `Limits::connections_per_shard_max` connections (503).
+    Overloaded,
 }
 
 impl ParseError {
@@ -70,6 +72,7 @@ impl ParseError {
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             ReadTimeout => StatusCode::REQUEST_TIMEOUT,
+            Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -96,6 +99,7 @@ impl ParseError {
             ExpectationFailed => "Expectation Failed: only 100-continue is supported",
             BadTimeoutHeader => "Bad Request: invalid x-request-timeout-seconds",
             ReadTimeout => "Request Timeout: the request was not received in time",
+            Overloaded => "Service Unavailable: too many connections",
         }
     }
 }
@@ -125,6 +129,7 @@ mod tests {
             ExpectationFailed,
             BadTimeoutHeader,
             ReadTimeout,
+            Overloaded,
         ];
         for error in all {
             let status = error.status().as_u16();

@@ -144,7 +144,8 @@ fn allocations_for(requests: usize, read_bytes_max: usize) -> (u64, usize) {
             };
             let before = ALLOCATIONS.with(Cell::get);
             COUNTING.with(|flag| flag.set(true));
-            connection::serve(transport, shard).await;
+            let key = shard.register(-1);
+            connection::serve(transport, shard, key).await;
             COUNTING.with(|flag| flag.set(false));
             (ALLOCATIONS.with(Cell::get) - before, written_bytes.get())
         })

@@ -1,10 +1,12 @@
 //! The connection loop: read, parse every complete request in the buffer, answer each in
 //! order into one write buffer, write once, repeat.
 //!
-//! Invariant: the loop owns its read and write buffers and reuses them for the connection's
-//! life; requests are answered strictly in arrival order; the write buffer is flushed before
-//! any wait for more input (so a pipelining client never waits on us for a response we hold);
-//! every wait is bounded by a deadline; and a refused request ends the connection after its
+//! Invariant: the loop owns its read and write buffers and reuses them (shrinking them back
+//! when a large request or response has grown them); requests are answered strictly in arrival
+//! order; responses already encoded are flushed before any wait — for input, for a body, or
+//! for a handler that did not finish at once — so a pipelining client never waits on us for a
+//! response we hold; every wait for the client is bounded by a deadline (a handler's by the
+//! request timeout, when one is set); and a refused request ends the connection after its
 //! error response, with a bounded lingering close so the client reads the response instead
 //! of a reset.
 
@@ -20,21 +22,20 @@ use super::ShardContext;
 use super::dispatch::{self, RequestIdText};
 use super::transport::Transport;
 use crate::http1::body::{BodyFraming, ChunkedDecoder};
-use crate::http1::encode::{
-    self, CONTINUE, EngineHeaders, OVERLOADED, Persistence, encode_response,
-};
+use crate::http1::encode::{self, CONTINUE, EngineHeaders, Persistence, encode_response};
 use crate::http1::head::RequestHead;
-use crate::http1::parse::parse_head;
+use crate::http1::parse::parse_head_resumable;
 use crate::http1::reject::ParseError;
-use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, READ_CHUNK_BYTES, WRITE_FLUSH_BYTES};
+use crate::limits::{
+    IDLE_BUFFER_BYTES_MAX, LINGER_BYTES_MAX, LINGER_TIMEOUT, READ_CHUNK_BYTES, WRITE_FLUSH_BYTES,
+};
 use crate::request::RequestId;
+use crate::response::Response;
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>) {
-    let Some(key) = shard.register(transport.raw_fd()) else {
-        refuse_overloaded(transport, &shard).await;
-        return;
-    };
+/// Serves one accepted connection until it closes. `key` is its entry in the shard's
+/// connection table, made before the task was spawned; `None` means the shard is full, and
+/// the connection only gets a 503.
+pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>, key: Option<usize>) {
     let mut connection = Connection {
         transport,
         shard: shard.clone(),
@@ -43,19 +44,15 @@ pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>) {
         write_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
         request_timer: None,
     };
-    connection.run().await;
+    match key {
+        Some(_) => connection.run().await,
+        None => connection.refuse(ParseError::Overloaded).await,
+    }
     // Unregister before the socket is closed, so a drain never shuts down a reused fd.
-    shard.unregister(key);
+    if let Some(key) = key {
+        shard.unregister(key);
+    }
     drop(connection);
-}
-
-async fn refuse_overloaded<T: Transport>(mut transport: T, shard: &ShardContext) {
-    let mut out = BytesMut::with_capacity(OVERLOADED.len());
-    out.put_slice(OVERLOADED);
-    let _ = transport
-        .write_all(out, shard.config.options.limits.send_timeout)
-        .await;
-    transport.shutdown_write().await;
 }
 
 /// What the connection does after a request.
@@ -70,7 +67,7 @@ enum Next {
 struct Connection<T: Transport> {
     transport: T,
     shard: Rc<ShardContext>,
-    key: usize,
+    key: Option<usize>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     /// Made on the first request that has a timeout, then reused.
@@ -79,17 +76,22 @@ struct Connection<T: Transport> {
 
 impl<T: Transport> Connection<T> {
     async fn run(&mut self) {
+        let shard = self.shard.clone();
+        let limits = &shard.config.options.limits;
         let mut pipelined = 0usize;
+        let mut answered_any = false;
+        // Bytes at the start of the buffer known not to end a head: a head arriving in pieces
+        // is scanned once, not once per piece.
+        let mut head_scanned = 0usize;
         // When the current wait began: idle (nothing buffered) or inside a head. Neither is
         // reset by bytes that do not complete a request, so a trickle cannot hold a
         // connection open past its timeout.
         let mut idle_since: Option<Instant> = None;
         let mut head_started: Option<Instant> = None;
-        let shard = self.shard.clone();
-        let limits = &shard.config.options.limits;
         loop {
-            match parse_head(&self.read_buf, limits) {
+            match parse_head_resumable(&self.read_buf, &mut head_scanned, limits) {
                 Ok(Some(head)) => {
+                    head_scanned = 0;
                     idle_since = None;
                     head_started = None;
                     match self.answer(head).await {
@@ -97,6 +99,7 @@ impl<T: Transport> Connection<T> {
                         Next::Close => return self.close().await,
                         Next::Abort => return,
                     }
+                    answered_any = true;
                     pipelined += 1;
                     if pipelined >= limits.pipeline_depth_max
                         || self.write_buf.len() >= WRITE_FLUSH_BYTES
@@ -122,25 +125,39 @@ impl<T: Transport> Connection<T> {
                         .all(|&byte| byte == b'\r' || byte == b'\n')
                     {
                         self.read_buf.clear();
+                        head_scanned = 0;
                     }
                     let idle = self.read_buf.is_empty();
-                    if idle && self.shard.draining.get() {
-                        return self.close().await;
+                    if idle {
+                        if self.shard.draining.get() {
+                            return self.close().await;
+                        }
+                        self.shrink_buffers();
                     }
-                    let deadline = if idle {
-                        *idle_since.get_or_insert_with(Instant::now)
-                            + self.shard.config.options.keep_alive_timeout
-                    } else {
-                        *head_started.get_or_insert_with(Instant::now) + limits.header_read_timeout
+                    // A new connection gets the head timeout for its first request, not the
+                    // keep-alive one, so silent connections cannot hold slots for long.
+                    let deadline = match (idle, answered_any) {
+                        (true, true) => {
+                            *idle_since.get_or_insert_with(Instant::now)
+                                + shard.config.options.keep_alive_timeout
+                        }
+                        (true, false) => {
+                            *idle_since.get_or_insert_with(Instant::now)
+                                + limits.header_read_timeout
+                        }
+                        (false, _) => {
+                            *head_started.get_or_insert_with(Instant::now)
+                                + limits.header_read_timeout
+                        }
                     };
-                    self.shard.set_idle(self.key, idle);
+                    self.set_idle(idle);
                     let read = self.read(Some(deadline)).await;
-                    self.shard.set_idle(self.key, false);
+                    self.set_idle(false);
                     match read {
                         Ok(0) => return self.close().await,
                         Ok(_) => {}
-                        // An idle keep-alive connection that times out just closes (RFC 9112
-                        // §9.8); a half-sent head gets 408.
+                        // An idle connection that times out just closes (RFC 9112 §9.8); a
+                        // half-sent head gets 408.
                         Err(error) if error.kind() == io::ErrorKind::TimedOut && !idle => {
                             return self.refuse(ParseError::ReadTimeout).await;
                         }
@@ -153,17 +170,37 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    fn set_idle(&self, idle: bool) {
+        if let Some(key) = self.key {
+            self.shard.set_idle(key, idle);
+        }
+    }
+
+    /// Gives back the memory a large request or response grew the buffers to, so an idle
+    /// connection holds only its working size.
+    fn shrink_buffers(&mut self) {
+        if self.read_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
+            self.read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        if self.write_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
+            self.write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+    }
+
     /// Reads the body, calls the application, encodes its response.
     async fn answer(&mut self, head: RequestHead) -> Next {
-        let body = match self.read_body(&head).await {
-            Ok(body) => body,
+        let (head_bytes, body) = match self.read_body(&head).await {
+            Ok(parts) => parts,
             Err(BodyError::Refused(error)) => {
                 self.refuse(error).await;
                 return Next::Abort;
             }
-            Err(BodyError::Gone) => return Next::Abort,
+            Err(BodyError::Gone) => {
+                // Answers to earlier pipelined requests still go out.
+                let _ = self.flush().await;
+                return Next::Abort;
+            }
         };
-        let (head_bytes, body) = body;
         let shard = self.shard.clone();
         let request_id = match head.request_id {
             Some(span) => RequestId::FromClient(span),
@@ -173,19 +210,39 @@ impl<T: Transport> Connection<T> {
         let is_head = head.method == Method::HEAD;
         let version = head.version;
         let keep_alive = head.keep_alive;
-        let outcome = dispatch::dispatch(
-            &shard,
-            dispatch::Incoming {
-                head_bytes,
-                head,
-                body,
-                request_id,
-            },
-            &id_text,
-            &mut self.request_timer,
-        )
-        .await;
+        let mut request_timer = self.request_timer.take();
+        let incoming = dispatch::Incoming {
+            head_bytes,
+            head,
+            body,
+            request_id,
+        };
+        let outcome = {
+            let dispatched = dispatch::dispatch(&shard, incoming, &id_text, &mut request_timer);
+            futures_lite::pin!(dispatched);
+            // A handler that finishes at once joins the batch of pipelined answers; one that
+            // has to wait must not hold back the answers already encoded.
+            match futures_lite::future::poll_once(&mut dispatched).await {
+                Some(outcome) => outcome,
+                None => {
+                    if !self.write_buf.is_empty() && self.flush().await.is_err() {
+                        return Next::Abort;
+                    }
+                    dispatched.await
+                }
+            }
+        };
+        self.request_timer = request_timer;
         let (status, headers, body) = outcome.response.into_parts();
+        // An interim (1xx) status cannot end a request: the client would wait for a final one
+        // forever, or, after 101, stop speaking HTTP/1. hyper answers 500 too.
+        let (status, headers, body) = if status.is_informational() {
+            Response::text("Internal Server Error")
+                .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                .into_parts()
+        } else {
+            (status, headers, body)
+        };
         let handler_closes = headers.iter().any(|(name, value)| {
             name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
         });
@@ -267,6 +324,9 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn read_body_piece(&mut self) -> Result<(), BodyError> {
+        if !self.write_buf.is_empty() {
+            self.flush().await.map_err(|_| BodyError::Gone)?;
+        }
         let deadline = Instant::now() + self.shard.config.options.limits.body_read_timeout;
         match self.read(Some(deadline)).await {
             Ok(0) => Err(BodyError::Gone),

@@ -83,13 +83,13 @@ pub(crate) async fn dispatch(
     let root_len = match strip_root(path, &config.options.root_path) {
         Some(root_len) => root_len,
         None => {
-            let response = system_endpoint(config, &head.method, path)
+            let response = system_endpoint(&shard.routes_json, &head.method, path)
                 .unwrap_or_else(|| not_found(config, path));
             return keep_open(response);
         }
     };
     let inner_path = &path[root_len..];
-    if let Some(response) = system_endpoint(config, &head.method, inner_path) {
+    if let Some(response) = system_endpoint(&shard.routes_json, &head.method, inner_path) {
         return keep_open(response);
     }
     let Some(found) = config.prefix_trie.lookup(inner_path) else {
@@ -165,9 +165,9 @@ fn strip_root(path: &str, root_path: &str) -> Option<usize> {
 }
 
 /// `/-/routes` and `/-/healthz`, answered by every shard as Ray Serve's proxy does.
-fn system_endpoint(config: &ServerConfig, method: &Method, path: &str) -> Option<Response> {
+fn system_endpoint(routes_json: &Bytes, method: &Method, path: &str) -> Option<Response> {
     let body = match path {
-        "/-/routes" => Response::json_bytes(config.routes_json.clone()),
+        "/-/routes" => Response::json_bytes(routes_json.clone()),
         "/-/healthz" => Response::text("success"),
         _ => return None,
     };

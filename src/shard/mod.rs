@@ -1,9 +1,11 @@
 //! One shard per core: its listener, its connections, its replicas, its caches.
 //!
 //! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
-//! never `Arc` clones, locks or atomics. What it shares with other shards is the read-only
-//! [`ServerConfig`], built before any shard starts. The only cross-thread signal is the
-//! shutdown channel, awaited by the accept loop alone.
+//! never `Arc` clones or locks. The only atomics on the request path are the reference counts
+//! inside `bytes` buffers, which this shard alone touches (uncontended). What it shares with
+//! other shards is the read-only [`ServerConfig`], built before any shard starts and only
+//! read through a reference. The only cross-thread signal is the shutdown channel, awaited by
+//! the accept loop alone.
 
 #[cfg(test)]
 mod allocation_tests;
@@ -28,13 +30,13 @@ use crate::deploy::Replica;
 use crate::serve::ServerConfig;
 use date::DateCache;
 use request_id::RequestIdGenerator;
-use transport::GlommioTransport;
+use transport::{GlommioTransport, Transport};
 
 /// How often a draining shard checks whether its last connection has closed.
 const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
-/// After a failed `accept` (for example `EMFILE`), wait this long before the next, so a full
-/// file table does not turn the accept loop into a busy loop.
+/// After `accept` fails for want of descriptors or memory, wait this long before the next, so
+/// a full file table does not turn the accept loop into a busy loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
 /// A connection as the shard sees it, for draining.
@@ -49,6 +51,9 @@ pub(crate) struct ShardContext {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) replicas: Vec<Rc<dyn Replica>>,
     pub(crate) app_names: Vec<Rc<str>>,
+    /// This shard's own copy of `/-/routes`, so serving it touches no reference count that
+    /// other cores share.
+    pub(crate) routes_json: bytes::Bytes,
     pub(crate) date: DateCache,
     pub(crate) request_ids: RequestIdGenerator,
     /// Set once shutdown begins: finish in-flight requests, then close.
@@ -79,6 +84,7 @@ impl ShardContext {
             .map(|app| Rc::from(app.app_name()))
             .collect();
         Ok(ShardContext {
+            routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,
             replicas,
             app_names,
@@ -125,6 +131,17 @@ impl ShardContext {
     }
 }
 
+/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: accepting again at once would fail again.
+fn is_resource_exhaustion(error: &glommio::GlommioError<()>) -> bool {
+    let glommio::GlommioError::IoError(error) = error else {
+        return false;
+    };
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// Takes the listener out of LISTEN at once. Dropping it alone is not enough: the accept still
 /// in flight in glommio's ring holds the socket open until the ring is torn down, after
 /// `shutdown()` has returned, so a client could still connect to a stopped server.
@@ -152,11 +169,16 @@ pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flum
         match accepted {
             Some(Ok(stream)) => {
                 let transport = GlommioTransport::new(stream);
-                glommio::spawn_local(connection::serve(transport, context.clone())).detach();
+                // Registered before the task is spawned, so a drain that starts before the task
+                // first runs still counts (and waits for) this connection.
+                let key = context.register(transport.raw_fd());
+                glommio::spawn_local(connection::serve(transport, context.clone(), key)).detach();
             }
-            Some(Err(_)) => {
+            Some(Err(error)) if is_resource_exhaustion(&error) => {
                 Timer::new(ACCEPT_ERROR_BACKOFF).await;
             }
+            // A connection that failed before we accepted it (ECONNABORTED and the like).
+            Some(Err(_)) => {}
             None => break,
         }
     }

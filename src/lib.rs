@@ -46,6 +46,7 @@
 //! - `deploy`: [`Deployment`] and [`Application`].
 //! - `request`, `response`: [`Request`] and [`Response`].
 
+mod body;
 mod deploy;
 mod error;
 pub mod http1;
@@ -56,7 +57,9 @@ mod request;
 mod response;
 mod serve;
 mod shard;
+pub mod sse;
 
+pub use body::BoxError;
 pub use deploy::{Application, Deployment};
 pub use error::Error;
 pub use limits::Limits;

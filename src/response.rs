@@ -1,13 +1,16 @@
 //! `Response`: what a deployment returns.
 //!
-//! Invariant: a response holds only what the handler chose — status, its own headers, body.
-//! The engine adds `date`, `content-length`, `x-request-id` and `connection` when it encodes the
-//! response, and ignores handler-set values for those (and `transfer-encoding`), so framing is
-//! always the engine's and always right.
+//! Invariant: a response holds only what the handler chose — status, its own headers, body
+//! (whole, or a stream). The engine adds `date`, `content-length` or `transfer-encoding`,
+//! `x-request-id` and `connection` when it encodes the response, and ignores handler-set values
+//! for those, so framing is always the engine's and always right.
 
 use bytes::Bytes;
+use futures_lite::Stream;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use smallvec::SmallVec;
+
+use crate::body::{BoxError, IntoChunks, ResponseBody};
 
 /// Up to four handler headers are kept inline, so a typical response allocates nothing for them.
 pub(crate) type ResponseHeaders = SmallVec<[(HeaderName, HeaderValue); 4]>;
@@ -25,13 +28,13 @@ const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=ut
 ///     .header(header::LOCATION, HeaderValue::from_static("/items/5"))
 ///     .body("{\"item_id\":5}");
 /// assert_eq!(created.status(), StatusCode::CREATED);
-/// assert_eq!(ok.body_bytes(), "hello");
+/// assert_eq!(ok.body_bytes().unwrap(), "hello");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Response {
     status: StatusCode,
     headers: ResponseHeaders,
-    body: Bytes,
+    body: ResponseBody,
 }
 
 impl Response {
@@ -40,7 +43,7 @@ impl Response {
         Response {
             status,
             headers: ResponseHeaders::new(),
-            body: Bytes::new(),
+            body: ResponseBody::Full(Bytes::new()),
         }
     }
 
@@ -61,6 +64,34 @@ impl Response {
             .body(body)
     }
 
+    /// `200 OK` whose body is sent chunk by chunk as `chunks` yields them, with
+    /// `transfer-encoding: chunked` (HTTP/1.0 clients get the body delimited by the close).
+    /// The stream is polled no faster than the client reads; it is dropped as soon as the client
+    /// leaves or the request times out. An `Err` item cuts the response short: the client sees
+    /// no terminating chunk and the connection closes, so it can tell the body is incomplete.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use futures_lite::stream;
+    /// use ringserve::Response;
+    ///
+    /// let numbers = stream::iter((0..3).map(|i| Ok::<_, Infallible>(format!("{i}\n"))));
+    /// let response = Response::stream(numbers);
+    /// # let _ = response;
+    /// ```
+    pub fn stream<S, B, E>(chunks: S) -> Self
+    where
+        S: Stream<Item = Result<B, E>> + 'static,
+        B: Into<Bytes>,
+        E: Into<BoxError>,
+    {
+        Response {
+            status: StatusCode::OK,
+            headers: ResponseHeaders::new(),
+            body: ResponseBody::Stream(Box::pin(IntoChunks::new(chunks))),
+        }
+    }
+
     /// Replaces the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -73,9 +104,9 @@ impl Response {
         self
     }
 
-    /// Replaces the body.
+    /// Replaces the body with a whole one.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
+        self.body = ResponseBody::Full(body.into());
         self
     }
 
@@ -97,12 +128,15 @@ impl Response {
             .map(|(_, value)| value)
     }
 
-    /// The body.
-    pub fn body_bytes(&self) -> &Bytes {
-        &self.body
+    /// The body, when it is whole (`None` for a streamed body).
+    pub fn body_bytes(&self) -> Option<&Bytes> {
+        match &self.body {
+            ResponseBody::Full(bytes) => Some(bytes),
+            ResponseBody::Stream(_) => None,
+        }
     }
 
-    pub(crate) fn into_parts(self) -> (StatusCode, ResponseHeaders, Bytes) {
+    pub(crate) fn into_parts(self) -> (StatusCode, ResponseHeaders, ResponseBody) {
         (self.status, self.headers, self.body)
     }
 }

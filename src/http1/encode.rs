@@ -32,6 +32,18 @@ pub struct EngineHeaders<'a> {
     pub persistence: Persistence,
 }
 
+/// How the body after a head is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `content-length`, with the value written as given (the body's length, or the length a
+    /// `HEAD` handler stated).
+    Length(u64),
+    /// `transfer-encoding: chunked`: a streamed body to an HTTP/1.1 client.
+    Chunked,
+    /// Neither header: a streamed body to an HTTP/1.0 client, ended by closing the connection.
+    UntilClose,
+}
+
 /// Appends a whole response. `send_body` is false for `HEAD`.
 pub fn encode_response(
     out: &mut BytesMut,
@@ -41,21 +53,39 @@ pub fn encode_response(
     send_body: bool,
     engine: &EngineHeaders<'_>,
 ) {
-    write_status_line(out, status);
-    write_engine_headers(out, engine);
+    // RFC 9110 §15.3.6: a 205 carries no content; `content-length: 0` says so.
     let body = if status == StatusCode::RESET_CONTENT {
-        // RFC 9110 §15.3.6: a 205 carries no content; `content-length: 0` says so.
         &[][..]
     } else {
         body
     };
+    let length = head_length(headers, body, send_body).unwrap_or(body.len() as u64);
+    encode_head(out, status, headers, Framing::Length(length), engine);
+    if send_body && status_has_body(status) {
+        out.put_slice(body);
+    }
+}
+
+/// Appends a status line and header section, ending with the empty line.
+pub fn encode_head(
+    out: &mut BytesMut,
+    status: StatusCode,
+    headers: &[(HeaderName, HeaderValue)],
+    framing: Framing,
+    engine: &EngineHeaders<'_>,
+) {
+    write_status_line(out, status);
+    write_engine_headers(out, engine);
     if status_has_body(status) {
-        out.put_slice(b"content-length: ");
-        match head_length(headers, body, send_body) {
-            Some(handler_length) => out.put_slice(handler_length),
-            None => write_decimal(out, body.len() as u64),
+        match framing {
+            Framing::Length(length) => {
+                out.put_slice(b"content-length: ");
+                write_decimal(out, length);
+                out.put_slice(b"\r\n");
+            }
+            Framing::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
+            Framing::UntilClose => {}
         }
-        out.put_slice(b"\r\n");
     }
     for (name, value) in headers {
         if is_engine_header(name) {
@@ -67,26 +97,57 @@ pub fn encode_response(
         out.put_slice(b"\r\n");
     }
     out.put_slice(b"\r\n");
-    if send_body && status_has_body(status) {
-        out.put_slice(body);
-    }
 }
+
+/// Appends the size line of a chunk of `len` bytes (RFC 9112 §7.1), rendered on the stack.
+pub fn encode_chunk_size(out: &mut BytesMut, len: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut line = [0u8; 2 * std::mem::size_of::<usize>() + 2];
+    let mut start = line.len() - 2;
+    line[start..].copy_from_slice(b"\r\n");
+    let mut rest = len;
+    loop {
+        start -= 1;
+        line[start] = DIGITS[rest & 0xf];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.put_slice(&line[start..]);
+}
+
+/// Appends one whole chunk: size line, data, CRLF. An empty `data` would end the body, so
+/// callers skip empty chunks.
+pub fn encode_chunk(out: &mut BytesMut, data: &[u8]) {
+    debug_assert!(!data.is_empty(), "an empty chunk is the last chunk");
+    encode_chunk_size(out, data.len());
+    out.put_slice(data);
+    out.put_slice(CHUNK_END);
+}
+
+/// The CRLF after a chunk's data.
+pub const CHUNK_END: &[u8] = b"\r\n";
+
+/// The last chunk and the empty trailer section that end a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// A `HEAD` answered without building the body may state the `GET` length itself: a handler's
 /// decimal `content-length` is kept when the body is empty and will not be sent.
-fn head_length<'a>(
-    headers: &'a [(HeaderName, HeaderValue)],
-    body: &[u8],
-    send_body: bool,
-) -> Option<&'a [u8]> {
+fn head_length(headers: &[(HeaderName, HeaderValue)], body: &[u8], send_body: bool) -> Option<u64> {
     if send_body || !body.is_empty() {
         return None;
     }
-    headers
+    let value = headers
         .iter()
-        .find(|(name, _)| name == header::CONTENT_LENGTH)
-        .map(|(_, value)| value.as_bytes())
-        .filter(|value| !value.is_empty() && value.iter().all(u8::is_ascii_digit))
+        .find(|(name, _)| name == header::CONTENT_LENGTH)?
+        .1
+        .to_str()
+        .ok()?;
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
 }
 
 /// Appends the response a codec refusal gets: its status, a plain-text reason, and close.
@@ -299,6 +360,63 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
         assert!(text.contains("connection: close\r\n"));
         assert!(text.ends_with("\r\n\r\nBad Request: missing Host header"));
+    }
+
+    #[test]
+    fn chunks_are_framed_in_lowercase_hex() {
+        let mut out = BytesMut::new();
+        encode_chunk(&mut out, b"hello");
+        encode_chunk(&mut out, &[b'x'; 26]);
+        out.put_slice(LAST_CHUNK);
+        let mut expected = b"5\r\nhello\r\n1a\r\n".to_vec();
+        expected.extend_from_slice(&[b'x'; 26]);
+        expected.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(&out[..], &expected[..]);
+        for len in [1usize, 15, 16, 255, 4096, 65_536, usize::MAX] {
+            let mut line = BytesMut::new();
+            encode_chunk_size(&mut line, len);
+            assert_eq!(&line[..], format!("{len:x}\r\n").as_bytes());
+        }
+    }
+
+    #[test]
+    fn encoded_chunks_decode_back() {
+        let mut out = BytesMut::new();
+        let pieces: [&[u8]; 3] = [b"a", &[7u8; 300], b"\r\n0\r\n"];
+        for piece in pieces {
+            encode_chunk(&mut out, piece);
+        }
+        out.put_slice(LAST_CHUNK);
+        let mut decoder = super::super::body::ChunkedDecoder::new(1 << 20);
+        let mut decoded = BytesMut::new();
+        let progress = decoder.decode(&out, &mut decoded).unwrap();
+        assert!(progress.done);
+        assert_eq!(progress.consumed, out.len());
+        assert_eq!(&decoded[..], &pieces.concat()[..]);
+    }
+
+    #[test]
+    fn stream_heads_say_chunked_or_nothing() {
+        let mut out = BytesMut::new();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &[],
+            Framing::Chunked,
+            &engine(Persistence::KeepAlive),
+        );
+        assert!(String::from_utf8_lossy(&out).ends_with("transfer-encoding: chunked\r\n\r\n"));
+        let mut out = BytesMut::new();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &[],
+            Framing::UntilClose,
+            &engine(Persistence::Close),
+        );
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(text.ends_with("connection: close\r\n\r\n"), "{text}");
+        assert!(!text.contains("content-length") && !text.contains("transfer-encoding"));
     }
 
     #[test]

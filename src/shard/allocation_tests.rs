@@ -97,6 +97,10 @@ impl Transport for MemoryTransport {
         (Ok(()), buf)
     }
 
+    async fn peer_activity(&mut self) -> io::Result<bool> {
+        std::future::pending().await
+    }
+
     async fn shutdown_write(&mut self) {}
 
     fn raw_fd(&self) -> RawFd {

@@ -12,17 +12,22 @@
 
 use std::io;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_lite::{FutureExt, StreamExt};
 use glommio::timer::Timer;
-use http::{Method, Version, header};
+use http::{Method, StatusCode, Version, header};
 
 use super::ShardContext;
 use super::dispatch::{self, RequestIdText};
 use super::transport::Transport;
+use crate::body::{BoxError, ChunkStream, ResponseBody};
 use crate::http1::body::{BodyFraming, ChunkedDecoder};
-use crate::http1::encode::{self, CONTINUE, EngineHeaders, Persistence, encode_response};
+use crate::http1::encode::{
+    self, CONTINUE, EngineHeaders, Framing, LAST_CHUNK, Persistence, encode_head, encode_response,
+    status_has_body,
+};
 use crate::http1::head::RequestHead;
 use crate::http1::parse::parse_head_resumable;
 use crate::http1::reject::ParseError;
@@ -238,7 +243,7 @@ impl<T: Transport> Connection<T> {
         // forever, or, after 101, stop speaking HTTP/1. hyper answers 500 too.
         let (status, headers, body) = if status.is_informational() {
             Response::text("Internal Server Error")
-                .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
                 .into_parts()
         } else {
             (status, headers, body)
@@ -246,26 +251,134 @@ impl<T: Transport> Connection<T> {
         let handler_closes = headers.iter().any(|(name, value)| {
             name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
         });
-        let close = !keep_alive || outcome.close || handler_closes || shard.draining.get();
-        let persistence = match (close, version) {
-            (true, _) => Persistence::Close,
-            (false, Version::HTTP_10) => Persistence::KeepAliveHttp10,
-            (false, _) => Persistence::KeepAlive,
-        };
+        let mut close = !keep_alive || outcome.close || handler_closes || shard.draining.get();
         let date = shard.date.now();
-        encode_response(
-            &mut self.write_buf,
-            status,
-            &headers,
-            &body,
-            !is_head,
-            &EngineHeaders {
-                date: &date,
-                request_id: id_text.as_bytes(),
-                persistence,
-            },
-        );
+        let stream = match body {
+            ResponseBody::Full(body) => {
+                let engine = engine_headers(&date, &id_text, close, version);
+                encode_response(
+                    &mut self.write_buf,
+                    status,
+                    &headers,
+                    &body,
+                    !is_head,
+                    &engine,
+                );
+                None
+            }
+            // Nothing of a stream is sent for HEAD or a status without content (RFC 9110
+            // §6.4.1): it is dropped unpolled; the head says how a GET would be framed.
+            ResponseBody::Stream(stream) => {
+                let reset_content = status == StatusCode::RESET_CONTENT;
+                let sends_body = !is_head && status_has_body(status) && !reset_content;
+                let framing = if reset_content {
+                    Framing::Length(0)
+                } else if version == Version::HTTP_10 {
+                    // HTTP/1.0 has no chunked coding: the close ends the body.
+                    close |= sends_body;
+                    Framing::UntilClose
+                } else {
+                    Framing::Chunked
+                };
+                let engine = engine_headers(&date, &id_text, close, version);
+                encode_head(&mut self.write_buf, status, &headers, framing, &engine);
+                sends_body.then_some((stream, framing == Framing::Chunked))
+            }
+        };
+        if let Some((stream, chunked)) = stream {
+            match self.send_stream(stream, chunked, outcome.deadline).await {
+                Ok(()) => {}
+                // The client cannot be told in-band: end without the last chunk, and close.
+                Err(StreamEnd::Cut) => {
+                    let _ = self.flush().await;
+                    return Next::Abort;
+                }
+                Err(StreamEnd::Gone) => return Next::Abort,
+            }
+        }
         if close { Next::Close } else { Next::KeepAlive }
+    }
+
+    /// Sends a streamed body, chunk by chunk as the stream yields them. A chunk that is ready
+    /// at once joins the write buffer (coalescing small chunks); when the stream has to wait,
+    /// what is buffered is written first, so every chunk reaches the client as soon as it
+    /// exists. The stream is not polled during a write, so a slow client slows the stream and
+    /// memory stays bounded. While it waits, the stream races the client leaving and the
+    /// request's deadline; either drops it at once.
+    async fn send_stream(
+        &mut self,
+        mut stream: ChunkStream,
+        chunked: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), StreamEnd> {
+        // Bytes from the client (a pipelined request) would make the readiness watch fire at
+        // once every time: watch only a connection with nothing more to read.
+        let mut watch_peer = self.read_buf.is_empty();
+        loop {
+            let item = match futures_lite::future::poll_once(stream.next()).await {
+                Some(item) => item,
+                None => {
+                    if !self.write_buf.is_empty() {
+                        self.flush().await.map_err(|_| StreamEnd::Gone)?;
+                    }
+                    match self.wait_for_chunk(&mut stream, watch_peer, deadline).await {
+                        Waited::Item(item) => item,
+                        Waited::PeerSentData => {
+                            watch_peer = false;
+                            continue;
+                        }
+                        Waited::PeerGone => return Err(StreamEnd::Gone),
+                        Waited::DeadlinePassed => return Err(StreamEnd::Cut),
+                    }
+                }
+            };
+            match item {
+                Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(chunk)) if chunked => encode::encode_chunk(&mut self.write_buf, &chunk),
+                Some(Ok(chunk)) => self.write_buf.put_slice(&chunk),
+                Some(Err(_)) => return Err(StreamEnd::Cut),
+                None => {
+                    if chunked {
+                        self.write_buf.put_slice(LAST_CHUNK);
+                    }
+                    return Ok(());
+                }
+            }
+            if self.write_buf.len() >= WRITE_FLUSH_BYTES {
+                self.flush().await.map_err(|_| StreamEnd::Gone)?;
+            }
+        }
+    }
+
+    /// Waits for the stream's next item, the client's next move, or the deadline.
+    async fn wait_for_chunk(
+        &mut self,
+        stream: &mut ChunkStream,
+        watch_peer: bool,
+        deadline: Option<Instant>,
+    ) -> Waited {
+        let next = async { Waited::Item(stream.next().await) };
+        let transport = &mut self.transport;
+        let peer = async {
+            if !watch_peer {
+                return std::future::pending().await;
+            }
+            match transport.peer_activity().await {
+                Ok(true) => Waited::PeerSentData,
+                Ok(false) | Err(_) => Waited::PeerGone,
+            }
+        };
+        let timer = &mut self.request_timer;
+        let expired = async {
+            let Some(deadline) = deadline else {
+                return std::future::pending().await;
+            };
+            let timer = timer.get_or_insert_with(|| Timer::new(Duration::ZERO));
+            timer.reset(deadline.saturating_duration_since(Instant::now()));
+            timer.await;
+            Waited::DeadlinePassed
+        };
+        next.or(peer).or(expired).await
     }
 
     /// Splits the head off the buffer and reads the body after it, in full.
@@ -379,6 +492,42 @@ impl<T: Transport> Connection<T> {
                 Ok(read) => discarded += read,
             }
         }
+    }
+}
+
+/// Why a streamed body ended early.
+enum StreamEnd {
+    /// The stream failed or the request timed out: flush what was sent, end without the last
+    /// chunk, close.
+    Cut,
+    /// The client left or stopped accepting bytes.
+    Gone,
+}
+
+/// What ended a wait inside a streamed body.
+enum Waited {
+    Item(Option<Result<Bytes, BoxError>>),
+    PeerSentData,
+    PeerGone,
+    DeadlinePassed,
+}
+
+/// The engine headers for one response.
+fn engine_headers<'a>(
+    date: &'a [u8],
+    id_text: &'a RequestIdText,
+    close: bool,
+    version: Version,
+) -> EngineHeaders<'a> {
+    let persistence = match (close, version) {
+        (true, _) => Persistence::Close,
+        (false, Version::HTTP_10) => Persistence::KeepAliveHttp10,
+        (false, _) => Persistence::KeepAlive,
+    };
+    EngineHeaders {
+        date,
+        request_id: id_text.as_bytes(),
+        persistence,
     }
 }
 

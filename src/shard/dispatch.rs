@@ -6,7 +6,7 @@
 //! sent. The shard keeps serving after a panic.
 
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_lite::FutureExt;
@@ -28,10 +28,12 @@ pub(crate) struct Incoming {
     pub request_id: RequestId,
 }
 
-/// The response and whether the connection must close after it.
+/// The response, whether the connection must close after it, and until when a streamed body
+/// may keep sending (the request timeout still runs while a body streams).
 pub(crate) struct Outcome {
     pub response: Response,
     pub close: bool,
+    pub deadline: Option<Instant>,
 }
 
 /// The request id copied onto the stack, so it outlives the request the handler consumes
@@ -96,6 +98,7 @@ pub(crate) async fn dispatch(
         return keep_open(not_found(config, path));
     };
     let timeout = effective_timeout(config.options.request_timeout, head.timeout_override);
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let request = Request::new(
         head_bytes,
         head,
@@ -126,13 +129,18 @@ pub(crate) async fn dispatch(
                     response: timed_out(id_text, timeout),
                     // 408 means the server gives up on the connection (RFC 9110 §15.5.9).
                     close: true,
+                    deadline: None,
                 };
             };
             finished
         }
     };
     match finished {
-        Ok(response) => keep_open(response),
+        Ok(response) => Outcome {
+            response,
+            close: false,
+            deadline,
+        },
         Err(_) => keep_open(
             Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR),
         ),
@@ -143,6 +151,7 @@ fn keep_open(response: Response) -> Outcome {
     Outcome {
         response,
         close: false,
+        deadline: None,
     }
 }
 

@@ -38,6 +38,10 @@ pub(crate) trait Transport {
         stall_timeout: Duration,
     ) -> (io::Result<()>, BytesMut);
 
+    /// Waits until the peer sends something (`Ok(true)`) or closes (`Ok(false)`), reading
+    /// nothing: how a connection streaming a response notices a client that left.
+    async fn peer_activity(&mut self) -> io::Result<bool>;
+
     /// Sends FIN: no more bytes from us, while the peer may still send.
     async fn shutdown_write(&mut self);
 
@@ -133,6 +137,12 @@ impl Transport for GlommioTransport {
             }
         }
         (Ok(()), buf)
+    }
+
+    async fn peer_activity(&mut self) -> io::Result<bool> {
+        let mut probe = [0u8; 1];
+        let peeked = self.stream.peek(&mut probe).await?;
+        Ok(peeked > 0)
     }
 
     async fn shutdown_write(&mut self) {

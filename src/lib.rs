@@ -54,6 +54,7 @@ pub mod limits;
 mod options;
 pub mod prefix;
 mod request;
+mod request_body;
 mod response;
 mod serve;
 mod shard;
@@ -65,6 +66,7 @@ pub use error::Error;
 pub use limits::Limits;
 pub use options::{Cores, HttpOptions};
 pub use request::Request;
+pub use request_body::{BodyError, BodyStream};
 pub use response::Response;
 pub use serve::{Serve, ServerHandle, run};
 

@@ -1,7 +1,9 @@
 //! `Request`: what a deployment receives.
 //!
 //! Invariant: a request owns its head as one `Bytes` split off the connection's read buffer,
-//! and every accessor resolves a range into it: no header, path or query is copied.
+//! and every accessor resolves a range into it: no header, path or query is copied. Its body
+//! is whole when it arrived with the head, and otherwise read from the socket only as the
+//! handler asks for it (see `request_body`).
 
 use std::rc::Rc;
 
@@ -9,6 +11,7 @@ use bytes::Bytes;
 use http::{Method, Version};
 
 use crate::http1::head::{RequestHead, Span};
+use crate::request_body::{Body, BodyError, BodyStream};
 use crate::shard::request_id::REQUEST_ID_BYTES;
 
 /// Where the request id came from.
@@ -20,13 +23,14 @@ pub(crate) enum RequestId {
     Generated([u8; REQUEST_ID_BYTES]),
 }
 
-/// An HTTP request, with its body read in full (up to `Limits::body_bytes_max`).
+/// An HTTP request. Its body (up to `Limits::body_bytes_max`) is read with [`Request::body`]
+/// or, chunk by chunk, with [`Request::body_stream`].
 pub struct Request {
     head: Bytes,
     parts: RequestHead,
     /// Bytes of the path before the application's own path: root path plus route prefix.
     route_offset: usize,
-    body: Bytes,
+    body: Body,
     app_name: Rc<str>,
     request_id: RequestId,
 }
@@ -36,7 +40,7 @@ impl Request {
         head: Bytes,
         parts: RequestHead,
         route_offset: usize,
-        body: Bytes,
+        body: Body,
         app_name: Rc<str>,
         request_id: RequestId,
     ) -> Self {
@@ -109,14 +113,22 @@ impl Request {
             .map(|field| (field.name.str_of(&self.head), field.value.of(&self.head)))
     }
 
-    /// The body, read in full.
-    pub fn body(&self) -> &Bytes {
-        &self.body
+    /// The whole body, read from the socket if it has not all arrived yet. Calling it again
+    /// returns the same bytes.
+    pub async fn body(&mut self) -> Result<Bytes, BodyError> {
+        let body = match std::mem::replace(&mut self.body, Body::Full(Bytes::new())) {
+            Body::Full(bytes) => bytes,
+            streaming => BodyStream::new(streaming).collect_bytes().await?,
+        };
+        self.body = Body::Full(body.clone());
+        Ok(body)
     }
 
-    /// Takes the body out of the request.
-    pub fn into_body(self) -> Bytes {
-        self.body
+    /// The body as a stream of chunks, read from the socket as the stream is polled, so an
+    /// upload of any size (up to the body limit) can be handled without holding it whole.
+    /// Takes the body: a later [`Request::body`] returns nothing.
+    pub fn body_stream(&mut self) -> BodyStream {
+        BodyStream::new(std::mem::replace(&mut self.body, Body::Full(Bytes::new())))
     }
 
     /// The name of the application this request was routed to.
@@ -142,7 +154,13 @@ impl std::fmt::Debug for Request {
             .field("query", &self.query())
             .field("app", &self.app_name())
             .field("request_id", &self.request_id())
-            .field("body_bytes", &self.body.len())
+            .field(
+                "body",
+                &match &self.body {
+                    Body::Full(bytes) => bytes.len().to_string(),
+                    Body::Streaming(_) => "streaming".to_owned(),
+                },
+            )
             .finish()
     }
 }

@@ -184,7 +184,8 @@ fn start_sleepy(options: ringserve::HttpOptions, probe: &Probe) -> ringserve::Se
 struct Accessors;
 
 impl Deployment for Accessors {
-    async fn call(&self, request: Request) -> Response {
+    async fn call(&self, mut request: Request) -> Response {
+        let body = request.body().await.unwrap_or_default();
         let mut text = format!(
             "method={}\nversion={:?}\npath={}\nroute_path={}\nroute_prefix={}\nquery={}\napp={}\n\
              request_id={}\n",
@@ -219,8 +220,8 @@ impl Deployment for Accessors {
         ));
         text.push_str(&format!(
             "body_len={}\nbody={}",
-            request.body().len(),
-            String::from_utf8_lossy(request.body())
+            body.len(),
+            String::from_utf8_lossy(&body)
         ));
         Response::text(text)
     }

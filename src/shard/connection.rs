@@ -12,21 +12,22 @@
 
 use std::io;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use futures_lite::{FutureExt, StreamExt};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::FutureExt;
 use glommio::timer::Timer;
 use http::{Method, StatusCode, Version, header};
 
 use super::ShardContext;
+use super::body_pump::{BodyPump, PumpFailure};
 use super::dispatch::{self, RequestIdText};
+use super::response_stream::StreamEnd;
 use super::transport::Transport;
-use crate::body::{BoxError, ChunkStream, ResponseBody};
+use crate::body::ResponseBody;
 use crate::http1::body::{BodyFraming, ChunkedDecoder};
 use crate::http1::encode::{
-    self, CONTINUE, EngineHeaders, Framing, LAST_CHUNK, Persistence, encode_head, encode_response,
-    status_has_body,
+    self, EngineHeaders, Framing, Persistence, encode_head, encode_response, status_has_body,
 };
 use crate::http1::head::RequestHead;
 use crate::http1::parse::parse_head_resumable;
@@ -35,6 +36,7 @@ use crate::limits::{
     IDLE_BUFFER_BYTES_MAX, LINGER_BYTES_MAX, LINGER_TIMEOUT, READ_CHUNK_BYTES, WRITE_FLUSH_BYTES,
 };
 use crate::request::RequestId;
+use crate::request_body::Body;
 use crate::response::Response;
 
 /// Serves one accepted connection until it closes. `key` is its entry in the shard's
@@ -69,14 +71,14 @@ enum Next {
     Abort,
 }
 
-struct Connection<T: Transport> {
-    transport: T,
-    shard: Rc<ShardContext>,
+pub(super) struct Connection<T: Transport> {
+    pub(super) transport: T,
+    pub(super) shard: Rc<ShardContext>,
     key: Option<usize>,
-    read_buf: BytesMut,
-    write_buf: BytesMut,
+    pub(super) read_buf: BytesMut,
+    pub(super) write_buf: BytesMut,
     /// Made on the first request that has a timeout, then reused.
-    request_timer: Option<Timer>,
+    pub(super) request_timer: Option<Timer>,
 }
 
 impl<T: Transport> Connection<T> {
@@ -192,17 +194,13 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// Reads the body, calls the application, encodes its response.
+    /// Takes the body that came with the head, calls the application (pumping the rest of
+    /// the body to it as it asks), and encodes its response.
     async fn answer(&mut self, head: RequestHead) -> Next {
-        let (head_bytes, body) = match self.read_body(&head).await {
+        let (head_bytes, body, mut pump) = match self.take_body(&head) {
             Ok(parts) => parts,
-            Err(BodyError::Refused(error)) => {
+            Err(error) => {
                 self.refuse(error).await;
-                return Next::Abort;
-            }
-            Err(BodyError::Gone) => {
-                // Answers to earlier pipelined requests still go out.
-                let _ = self.flush().await;
                 return Next::Abort;
             }
         };
@@ -233,7 +231,27 @@ impl<T: Transport> Connection<T> {
                     if !self.write_buf.is_empty() && self.flush().await.is_err() {
                         return Next::Abort;
                     }
-                    dispatched.await
+                    let raced = match pump.as_mut() {
+                        None => Ok(dispatched.await),
+                        Some(pump) => {
+                            async { Ok(dispatched.await) }
+                                .or(async { Err(self.pump_body(pump).await) })
+                                .await
+                        }
+                    };
+                    match raced {
+                        Ok(outcome) => outcome,
+                        // The body failed before the handler answered: the handler is
+                        // dropped and the client gets the body's error status.
+                        Err(PumpFailure::Refused(error)) => {
+                            self.refuse(error).await;
+                            return Next::Abort;
+                        }
+                        Err(PumpFailure::Gone) => {
+                            let _ = self.flush().await;
+                            return Next::Abort;
+                        }
+                    }
                 }
             }
         };
@@ -286,7 +304,10 @@ impl<T: Transport> Connection<T> {
             }
         };
         if let Some((stream, chunked)) = stream {
-            match self.send_stream(stream, chunked, outcome.deadline).await {
+            let sent = self
+                .send_stream(stream, chunked, outcome.deadline, pump.as_mut())
+                .await;
+            match sent {
                 Ok(()) => {}
                 // The client cannot be told in-band: end without the last chunk, and close.
                 Err(StreamEnd::Cut) => {
@@ -296,169 +317,75 @@ impl<T: Transport> Connection<T> {
                 Err(StreamEnd::Gone) => return Next::Abort,
             }
         }
-        if close { Next::Close } else { Next::KeepAlive }
-    }
-
-    /// Sends a streamed body, chunk by chunk as the stream yields them. A chunk that is ready
-    /// at once joins the write buffer (coalescing small chunks); when the stream has to wait,
-    /// what is buffered is written first, so every chunk reaches the client as soon as it
-    /// exists. The stream is not polled during a write, so a slow client slows the stream and
-    /// memory stays bounded. While it waits, the stream races the client leaving and the
-    /// request's deadline; either drops it at once.
-    async fn send_stream(
-        &mut self,
-        mut stream: ChunkStream,
-        chunked: bool,
-        deadline: Option<Instant>,
-    ) -> Result<(), StreamEnd> {
-        // Bytes from the client (a pipelined request) would make the readiness watch fire at
-        // once every time: watch only a connection with nothing more to read.
-        let mut watch_peer = self.read_buf.is_empty();
-        loop {
-            let item = match futures_lite::future::poll_once(stream.next()).await {
-                Some(item) => item,
-                None => {
-                    if !self.write_buf.is_empty() {
-                        self.flush().await.map_err(|_| StreamEnd::Gone)?;
-                    }
-                    match self.wait_for_chunk(&mut stream, watch_peer, deadline).await {
-                        Waited::Item(item) => item,
-                        Waited::PeerSentData => {
-                            watch_peer = false;
-                            continue;
-                        }
-                        Waited::PeerGone => return Err(StreamEnd::Gone),
-                        Waited::DeadlinePassed => return Err(StreamEnd::Cut),
-                    }
-                }
-            };
-            match item {
-                Some(Ok(chunk)) if chunk.is_empty() => {}
-                Some(Ok(chunk)) if chunked => encode::encode_chunk(&mut self.write_buf, &chunk),
-                Some(Ok(chunk)) => self.write_buf.put_slice(&chunk),
-                Some(Err(_)) => return Err(StreamEnd::Cut),
-                None => {
-                    if chunked {
-                        self.write_buf.put_slice(LAST_CHUNK);
-                    }
-                    return Ok(());
-                }
-            }
-            if self.write_buf.len() >= WRITE_FLUSH_BYTES {
-                self.flush().await.map_err(|_| StreamEnd::Gone)?;
-            }
+        // A body the handler left unread cannot be skipped safely: close after the answer.
+        let body_unread = pump.as_ref().is_some_and(|pump| !pump.is_done());
+        if close || body_unread {
+            Next::Close
+        } else {
+            Next::KeepAlive
         }
     }
 
-    /// Waits for the stream's next item, the client's next move, or the deadline.
-    async fn wait_for_chunk(
+    /// Splits the head off the buffer and takes the body bytes that came with it: the whole
+    /// body when it is all there (the usual case: no copy, no pump), otherwise the start of it
+    /// and a pump that reads the rest when the handler asks.
+    fn take_body(
         &mut self,
-        stream: &mut ChunkStream,
-        watch_peer: bool,
-        deadline: Option<Instant>,
-    ) -> Waited {
-        let next = async { Waited::Item(stream.next().await) };
-        let transport = &mut self.transport;
-        let peer = async {
-            if !watch_peer {
-                return std::future::pending().await;
-            }
-            match transport.peer_activity().await {
-                Ok(true) => Waited::PeerSentData,
-                Ok(false) | Err(_) => Waited::PeerGone,
-            }
-        };
-        let timer = &mut self.request_timer;
-        let expired = async {
-            let Some(deadline) = deadline else {
-                return std::future::pending().await;
-            };
-            let timer = timer.get_or_insert_with(|| Timer::new(Duration::ZERO));
-            timer.reset(deadline.saturating_duration_since(Instant::now()));
-            timer.await;
-            Waited::DeadlinePassed
-        };
-        next.or(peer).or(expired).await
-    }
-
-    /// Splits the head off the buffer and reads the body after it, in full.
-    async fn read_body(&mut self, head: &RequestHead) -> Result<(Bytes, Bytes), BodyError> {
-        let limits = &self.shard.config.options.limits;
-        match head.framing {
-            BodyFraming::None => {
-                let head_bytes = self.read_buf.split_to(head.head_len).freeze();
-                Ok((head_bytes, Bytes::new()))
-            }
+        head: &RequestHead,
+    ) -> Result<(Bytes, Body, Option<BodyPump>), ParseError> {
+        let head_bytes = self.read_buf.split_to(head.head_len).freeze();
+        let body_bytes_max = self.shard.config.options.limits.body_bytes_max;
+        let (body, pump) = match head.framing {
+            BodyFraming::None => (Body::Full(Bytes::new()), None),
             BodyFraming::Length(length) => {
-                // `parse_head` refused lengths over `body_bytes_max`, so this fits in usize.
-                let total = head.head_len + length as usize;
-                if self.read_buf.len() < total {
-                    self.continue_if_expected(head).await?;
+                let arrived = (self.read_buf.len() as u64).min(length);
+                // `arrived` is at most the buffer's length, so it fits in usize.
+                let first = self.read_buf.split_to(arrived as usize).freeze();
+                if arrived == length {
+                    (Body::Full(first), None)
+                } else {
+                    BodyPump::length(first, length - arrived, head.expect_continue)
                 }
-                // The buffer grows with what arrives, not with what the client announces, so
-                // memory follows the bytes actually sent.
-                while self.read_buf.len() < total {
-                    self.read_body_piece().await?;
-                }
-                let head_bytes = self.read_buf.split_to(head.head_len).freeze();
-                let body = self.read_buf.split_to(length as usize).freeze();
-                Ok((head_bytes, body))
             }
             BodyFraming::Chunked => {
-                let head_bytes = self.read_buf.split_to(head.head_len).freeze();
-                let mut decoder = ChunkedDecoder::new(limits.body_bytes_max);
-                let mut body = BytesMut::new();
-                let mut continued = false;
-                loop {
-                    let progress = decoder
-                        .decode(&self.read_buf, &mut body)
-                        .map_err(BodyError::Refused)?;
-                    self.read_buf.advance(progress.consumed);
-                    if progress.done {
-                        return Ok((head_bytes, body.freeze()));
-                    }
-                    if !continued {
-                        self.continue_if_expected(head).await?;
-                        continued = true;
-                    }
-                    self.read_body_piece().await?;
+                let mut decoder = ChunkedDecoder::new(body_bytes_max);
+                let mut first = BytesMut::new();
+                let progress = decoder.decode(&self.read_buf, &mut first)?;
+                self.read_buf.advance(progress.consumed);
+                if progress.done {
+                    (Body::Full(first.freeze()), None)
+                } else {
+                    BodyPump::chunked(first.freeze(), decoder, head.expect_continue)
                 }
             }
-        }
+        };
+        Ok((head_bytes, body, pump))
     }
 
-    /// Sends `100 Continue` (after any responses still buffered) when the client waits for it.
-    async fn continue_if_expected(&mut self, head: &RequestHead) -> Result<(), BodyError> {
-        if head.expect_continue {
-            self.write_buf.put_slice(CONTINUE);
-            self.flush().await.map_err(|_| BodyError::Gone)?;
-        }
-        Ok(())
-    }
-
-    async fn read_body_piece(&mut self) -> Result<(), BodyError> {
+    /// Reads more of a request body into the read buffer, within the body read timeout.
+    pub(super) async fn read_body_piece(&mut self) -> Result<(), PumpFailure> {
         if !self.write_buf.is_empty() {
-            self.flush().await.map_err(|_| BodyError::Gone)?;
+            self.flush().await.map_err(|_| PumpFailure::Gone)?;
         }
         let deadline = Instant::now() + self.shard.config.options.limits.body_read_timeout;
         match self.read(Some(deadline)).await {
-            Ok(0) => Err(BodyError::Gone),
+            Ok(0) => Err(PumpFailure::Gone),
             Ok(_) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::TimedOut => {
-                Err(BodyError::Refused(ParseError::ReadTimeout))
+                Err(PumpFailure::Refused(ParseError::ReadTimeout))
             }
-            Err(_) => Err(BodyError::Gone),
+            Err(_) => Err(PumpFailure::Gone),
         }
     }
 
-    async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
+    pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
         let buf = std::mem::take(&mut self.read_buf);
         let (result, buf) = self.transport.read(buf, deadline).await;
         self.read_buf = buf;
         result
     }
 
-    async fn flush(&mut self) -> io::Result<()> {
+    pub(super) async fn flush(&mut self) -> io::Result<()> {
         let stall_timeout = self.shard.config.options.limits.send_timeout;
         let buf = std::mem::take(&mut self.write_buf);
         let (result, mut buf) = self.transport.write_all(buf, stall_timeout).await;
@@ -495,23 +422,6 @@ impl<T: Transport> Connection<T> {
     }
 }
 
-/// Why a streamed body ended early.
-enum StreamEnd {
-    /// The stream failed or the request timed out: flush what was sent, end without the last
-    /// chunk, close.
-    Cut,
-    /// The client left or stopped accepting bytes.
-    Gone,
-}
-
-/// What ended a wait inside a streamed body.
-enum Waited {
-    Item(Option<Result<Bytes, BoxError>>),
-    PeerSentData,
-    PeerGone,
-    DeadlinePassed,
-}
-
 /// The engine headers for one response.
 fn engine_headers<'a>(
     date: &'a [u8],
@@ -529,11 +439,4 @@ fn engine_headers<'a>(
         request_id: id_text.as_bytes(),
         persistence,
     }
-}
-
-enum BodyError {
-    /// Answer with this error's status, then close.
-    Refused(ParseError),
-    /// The client went away or the socket failed.
-    Gone,
 }

@@ -17,6 +17,7 @@ use super::ShardContext;
 use crate::http1::head::{RequestHead, TimeoutOverride};
 use crate::limits::REQUEST_ID_BYTES_MAX;
 use crate::request::{Request, RequestId};
+use crate::request_body::Body;
 use crate::response::Response;
 use crate::serve::ServerConfig;
 
@@ -24,7 +25,7 @@ use crate::serve::ServerConfig;
 pub(crate) struct Incoming {
     pub head_bytes: Bytes,
     pub head: RequestHead,
-    pub body: Bytes,
+    pub body: Body,
     pub request_id: RequestId,
 }
 

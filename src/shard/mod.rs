@@ -9,10 +9,12 @@
 
 #[cfg(test)]
 mod allocation_tests;
+mod body_pump;
 mod connection;
 mod date;
 mod dispatch;
 pub(crate) mod request_id;
+mod response_stream;
 mod transport;
 
 use std::cell::{Cell, RefCell};

@@ -44,7 +44,11 @@ impl Deployment for Hello {
 pub struct Inspect;
 
 impl Deployment for Inspect {
-    async fn call(&self, request: Request) -> Response {
+    async fn call(&self, mut request: Request) -> Response {
+        let body = match request.body().await {
+            Ok(body) => body,
+            Err(error) => return Response::text(format!("body error: {error}")),
+        };
         let mut text = format!(
             "app={}\nmethod={}\npath={}\nroute_path={}\nroute_prefix={}\nquery={}\nrequest_id={}\n",
             request.app_name(),
@@ -62,7 +66,7 @@ impl Deployment for Inspect {
                 String::from_utf8_lossy(value)
             ));
         }
-        text.push_str(&format!("body={}", String::from_utf8_lossy(request.body())));
+        text.push_str(&format!("body={}", String::from_utf8_lossy(&body)));
         Response::text(text)
     }
 }

@@ -1,0 +1,181 @@
+//! Reading the rest of a request body from the socket, one chunk each time the handler asks.
+//!
+//! Invariant: the pump reads only on demand and holds at most one chunk for the handler, so an
+//! upload is never buffered whole; it stops exactly at the body's end (Content-Length bytes,
+//! or the chunked body's last chunk and trailers), leaving a pipelined next request in the
+//! read buffer; every chunk passes the body limit and the body read timeout.
+
+use std::future::poll_fn;
+use std::rc::Rc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::connection::Connection;
+use super::transport::Transport;
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::encode::CONTINUE;
+use crate::http1::reject::ParseError;
+use crate::request_body::{Body, BodyChannel, BodyError, Demand};
+
+/// Why the pump stopped before the body's end.
+pub(super) enum PumpFailure {
+    /// The body broke a rule (too large, bad chunk, too slow): answer with this status.
+    Refused(ParseError),
+    /// The client went away.
+    Gone,
+}
+
+impl PumpFailure {
+    fn body_error(&self) -> BodyError {
+        match self {
+            PumpFailure::Refused(ParseError::BodyTooLarge) => BodyError::TooLarge,
+            PumpFailure::Refused(ParseError::ReadTimeout) => BodyError::TimedOut,
+            PumpFailure::Refused(_) => BodyError::Malformed,
+            PumpFailure::Gone => BodyError::Disconnected,
+        }
+    }
+}
+
+/// How the rest of the body is delimited.
+enum Remaining {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+/// The state of one request body still on the socket.
+pub(super) struct BodyPump {
+    channel: Rc<BodyChannel>,
+    remaining: Remaining,
+    /// `Expect: 100-continue`: say `100 Continue` before the first read.
+    expect_continue: bool,
+    done: bool,
+}
+
+/// What the read buffer yielded.
+enum Taken {
+    Chunk { chunk: Bytes, last: bool },
+    End,
+    NeedMore,
+}
+
+impl BodyPump {
+    /// A Content-Length body of which `first` arrived with the head and `remaining` bytes
+    /// are still to come.
+    pub(super) fn length(
+        first: Bytes,
+        remaining: u64,
+        expect_continue: bool,
+    ) -> (Body, Option<Self>) {
+        Self::start(first, Remaining::Length(remaining), expect_continue)
+    }
+
+    /// A chunked body whose decoded start is `first`.
+    pub(super) fn chunked(
+        first: Bytes,
+        decoder: ChunkedDecoder,
+        expect_continue: bool,
+    ) -> (Body, Option<Self>) {
+        Self::start(first, Remaining::Chunked(decoder), expect_continue)
+    }
+
+    fn start(first: Bytes, remaining: Remaining, expect_continue: bool) -> (Body, Option<Self>) {
+        let channel = Rc::new(BodyChannel::with_first_chunk(first));
+        let pump = BodyPump {
+            channel: channel.clone(),
+            remaining,
+            expect_continue,
+            done: false,
+        };
+        (Body::Streaming(channel), Some(pump))
+    }
+
+    /// Whether the whole body has been read off the socket.
+    pub(super) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Takes what the buffer holds of the body, without reading past its end.
+    fn take_from(&mut self, buf: &mut BytesMut) -> Result<Taken, ParseError> {
+        match &mut self.remaining {
+            Remaining::Length(left) => {
+                let count = (buf.len() as u64).min(*left);
+                if count == 0 {
+                    return Ok(Taken::NeedMore);
+                }
+                *left -= count;
+                // `count` is at most the buffer's length, so it fits in usize.
+                let chunk = buf.split_to(count as usize).freeze();
+                Ok(Taken::Chunk {
+                    chunk,
+                    last: *left == 0,
+                })
+            }
+            Remaining::Chunked(decoder) => {
+                let mut decoded = BytesMut::new();
+                let progress = decoder.decode(buf, &mut decoded)?;
+                buf.advance(progress.consumed);
+                Ok(match (decoded.is_empty(), progress.done) {
+                    (false, last) => Taken::Chunk {
+                        chunk: decoded.freeze(),
+                        last,
+                    },
+                    (true, true) => Taken::End,
+                    (true, false) => Taken::NeedMore,
+                })
+            }
+        }
+    }
+}
+
+impl<T: Transport> Connection<T> {
+    /// Reads the body for the handler, one chunk each time it asks. Returns only when the
+    /// body fails; once it is complete or abandoned it waits forever, so it can be raced
+    /// against the handler (or a streamed response) that reads it.
+    pub(super) async fn pump_body(&mut self, pump: &mut BodyPump) -> PumpFailure {
+        loop {
+            if pump.done {
+                return std::future::pending().await;
+            }
+            let channel = pump.channel.clone();
+            if poll_fn(|cx| channel.poll_demand(cx)).await == Demand::Abandoned {
+                return std::future::pending().await;
+            }
+            if let Err(failure) = self.pump_one_chunk(pump).await {
+                pump.channel.finish(Err(failure.body_error()));
+                pump.done = true;
+                return failure;
+            }
+        }
+    }
+
+    async fn pump_one_chunk(&mut self, pump: &mut BodyPump) -> Result<(), PumpFailure> {
+        loop {
+            match pump
+                .take_from(&mut self.read_buf)
+                .map_err(PumpFailure::Refused)?
+            {
+                Taken::Chunk { chunk, last } => {
+                    pump.channel.deliver(chunk);
+                    if last {
+                        pump.channel.finish(Ok(()));
+                        pump.done = true;
+                    }
+                    return Ok(());
+                }
+                Taken::End => {
+                    pump.channel.finish(Ok(()));
+                    pump.done = true;
+                    return Ok(());
+                }
+                Taken::NeedMore => {}
+            }
+            if pump.expect_continue {
+                // The handler wants the body: now the client may send it (RFC 9110 §10.1.1).
+                self.write_buf.put_slice(CONTINUE);
+                self.flush().await.map_err(|_| PumpFailure::Gone)?;
+                pump.expect_continue = false;
+            }
+            self.read_body_piece().await?;
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Sending a streamed response body: chunk framing, coalescing, backpressure, and dropping the
+//! stream the moment the client leaves or the request's deadline passes.
+//!
+//! Invariant: the stream is never polled while a write is in flight (so a slow client slows
+//! the stream and memory stays bounded by the write buffer plus one chunk), and whatever is
+//! buffered is written before the stream is awaited (so each chunk reaches the client as soon
+//! as it exists).
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes};
+use futures_lite::{FutureExt, StreamExt};
+use glommio::timer::Timer;
+
+use super::body_pump::{BodyPump, PumpFailure};
+use super::connection::Connection;
+use super::transport::Transport;
+use crate::body::{BoxError, ChunkStream};
+use crate::http1::encode::{LAST_CHUNK, encode_chunk};
+use crate::limits::WRITE_FLUSH_BYTES;
+
+/// Why a streamed body ended early.
+pub(super) enum StreamEnd {
+    /// The stream failed, the request body failed, or the request timed out: send what was
+    /// made, end without the last chunk, close.
+    Cut,
+    /// The client left or stopped accepting bytes.
+    Gone,
+}
+
+/// What ended a wait inside a streamed body.
+enum Waited {
+    Item(Option<Result<Bytes, BoxError>>),
+    PeerSentData,
+    PeerGone,
+    RequestBodyFailed(PumpFailure),
+    DeadlinePassed,
+}
+
+impl<T: Transport> Connection<T> {
+    /// Sends a streamed body, chunk by chunk as the stream yields them. A chunk that is ready
+    /// at once joins the write buffer (coalescing small chunks); when the stream has to wait,
+    /// what is buffered is written first. While it waits, the stream races the client leaving,
+    /// the request body it may be reading, and the request's deadline.
+    pub(super) async fn send_stream(
+        &mut self,
+        mut stream: ChunkStream,
+        chunked: bool,
+        deadline: Option<Instant>,
+        mut pump: Option<&mut BodyPump>,
+    ) -> Result<(), StreamEnd> {
+        // Bytes from the client (a pipelined request) would make the readiness watch fire at
+        // once every time: watch only a connection with nothing more to read.
+        let mut watch_peer = self.read_buf.is_empty();
+        loop {
+            let item = match futures_lite::future::poll_once(stream.next()).await {
+                Some(item) => item,
+                None => {
+                    if !self.write_buf.is_empty() {
+                        self.flush().await.map_err(|_| StreamEnd::Gone)?;
+                    }
+                    let waited = self
+                        .wait_for_chunk(&mut stream, watch_peer, deadline, pump.as_deref_mut())
+                        .await;
+                    match waited {
+                        Waited::Item(item) => item,
+                        Waited::PeerSentData => {
+                            watch_peer = false;
+                            continue;
+                        }
+                        Waited::PeerGone | Waited::RequestBodyFailed(PumpFailure::Gone) => {
+                            return Err(StreamEnd::Gone);
+                        }
+                        Waited::RequestBodyFailed(PumpFailure::Refused(_))
+                        | Waited::DeadlinePassed => return Err(StreamEnd::Cut),
+                    }
+                }
+            };
+            match item {
+                Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(chunk)) if chunked => encode_chunk(&mut self.write_buf, &chunk),
+                Some(Ok(chunk)) => self.write_buf.put_slice(&chunk),
+                Some(Err(_)) => return Err(StreamEnd::Cut),
+                None => {
+                    if chunked {
+                        self.write_buf.put_slice(LAST_CHUNK);
+                    }
+                    return Ok(());
+                }
+            }
+            if self.write_buf.len() >= WRITE_FLUSH_BYTES {
+                self.flush().await.map_err(|_| StreamEnd::Gone)?;
+            }
+        }
+    }
+
+    /// Waits for the stream's next item, the client's next move, or the deadline. While the
+    /// request body is still being read, the body pump stands in for the client watch (its
+    /// reads see the client leave).
+    async fn wait_for_chunk(
+        &mut self,
+        stream: &mut ChunkStream,
+        watch_peer: bool,
+        deadline: Option<Instant>,
+        pump: Option<&mut BodyPump>,
+    ) -> Waited {
+        let mut timer = self.request_timer.take();
+        let waited = {
+            let next = async { Waited::Item(stream.next().await) };
+            let expired = async {
+                let Some(deadline) = deadline else {
+                    return std::future::pending().await;
+                };
+                let timer = timer.get_or_insert_with(|| Timer::new(Duration::ZERO));
+                timer.reset(deadline.saturating_duration_since(Instant::now()));
+                timer.await;
+                Waited::DeadlinePassed
+            };
+            let client = async {
+                match pump {
+                    Some(pump) if !pump.is_done() => {
+                        Waited::RequestBodyFailed(self.pump_body(pump).await)
+                    }
+                    _ if watch_peer => match self.transport.peer_activity().await {
+                        Ok(true) => Waited::PeerSentData,
+                        Ok(false) | Err(_) => Waited::PeerGone,
+                    },
+                    _ => std::future::pending().await,
+                }
+            };
+            next.or(client).or(expired).await
+        };
+        self.request_timer = timer;
+        waited
+    }
+}

@@ -269,10 +269,13 @@ impl<T: Transport> Connection<T> {
         let handler_closes = headers.iter().any(|(name, value)| {
             name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
         });
+        // A body the handler left unread cannot be skipped safely: close after the answer.
         let mut close = !keep_alive || outcome.close || handler_closes || shard.draining.get();
         let date = shard.date.now();
         let stream = match body {
             ResponseBody::Full(body) => {
+                // A body the handler left unread cannot be skipped safely: close after this.
+                close |= body_unread(&pump);
                 let engine = engine_headers(&date, &id_text, close, version);
                 encode_response(
                     &mut self.write_buf,
@@ -317,9 +320,9 @@ impl<T: Transport> Connection<T> {
                 Err(StreamEnd::Gone) => return Next::Abort,
             }
         }
-        // A body the handler left unread cannot be skipped safely: close after the answer.
-        let body_unread = pump.as_ref().is_some_and(|pump| !pump.is_done());
-        if close || body_unread {
+        // A streamed response may have read the request body, or left some: its head is
+        // already sent, so an unread rest closes without notice.
+        if close || body_unread(&pump) {
             Next::Close
         } else {
             Next::KeepAlive
@@ -420,6 +423,11 @@ impl<T: Transport> Connection<T> {
             }
         }
     }
+}
+
+/// Whether a request body is still (partly) on the socket.
+fn body_unread(pump: &Option<BodyPump>) -> bool {
+    pump.as_ref().is_some_and(|pump| !pump.is_done())
 }
 
 /// The engine headers for one response.

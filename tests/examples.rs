@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -125,4 +126,28 @@ fn sigterm_shuts_an_example_down_gracefully() {
     };
     assert!(status.success(), "exit status {status}");
     assert!(TcpStream::connect(example.addr).is_err());
+}
+
+#[test]
+fn streaming_sends_ten_chunks_one_by_one() {
+    let example = start_example("streaming");
+    let mut stream = common::connect(example.addr);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let raw = common::read_to_close(&mut stream);
+    let elapsed = started.elapsed();
+    assert!(raw.contains("\r\ntransfer-encoding: chunked\r\n"), "{raw}");
+    let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
+    let expected: String = (0..10)
+        .map(|i| format!("8\r\nchunk {i}\n\r\n"))
+        .chain(std::iter::once("0\r\n\r\n".to_owned()))
+        .collect();
+    assert_eq!(body, expected);
+    // Nine pauses of 100 ms between the chunks.
+    assert!(
+        elapsed >= Duration::from_millis(800),
+        "all chunks in {elapsed:?}"
+    );
 }

@@ -151,3 +151,34 @@ fn streaming_sends_ten_chunks_one_by_one() {
         "all chunks in {elapsed:?}"
     );
 }
+
+#[test]
+fn bench_serves_the_comparison_endpoints() {
+    let example = start_example("bench");
+    assert_eq!(common::get(example.addr, "/").body_text(), "hello");
+    assert_eq!(
+        common::get(example.addr, "/items/5").body_text(),
+        r#"{"item_id":5}"#
+    );
+    let invalid = common::get(example.addr, "/items/abc");
+    assert_eq!(invalid.status(), 422);
+    assert_eq!(
+        invalid.body_text(),
+        r#"{"detail":[{"type":"int_parsing","loc":["path","item_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
+    );
+    let echo = common::request(
+        example.addr,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nxyz",
+    );
+    assert_eq!(echo.body_text(), "xyz");
+    let streamed = common::exchange_until_close(
+        example.addr,
+        b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    let body = &streamed[streamed.find("\r\n\r\n").unwrap() + 4..];
+    let expected: String = (0..10)
+        .map(|i| format!("8\r\nchunk {i}\n\r\n"))
+        .chain(std::iter::once("0\r\n\r\n".to_owned()))
+        .collect();
+    assert_eq!(body, expected);
+}

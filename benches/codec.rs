@@ -1,5 +1,6 @@
-//! Micro-benchmarks of the HTTP/1.1 codec, which runs on every request: head parsing,
-//! response encoding, and chunk framing for streamed bodies.
+//! Micro-benchmarks of the HTTP/1.1 codec, which runs on every request: head parsing (one
+//! head, and a pipelined batch), chunked body decoding, response encoding, and chunk framing
+//! for streamed bodies.
 //!
 //! `cargo bench --bench codec`. Each group states what one iteration does; compare runs with
 //! criterion's `--save-baseline` / `--baseline`.
@@ -9,6 +10,7 @@ use std::hint::black_box;
 use bytes::{BufMut, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ringserve::Limits;
+use ringserve::http1::body::ChunkedDecoder;
 use ringserve::http1::encode::{
     EngineHeaders, LAST_CHUNK, Persistence, encode_chunk, encode_response,
 };
@@ -38,10 +40,50 @@ X-Request-Id: 7f3c2a1b-0000-4000-8000-123456789abc\r\n\r\n";
 fn parse(c: &mut Criterion) {
     let limits = Limits::default();
     let mut group = c.benchmark_group("parse_head");
-    for (name, bytes) in [("small_get", SMALL_GET), ("browser_get_15_headers", BROWSER_GET)] {
+    for (name, bytes) in [
+        ("small_get", SMALL_GET),
+        ("browser_get_15_headers", BROWSER_GET),
+    ] {
         group.throughput(Throughput::Elements(1));
         group.bench_function(name, |b| {
             b.iter(|| parse_head(black_box(bytes), &limits).unwrap().unwrap())
+        });
+    }
+    // A pipelining client's batch: 16 small GETs in one buffer, parsed one after another as
+    // the connection loop does. Throughput counts requests.
+    let batch = SMALL_GET.repeat(16);
+    group.throughput(Throughput::Elements(16));
+    group.bench_function("pipelined_batch_of_16", |b| {
+        b.iter(|| {
+            let mut rest = black_box(&batch[..]);
+            while !rest.is_empty() {
+                let head = parse_head(rest, &limits).unwrap().unwrap();
+                rest = &rest[head.head_len..];
+            }
+        })
+    });
+    group.finish();
+}
+
+/// One iteration decodes a whole chunked body of 1 MiB (throughput in body bytes).
+fn decode_chunked(c: &mut Criterion) {
+    let body = vec![7u8; 1 << 20];
+    let mut group = c.benchmark_group("decode_chunked_1mib");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    for chunk_bytes in [16usize, 1024, 64 * 1024] {
+        let mut encoded = BytesMut::with_capacity(2 << 20);
+        for chunk in body.chunks(chunk_bytes) {
+            encode_chunk(&mut encoded, chunk);
+        }
+        encoded.put_slice(LAST_CHUNK);
+        let mut out = BytesMut::with_capacity(body.len());
+        group.bench_function(format!("chunks_of_{chunk_bytes}"), |b| {
+            b.iter(|| {
+                out.clear();
+                let mut decoder = ChunkedDecoder::new(2 << 20);
+                let progress = decoder.decode(black_box(&encoded), &mut out).unwrap();
+                assert!(progress.done);
+            })
         });
     }
     group.finish();
@@ -91,5 +133,5 @@ fn chunks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, encode, chunks);
+criterion_group!(benches, parse, decode_chunked, encode, chunks);
 criterion_main!(benches);

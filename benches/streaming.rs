@@ -61,7 +61,12 @@ fn read_streamed_response(stream: &mut TcpStream, buffer: &mut [u8]) -> usize {
 fn streaming(c: &mut Criterion) {
     let chunk = Bytes::from(vec![b'x'; CHUNK_BYTES]);
     let server = Serve::new()
-        .options(HttpOptions::new().host("127.0.0.1").port(0).cores(Cores::Count(1)))
+        .options(
+            HttpOptions::new()
+                .host("127.0.0.1")
+                .port(0)
+                .cores(Cores::Count(1)),
+        )
         .app(Application::new(move || Streamer {
             chunk: chunk.clone(),
         }))
@@ -76,7 +81,9 @@ fn streaming(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("16mib_in_64kib_chunks", |b| {
         b.iter(|| {
-            client.write_all(b"GET /big HTTP/1.1\r\nHost: bench\r\n\r\n").expect("write");
+            client
+                .write_all(b"GET /big HTTP/1.1\r\nHost: bench\r\n\r\n")
+                .expect("write");
             read_streamed_response(&mut client, &mut buffer)
         })
     });
@@ -87,7 +94,9 @@ fn streaming(c: &mut Criterion) {
             let mut waited = Duration::ZERO;
             for _ in 0..iterations {
                 let sent = Instant::now();
-                client.write_all(b"GET /tiny HTTP/1.1\r\nHost: bench\r\n\r\n").expect("write");
+                client
+                    .write_all(b"GET /tiny HTTP/1.1\r\nHost: bench\r\n\r\n")
+                    .expect("write");
                 let mut first = [0u8; 1];
                 client.read_exact(&mut first).expect("first byte");
                 waited += sent.elapsed();

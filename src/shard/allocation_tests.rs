@@ -92,6 +92,7 @@ impl Transport for MemoryTransport {
         &mut self,
         buf: BytesMut,
         _stall_timeout: Duration,
+        _deadline: Option<Instant>,
     ) -> (io::Result<()>, BytesMut) {
         self.written_bytes.set(self.written_bytes.get() + buf.len());
         (Ok(()), buf)

@@ -314,7 +314,7 @@ impl<T: Transport> Connection<T> {
                 Ok(()) => {}
                 // The client cannot be told in-band: end without the last chunk, and close.
                 Err(StreamEnd::Cut) => {
-                    let _ = self.flush().await;
+                    let _ = self.flush_by(Some(Instant::now() + LINGER_TIMEOUT)).await;
                     return Next::Abort;
                 }
                 Err(StreamEnd::Gone) => return Next::Abort,
@@ -389,9 +389,15 @@ impl<T: Transport> Connection<T> {
     }
 
     pub(super) async fn flush(&mut self) -> io::Result<()> {
+        self.flush_by(None).await
+    }
+
+    /// Writes what is buffered, giving up with `TimedOut` at `deadline` as well as after a
+    /// stall of `send_timeout`.
+    pub(super) async fn flush_by(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         let stall_timeout = self.shard.config.options.limits.send_timeout;
         let buf = std::mem::take(&mut self.write_buf);
-        let (result, mut buf) = self.transport.write_all(buf, stall_timeout).await;
+        let (result, mut buf) = self.transport.write_all(buf, stall_timeout, deadline).await;
         buf.clear();
         self.write_buf = buf;
         result

@@ -2,9 +2,10 @@
 //! stream the moment the client leaves or the request's deadline passes.
 //!
 //! Invariant: the stream is never polled while a write is in flight (so a slow client slows
-//! the stream and memory stays bounded by the write buffer plus one chunk), and whatever is
+//! the stream and memory stays bounded by the write buffer plus one chunk), whatever is
 //! buffered is written before the stream is awaited (so each chunk reaches the client as soon
-//! as it exists).
+//! as it exists), and the request's deadline bounds the whole body — waits, ready chunks and
+//! writes alike.
 
 use std::time::{Duration, Instant};
 
@@ -53,11 +54,16 @@ impl<T: Transport> Connection<T> {
         // once every time: watch only a connection with nothing more to read.
         let mut watch_peer = self.read_buf.is_empty();
         loop {
+            // The request timeout runs to the end of the body, also for a stream that never
+            // has to wait.
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(StreamEnd::Cut);
+            }
             let item = match futures_lite::future::poll_once(stream.next()).await {
                 Some(item) => item,
                 None => {
                     if !self.write_buf.is_empty() {
-                        self.flush().await.map_err(|_| StreamEnd::Gone)?;
+                        self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
                     }
                     let waited = self
                         .wait_for_chunk(&mut stream, watch_peer, deadline, pump.as_deref_mut())
@@ -89,7 +95,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
             if self.write_buf.len() >= WRITE_FLUSH_BYTES {
-                self.flush().await.map_err(|_| StreamEnd::Gone)?;
+                self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
             }
         }
     }

@@ -30,12 +30,13 @@ pub(crate) trait Transport {
     ) -> (io::Result<usize>, BytesMut);
 
     /// Writes all of `buf`, or fails with `TimedOut` when the peer accepts no bytes for
-    /// `stall_timeout` (a slow but steady reader is never cut off). The buffer comes back
-    /// unchanged for reuse.
+    /// `stall_timeout` (a slow but steady reader is never cut off) or when `deadline` passes.
+    /// The buffer comes back unchanged for reuse.
     async fn write_all(
         &mut self,
         buf: BytesMut,
         stall_timeout: Duration,
+        deadline: Option<Instant>,
     ) -> (io::Result<()>, BytesMut);
 
     /// Waits until the peer sends something (`Ok(true)`) or closes (`Ok(false)`), reading
@@ -118,10 +119,14 @@ impl Transport for GlommioTransport {
         &mut self,
         buf: BytesMut,
         stall_timeout: Duration,
+        deadline: Option<Instant>,
     ) -> (io::Result<()>, BytesMut) {
         let mut written = 0;
         while written < buf.len() {
-            self.timer.reset(stall_timeout);
+            let wait = deadline.map_or(stall_timeout, |deadline| {
+                stall_timeout.min(deadline.saturating_duration_since(Instant::now()))
+            });
+            self.timer.reset(wait);
             let timer = &mut self.timer;
             let stream = &mut self.stream;
             let write = async { stream.write(&buf[written..]).await };

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Side-by-side comparison: ringserve's bench example and each peer server, run in turn on the
+# same cores under the same loads from perf/loadgen. Prints one Markdown table (medians of
+# RUNS runs): requests/s, p50/p99 latency, server CPU seconds, requests per server CPU-second,
+# peak RSS.
+#
+#   perf/compare.sh                        # build everything, then measure
+#   SERVER_CORES=0 LOAD_CORES=1 RUNS=3 DURATION=10s perf/compare.sh
+#
+# Settings (environment):
+#   SERVERS       servers to run, in order (default: ringserve glommio-raw hyper actix axum nginx;
+#                 nginx only when installed)
+#   SCENARIOS     plaintext (GET /, closed loop), items (GET /items/5, closed loop),
+#                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
+#                 or RATE) — default: all three
+#   SERVER_CORES  core list for the server, e.g. 0 or 0-3 (default 0)
+#   LOAD_CORES    core list for the load generator (default 1)
+#   CONNECTIONS   keep-alive connections (default 64); PIPELINE depth (default 1)
+#   DURATION, WARMUP  per run, in seconds with an s (default 10s, 2s); RUNS per server and
+#                 scenario (default 3)
+#   PORT          (default 8090); BUILD=0 uses binaries already in BIN_DIR
+#   BIN_DIR       where the binaries are (default: built into perf/target/release and
+#                 target/release/examples)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+SERVERS=${SERVERS:-"ringserve glommio-raw hyper actix axum nginx"}
+SCENARIOS=${SCENARIOS:-"plaintext items latency"}
+SERVER_CORES=${SERVER_CORES:-0}
+LOAD_CORES=${LOAD_CORES:-1}
+CONNECTIONS=${CONNECTIONS:-64}
+PIPELINE=${PIPELINE:-1}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+RUNS=${RUNS:-3}
+PORT=${PORT:-8090}
+BUILD=${BUILD:-1}
+RATE=${RATE:-}
+out_dir=$(mktemp -d)
+trap 'stop_server; rm -rf "$out_dir"' EXIT
+
+if [ "$BUILD" = 1 ]; then
+  echo "building (release)..." >&2
+  cargo build --release --example bench >&2
+  for crate in loadgen peers/glommio-raw peers/hyper peers/actix peers/axum; do
+    CARGO_TARGET_DIR="$root/perf/target" cargo build --release \
+      --manifest-path "perf/$crate/Cargo.toml" >&2
+  done
+fi
+BIN_DIR=${BIN_DIR:-}
+bin() { # bin NAME: path of a binary
+  if [ -n "$BIN_DIR" ]; then echo "$BIN_DIR/$1"
+  elif [ "$1" = bench ]; then echo "$root/target/release/examples/bench"
+  else echo "$root/perf/target/release/$1"; fi
+}
+
+# ringserve reads a plain number as a count of cores: a single core id is written N-N.
+ringserve_cores() { case "$1" in *[,-]*) echo "$1" ;; *) echo "$1-$1" ;; esac; }
+count_cores() { # count_cores LIST: how many cores a list like 0,2-3 names
+  local total=0 part
+  for part in ${1//,/ }; do
+    case "$part" in *-*) total=$((total + ${part#*-} - ${part%-*} + 1)) ;; *) total=$((total + 1)) ;; esac
+  done
+  echo "$total"
+}
+
+server_pid=""
+start_server() { # start_server NAME
+  case "$1" in
+    ringserve)
+      RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") \
+        "$(bin bench)" >/dev/null 2>&1 & ;;
+    glommio-raw|hyper|actix|axum)
+      HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
+    nginx)
+      sed "s/127.0.0.1:8000/127.0.0.1:$PORT/; s/^worker_processes 1;/worker_processes $(count_cores "$SERVER_CORES");/; s#/tmp/ringserve-peer-nginx.pid#$out_dir/nginx.pid#" \
+        "$root/perf/peers/nginx.conf" > "$out_dir/nginx.conf"
+      taskset -c "$SERVER_CORES" nginx -c "$out_dir/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "server $1 did not start listening on port $PORT" >&2
+  return 1
+}
+
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    pkill -TERM -P "$server_pid" 2>/dev/null || true
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+
+# CPU seconds (user + system) used so far by the server and its children.
+cpu_seconds() {
+  local ticks=0 pid
+  for pid in "$server_pid" $(pgrep -P "$server_pid" 2>/dev/null); do
+    if [ -r "/proc/$pid/stat" ]; then
+      ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    fi
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
+}
+
+# Peak resident memory of the server and its children, in MiB.
+peak_rss_mib() {
+  local kib=0 pid
+  for pid in "$server_pid" $(pgrep -P "$server_pid" 2>/dev/null); do
+    if [ -r "/proc/$pid/status" ]; then
+      kib=$((kib + $(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")))
+    fi
+  done
+  awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+json_number() { # json_number FILE KEY: the first numeric value of "KEY" in a JSON file
+  grep -o "\"$2\": *[0-9.eE+-]*" "$1" | head -n 1 | sed 's/.*: *//'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# One load run against the running server; writes its JSON report to $1.
+load() { # load REPORT PATH [extra loadgen flags...]
+  local report=$1 path=$2
+  shift 2
+  "$(bin loadgen)" --url "http://127.0.0.1:$PORT$path" --connections "$CONNECTIONS" \
+    --pipeline "$PIPELINE" --duration "$DURATION" --warmup "$WARMUP" --cores "$LOAD_CORES" \
+    --json "$report" "$@" 2>>"$out_dir/loadgen.log"
+}
+
+declare -A result
+measure() { # measure SERVER SCENARIO PATH [extra loadgen flags...]
+  local server=$1 scenario=$2 path=$3 run
+  shift 3
+  for run in $(seq 1 "$RUNS"); do
+    start_server "$server"
+    local before after loader report="$out_dir/$server-$scenario-$run.json"
+    # CPU is sampled over the measured window only: from the end of the warm-up to the end
+    # of the run, the window the load generator's request count covers.
+    load "$report" "$path" "$@" &
+    loader=$!
+    sleep "${WARMUP%s}"
+    before=$(cpu_seconds)
+    wait "$loader"
+    after=$(cpu_seconds)
+    echo "$(json_number "$report" rps) $(json_number "$report" p50) $(json_number "$report" p99) \
+$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.3f", a - b }') \
+$(json_number "$report" requests) $(peak_rss_mib)" >> "$out_dir/$server-$scenario.runs"
+    stop_server
+    echo "  $server $scenario run $run: $(tail -n 1 "$out_dir/$server-$scenario.runs")" >&2
+  done
+  local column
+  for column in 1 2 3 4 5 6; do
+    result[$server,$scenario,$column]=$(awk -v c="$column" '{ print $c }' "$out_dir/$server-$scenario.runs" | median)
+  done
+}
+
+available=()
+for server in $SERVERS; do
+  if [ "$server" = nginx ] && ! command -v nginx >/dev/null; then
+    echo "nginx is not installed: skipped" >&2
+    continue
+  fi
+  available+=("$server")
+done
+
+for scenario in $SCENARIOS; do
+  case "$scenario" in
+    plaintext) for server in "${available[@]}"; do measure "$server" plaintext /; done ;;
+    items)
+      for server in "${available[@]}"; do
+        case "$server" in glommio-raw|nginx) continue ;; esac
+        measure "$server" items /items/5
+      done ;;
+    latency)
+      rate=$RATE
+      if [ -z "$rate" ]; then
+        slowest=""
+        for server in "${available[@]}"; do
+          value=${result[$server,plaintext,1]:-}
+          if [ -n "$value" ] && { [ -z "$slowest" ] || awk -v a="$value" -v b="$slowest" 'BEGIN { exit !(a < b) }'; }; then
+            slowest=$value
+          fi
+        done
+        rate=$(awk -v r="${slowest:-20000}" 'BEGIN { printf "%d", r / 2 }')
+      fi
+      echo "latency scenario at a fixed $rate req/s" >&2
+      for server in "${available[@]}"; do measure "$server" latency / --rate "$rate"; done ;;
+  esac
+done
+
+echo
+echo "Server cores: $SERVER_CORES; load cores: $LOAD_CORES; $CONNECTIONS connections, pipeline $PIPELINE;"
+echo "$RUNS runs of $DURATION after $WARMUP warm-up; medians. Machine: $(nproc) cores, $(uname -r)."
+echo
+echo "| server | scenario | req/s | p50 µs | p99 µs | server CPU s | req per CPU-s | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
+for scenario in $SCENARIOS; do
+  for server in "${available[@]}"; do
+    [ -n "${result[$server,$scenario,1]:-}" ] || continue
+    cpu=${result[$server,$scenario,4]}
+    per_cpu=$(awk -v r="${result[$server,$scenario,5]}" -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", r / c; else print "-" }')
+    printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$server" "$scenario" \
+      "${result[$server,$scenario,1]}" "${result[$server,$scenario,2]}" "${result[$server,$scenario,3]}" \
+      "$cpu" "$per_cpu" "${result[$server,$scenario,6]}"
+  done
+done

@@ -123,6 +123,20 @@ impl Transport for GlommioTransport {
     ) -> (io::Result<()>, BytesMut) {
         let mut written = 0;
         while written < buf.len() {
+            // Most writes complete at once (glommio tries a non-blocking send first): only a
+            // write that has to wait arms the timer, whose re-arming costs a reactor B-tree
+            // update (measured with callgrind: ~5% of a request's instructions).
+            let attempt = futures_lite::future::poll_once(self.stream.write(&buf[written..])).await;
+            match attempt {
+                Some(Ok(0)) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                Some(Ok(count)) => {
+                    written += count;
+                    continue;
+                }
+                Some(Err(error)) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Some(Err(error)) => return (Err(error), buf),
+                None => {}
+            }
             let wait = deadline.map_or(stall_timeout, |deadline| {
                 stall_timeout.min(deadline.saturating_duration_since(Instant::now()))
             });

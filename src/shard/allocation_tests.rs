@@ -71,11 +71,7 @@ struct MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
-    async fn read(
-        &mut self,
-        mut buf: BytesMut,
-        _deadline: Option<Instant>,
-    ) -> (io::Result<usize>, BytesMut) {
+    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
             buf.reserve(READ_CHUNK_BYTES);
         }

@@ -381,10 +381,21 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is
+    /// handed to the shard's sweeper, which shuts the read side when it passes: no timer per
+    /// read. A connection outside the shard's table (refused at the limit) cannot be timed, and
+    /// only reads where a timeout is not needed.
     pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
+        if let (Some(key), Some(deadline)) = (self.key, deadline) {
+            self.shard.arm_deadline(key, deadline);
+        }
         let buf = std::mem::take(&mut self.read_buf);
-        let (result, buf) = self.transport.read(buf, deadline).await;
+        let (result, buf) = self.transport.read(buf).await;
         self.read_buf = buf;
+        let expired = self.key.is_some_and(|key| self.shard.disarm_deadline(key));
+        if expired {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
         result
     }
 
@@ -419,6 +430,10 @@ impl<T: Transport> Connection<T> {
             return;
         }
         self.transport.shutdown_write().await;
+        if self.key.is_none() {
+            // Not in the shard's table, so no read of ours could be timed: no lingering.
+            return;
+        }
         let deadline = Instant::now() + LINGER_TIMEOUT;
         let mut discarded = 0usize;
         while discarded < LINGER_BYTES_MAX {

@@ -4,8 +4,10 @@
 //! Invariant: the interface is completion-shaped. A buffer is handed to `read` or `write_all`
 //! by value and handed back with the result, so an implementation that submits the buffer to
 //! io_uring owns it until the kernel is done with it; nothing borrows a buffer across an await.
-//! Timeouts are part of each call for the same reason: dropping an in-flight operation would
-//! drop the buffer it owns.
+//! Write timeouts are part of the write call for the same reason: dropping an in-flight
+//! operation would drop the buffer it owns. Read timeouts are the shard's: its deadline sweeper
+//! shuts the read side of a connection whose deadline has passed, which ends a pending read
+//! with `Ok(0)` — no timer is armed per read (see `shard::ShardContext::sweep_deadlines`).
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,13 +23,9 @@ use crate::limits::READ_CHUNK_BYTES;
 /// Socket I/O for one connection, as the connection loop needs it.
 pub(crate) trait Transport {
     /// Appends what the peer sent to `buf`, growing it by at least
-    /// [`READ_CHUNK_BYTES`] of room first if needed. `Ok(0)` is end of stream; an error of kind
-    /// `TimedOut` means `deadline` passed with nothing read.
-    async fn read(
-        &mut self,
-        buf: BytesMut,
-        deadline: Option<Instant>,
-    ) -> (io::Result<usize>, BytesMut);
+    /// [`READ_CHUNK_BYTES`] of room first if needed. `Ok(0)` is end of stream — or the read
+    /// side shut by the shard's deadline sweeper, which the caller tells apart.
+    async fn read(&mut self, buf: BytesMut) -> (io::Result<usize>, BytesMut);
 
     /// Writes all of `buf`, or fails with `TimedOut` when the peer accepts no bytes for
     /// `stall_timeout` (a slow but steady reader is never cut off) or when `deadline` passes.
@@ -54,7 +52,7 @@ pub(crate) trait Transport {
 /// data through glommio's reactor.
 pub(crate) struct GlommioTransport {
     stream: TcpStream,
-    /// Reused for every deadline of this connection, so a timed read allocates nothing.
+    /// Bounds writes that have to wait; reused, so a stalled write allocates nothing.
     timer: Timer,
 }
 
@@ -68,38 +66,19 @@ impl GlommioTransport {
         }
     }
 
-    /// Waits until the socket has data (or end of stream), or the deadline passes.
-    async fn readable(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+    /// Waits until the socket has data or has reached end of stream.
+    async fn readable(&mut self) -> io::Result<()> {
         let mut probe = [0u8; 1];
-        let peek = async {
-            self.stream
-                .peek(&mut probe)
-                .await
-                .map(drop)
-                .map_err(io::Error::from)
-        };
-        match deadline {
-            None => peek.await,
-            Some(deadline) => {
-                self.timer
-                    .reset(deadline.saturating_duration_since(Instant::now()));
-                let timer = &mut self.timer;
-                let expired = async move {
-                    timer.await;
-                    Err(io::Error::from(io::ErrorKind::TimedOut))
-                };
-                peek.or(expired).await
-            }
-        }
+        self.stream
+            .peek(&mut probe)
+            .await
+            .map(drop)
+            .map_err(io::Error::from)
     }
 }
 
 impl Transport for GlommioTransport {
-    async fn read(
-        &mut self,
-        mut buf: BytesMut,
-        deadline: Option<Instant>,
-    ) -> (io::Result<usize>, BytesMut) {
+    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
             buf.reserve(READ_CHUNK_BYTES);
         }
@@ -109,7 +88,7 @@ impl Transport for GlommioTransport {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 result => return (result, buf),
             }
-            if let Err(error) = self.readable(deadline).await {
+            if let Err(error) = self.readable().await {
                 return (Err(error), buf);
             }
         }

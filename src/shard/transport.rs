@@ -13,8 +13,9 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use bytes::BufMut;
 use bytes::BytesMut;
-use futures_lite::{AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
@@ -65,16 +66,6 @@ impl GlommioTransport {
             timer: Timer::new(Duration::from_secs(3600)),
         }
     }
-
-    /// Waits until the socket has data or has reached end of stream.
-    async fn readable(&mut self) -> io::Result<()> {
-        let mut probe = [0u8; 1];
-        self.stream
-            .peek(&mut probe)
-            .await
-            .map(drop)
-            .map_err(io::Error::from)
-    }
 }
 
 impl Transport for GlommioTransport {
@@ -88,8 +79,26 @@ impl Transport for GlommioTransport {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 result => return (result, buf),
             }
-            if let Err(error) = self.readable().await {
-                return (Err(error), buf);
+            // Nothing yet: wait through glommio's poll-based read, which arms an io_uring poll
+            // and allocates no buffer (its `peek` allocates an aligned one per wait: ~1,000
+            // instructions, measured with callgrind). The first byte lands in an initialised
+            // one-byte tail of the buffer, the rest follows without waiting.
+            let len = buf.len();
+            buf.put_u8(0);
+            match self.stream.read(&mut buf[len..]).await {
+                Ok(0) => {
+                    buf.truncate(len);
+                    return (Ok(0), buf);
+                }
+                Ok(_) => {
+                    let more = recv_into_spare(self.stream.as_raw_fd(), &mut buf).unwrap_or(0);
+                    return (Ok(1 + more), buf);
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+                Err(error) => {
+                    buf.truncate(len);
+                    return (Err(error), buf);
+                }
             }
         }
     }

@@ -1010,6 +1010,43 @@ fn a_failing_stream_ends_the_response_without_the_last_chunk() {
     );
 }
 
+/// Regression (review): a panic inside a streamed body used to escape the connection task and
+/// kill the shard; it must cut only its own response.
+#[test]
+fn a_panicking_stream_cuts_its_response_and_the_shard_keeps_serving() {
+    let server = serve(|request: &Request| match request.route_path() {
+        "/panics-at-once" => Response::stream(
+            stream::iter([Ok::<_, Infallible>("ok"), Ok("bad")]).map(|item| {
+                if item == Ok("bad") {
+                    panic!("stream panics on purpose");
+                }
+                item
+            }),
+        ),
+        "/panics-after-a-wait" => Response::stream(stream::unfold(0, |step| async move {
+            match step {
+                0 => Some((Ok::<_, Infallible>("ok"), 1)),
+                _ => {
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    panic!("stream panics on purpose after a wait")
+                }
+            }
+        })),
+        _ => Response::text("alive"),
+    });
+    for path in ["/panics-at-once", "/panics-after-a-wait"] {
+        let mut client = Client::new(server.local_addr());
+        client.get(path);
+        assert_eq!(
+            client.read_to_close(),
+            format!("{}2\r\nok\r\n", chunked_head("")),
+            "{path}"
+        );
+        let alive = get(server.local_addr(), "/");
+        assert_eq!(alive.body_text(), "alive", "after {path}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. A real HTTP client agrees
 // ---------------------------------------------------------------------------------------------

@@ -127,6 +127,16 @@ impl BodyPump {
     }
 }
 
+/// A pump dropped before the body's end (the connection closed or the answer is done) tells
+/// a reader still holding the body — in a task of its own, say — instead of leaving it waiting.
+impl Drop for BodyPump {
+    fn drop(&mut self) {
+        if !self.done {
+            self.channel.finish(Err(BodyError::Disconnected));
+        }
+    }
+}
+
 impl<T: Transport> Connection<T> {
     /// Reads the body for the handler, one chunk each time it asks. Returns only when the
     /// body fails; once it is complete or abandoned it waits forever, so it can be raced

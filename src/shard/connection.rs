@@ -386,14 +386,16 @@ impl<T: Transport> Connection<T> {
     /// read. A connection outside the shard's table (refused at the limit) cannot be timed, and
     /// only reads where a timeout is not needed.
     pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
-        if let (Some(key), Some(deadline)) = (self.key, deadline) {
-            self.shard.arm_deadline(key, deadline);
-        }
+        // Disarmed when the read ends, and also if this future is dropped mid-read (a raced
+        // body pump), so no stale deadline cuts a later read.
+        let armed = match (self.key, deadline) {
+            (Some(key), Some(deadline)) => Some(ArmedDeadline::arm(&self.shard, key, deadline)),
+            _ => None,
+        };
         let buf = std::mem::take(&mut self.read_buf);
         let (result, buf) = self.transport.read(buf).await;
         self.read_buf = buf;
-        let expired = self.key.is_some_and(|key| self.shard.disarm_deadline(key));
-        if expired {
+        if armed.is_some_and(ArmedDeadline::disarm) {
             return Err(io::ErrorKind::TimedOut.into());
         }
         result
@@ -442,6 +444,38 @@ impl<T: Transport> Connection<T> {
                 Ok(0) | Err(_) => return,
                 Ok(read) => discarded += read,
             }
+        }
+    }
+}
+
+/// A read deadline registered with the shard's sweeper for as long as it lives.
+struct ArmedDeadline {
+    shard: Rc<ShardContext>,
+    key: usize,
+    armed: bool,
+}
+
+impl ArmedDeadline {
+    fn arm(shard: &Rc<ShardContext>, key: usize, deadline: Instant) -> Self {
+        shard.arm_deadline(key, deadline);
+        ArmedDeadline {
+            shard: shard.clone(),
+            key,
+            armed: true,
+        }
+    }
+
+    /// Ends the timed read; whether the sweeper had cut it.
+    fn disarm(mut self) -> bool {
+        self.armed = false;
+        self.shard.disarm_deadline(self.key)
+    }
+}
+
+impl Drop for ArmedDeadline {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shard.disarm_deadline(self.key);
         }
     }
 }

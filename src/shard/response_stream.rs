@@ -7,6 +7,7 @@
 //! as it exists), and the request's deadline bounds the whole body — waits, ready chunks and
 //! writes alike.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
@@ -31,7 +32,8 @@ pub(super) enum StreamEnd {
 
 /// What ended a wait inside a streamed body.
 enum Waited {
-    Item(Option<Result<Bytes, BoxError>>),
+    /// The stream's next item, or the payload of its panic.
+    Item(std::thread::Result<Option<Result<Bytes, BoxError>>>),
     PeerSentData,
     PeerGone,
     RequestBodyFailed(PumpFailure),
@@ -59,7 +61,15 @@ impl<T: Transport> Connection<T> {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(StreamEnd::Cut);
             }
-            let item = match futures_lite::future::poll_once(stream.next()).await {
+            // A panic inside the handler's stream must not take the shard down: it cuts this
+            // response, as an `Err` item would.
+            let next = AssertUnwindSafe(stream.next()).catch_unwind();
+            let polled = match futures_lite::future::poll_once(next).await {
+                Some(Ok(item)) => Some(item),
+                Some(Err(_panic)) => return Err(StreamEnd::Cut),
+                None => None,
+            };
+            let item = match polled {
                 Some(item) => item,
                 None => {
                     if !self.write_buf.is_empty() {
@@ -69,7 +79,8 @@ impl<T: Transport> Connection<T> {
                         .wait_for_chunk(&mut stream, watch_peer, deadline, pump.as_deref_mut())
                         .await;
                     match waited {
-                        Waited::Item(item) => item,
+                        Waited::Item(Ok(item)) => item,
+                        Waited::Item(Err(_panic)) => return Err(StreamEnd::Cut),
                         Waited::PeerSentData => {
                             watch_peer = false;
                             continue;
@@ -112,7 +123,7 @@ impl<T: Transport> Connection<T> {
     ) -> Waited {
         let mut timer = self.request_timer.take();
         let waited = {
-            let next = async { Waited::Item(stream.next().await) };
+            let next = async { Waited::Item(AssertUnwindSafe(stream.next()).catch_unwind().await) };
             let expired = async {
                 let Some(deadline) = deadline else {
                     return std::future::pending().await;

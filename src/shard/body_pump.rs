@@ -7,6 +7,7 @@
 
 use std::future::poll_fn;
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -48,6 +49,10 @@ pub(super) struct BodyPump {
     remaining: Remaining,
     /// `Expect: 100-continue`: say `100 Continue` before the first read.
     expect_continue: bool,
+    /// When the next piece of the body must have arrived. Kept until bytes come, so a read
+    /// that is dropped and restarted (the pump races the handler's stream) does not restart
+    /// the body read timeout.
+    piece_deadline: Option<Instant>,
     done: bool,
 }
 
@@ -84,6 +89,7 @@ impl BodyPump {
             channel: channel.clone(),
             remaining,
             expect_continue,
+            piece_deadline: None,
             done: false,
         };
         (Body::Streaming(channel), Some(pump))
@@ -185,7 +191,12 @@ impl<T: Transport> Connection<T> {
                 self.flush().await.map_err(|_| PumpFailure::Gone)?;
                 pump.expect_continue = false;
             }
-            self.read_body_piece().await?;
+            let body_read_timeout = self.shard.config.options.limits.body_read_timeout;
+            let deadline = *pump
+                .piece_deadline
+                .get_or_insert_with(|| Instant::now() + body_read_timeout);
+            self.read_body_piece(deadline).await?;
+            pump.piece_deadline = None;
         }
     }
 }

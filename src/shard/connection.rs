@@ -365,12 +365,11 @@ impl<T: Transport> Connection<T> {
         Ok((head_bytes, body, pump))
     }
 
-    /// Reads more of a request body into the read buffer, within the body read timeout.
-    pub(super) async fn read_body_piece(&mut self) -> Result<(), PumpFailure> {
+    /// Reads more of a request body into the read buffer, by `deadline`.
+    pub(super) async fn read_body_piece(&mut self, deadline: Instant) -> Result<(), PumpFailure> {
         if !self.write_buf.is_empty() {
             self.flush().await.map_err(|_| PumpFailure::Gone)?;
         }
-        let deadline = Instant::now() + self.shard.config.options.limits.body_read_timeout;
         match self.read(Some(deadline)).await {
             Ok(0) => Err(PumpFailure::Gone),
             Ok(_) => Ok(()),

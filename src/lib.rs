@@ -28,11 +28,13 @@
 //!     └─ connection task
 //!          read into the connection's buffer
 //!          http1::parse   head → method, target, headers as ranges into the buffer (httparse)
-//!          body framing   Content-Length | chunked | none; limits enforced
+//!          body framing   Content-Length | chunked | none; limits enforced; what arrived
+//!                         with the head is handed over whole, the rest pumped on demand
 //!          prefix trie    longest-prefix lookup → application id (built once, before start)
 //!          handler        Deployment::call on this shard's replica, timeout, panic → 500
-//!          http1::encode  status line + headers + Content-Length
+//!          http1::encode  status line + headers + Content-Length, or chunked for streams
 //!          write          pipelined responses batched into one write
+//!   deadline sweeper      one per shard: cuts reads whose timeout passed (no timer per read)
 //! ```
 //!
 //! # Layout
@@ -41,10 +43,12 @@
 //! - `options`: [`HttpOptions`], resolved with the environment before start.
 //! - `serve`: [`Serve`] — validation, prefix trie, listeners, shards, [`ServerHandle`].
 //! - [`http1`]: the codec, no socket I/O: head parsing, body framing, encoding, rejections.
-//! - `shard`: per core — accept loop, connection loop, transport, dispatch, date cache.
+//! - `shard`: per core — accept loop and deadline sweeper, connection loop, body pump,
+//!   response streaming, transport, dispatch, date cache, request ids.
 //! - [`prefix`]: the precomputed prefix trie.
 //! - `deploy`: [`Deployment`] and [`Application`].
-//! - `request`, `response`: [`Request`] and [`Response`].
+//! - `request`, `request_body`: [`Request`], its whole or streamed body ([`BodyStream`]).
+//! - `response`, `body`, [`sse`]: [`Response`], whole or streamed bodies, server-sent events.
 
 mod body;
 mod deploy;

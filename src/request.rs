@@ -66,10 +66,7 @@ impl Request {
 
     /// The full path as sent (still percent-encoded), without the query.
     pub fn path(&self) -> &str {
-        match self.parts.path.str_of(&self.head) {
-            "" => "/",
-            path => path,
-        }
+        self.parts.path_str(&self.head)
     }
 
     /// The path inside the application: what follows the root path and the route prefix,

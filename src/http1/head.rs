@@ -35,10 +35,6 @@ impl Span {
         self.start as usize..self.end as usize
     }
 
-    pub fn len(self) -> usize {
-        (self.end - self.start) as usize
-    }
-
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }
@@ -98,4 +94,15 @@ pub struct RequestHead {
     /// A usable `x-request-id` sent by the client.
     pub request_id: Option<Span>,
     pub timeout_override: TimeoutOverride,
+}
+
+impl RequestHead {
+    /// The path as text, resolved against the head it was parsed from; an absolute-form
+    /// target without a path (`http://host`) means `/` (RFC 9112 §3.2.2).
+    pub fn path_str<'a>(&self, head: &'a [u8]) -> &'a str {
+        match self.path.str_of(head) {
+            "" => "/",
+            path => path,
+        }
+    }
 }

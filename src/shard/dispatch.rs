@@ -79,10 +79,7 @@ pub(crate) async fn dispatch(
         body,
         request_id,
     } = incoming;
-    let path = match head.path.str_of(&head_bytes) {
-        "" => "/",
-        path => path,
-    };
+    let path = head.path_str(&head_bytes);
     let root_len = match strip_root(path, &config.options.root_path) {
         Some(root_len) => root_len,
         None => {

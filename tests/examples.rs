@@ -182,3 +182,36 @@ fn bench_serves_the_comparison_endpoints() {
         .collect();
     assert_eq!(body, expected);
 }
+
+#[test]
+fn a_second_sigterm_during_the_drain_exits_at_once() {
+    let mut example = start_example("http_options");
+    // A request the drain would wait for: the handler sleeps 2 s, its timeout disabled.
+    let mut slow = common::connect(example.addr);
+    slow.write_all(b"GET /serve/slow HTTP/1.1\r\nHost: a\r\nx-request-timeout-seconds: 0\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = example.child.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(status) = example.child.try_wait().expect("wait on example") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "example did not exit after a second SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130), "exit status {status}");
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1500),
+        "exited only after the drain ({:?})",
+        signalled.elapsed()
+    );
+}

@@ -54,6 +54,7 @@ mod body;
 mod deploy;
 mod error;
 pub mod http1;
+pub mod ingress;
 pub mod limits;
 mod options;
 pub mod prefix;

@@ -10,7 +10,11 @@ use std::rc::Rc;
 use bytes::Bytes;
 use http::{Method, Version};
 
+use crate::Limits;
+use crate::http1::body::BodyFraming;
 use crate::http1::head::{RequestHead, Span};
+use crate::http1::parse::parse_head;
+use crate::http1::reject::ParseError;
 use crate::request_body::{Body, BodyError, BodyStream};
 use crate::shard::request_id::REQUEST_ID_BYTES;
 
@@ -52,6 +56,48 @@ impl Request {
             app_name,
             request_id,
         }
+    }
+
+    /// A request parsed from raw HTTP/1.x bytes — a whole head, then the body its
+    /// `Content-Length` announces — as if it had arrived for an application at prefix `/`:
+    /// for unit tests and benchmarks of handlers, without a socket. A head that the engine
+    /// would refuse is refused with the same error; an incomplete one, or a body that is
+    /// chunked or shorter than announced, is [`ParseError::Malformed`].
+    ///
+    /// ```
+    /// use ringserve::Request;
+    ///
+    /// let request = Request::from_http1(&b"GET /items/5?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"[..]).unwrap();
+    /// assert_eq!(request.path(), "/items/5");
+    /// assert_eq!(request.query(), Some("q=1"));
+    /// ```
+    pub fn from_http1(raw: impl Into<Bytes>) -> Result<Request, ParseError> {
+        let mut raw = raw.into();
+        let parts = parse_head(&raw, &Limits::default())?.ok_or(ParseError::Malformed)?;
+        let head = raw.split_to(parts.head_len);
+        let body = match parts.framing {
+            BodyFraming::None => Bytes::new(),
+            BodyFraming::Length(length) => {
+                let length = usize::try_from(length).map_err(|_| ParseError::Malformed)?;
+                if raw.len() < length {
+                    return Err(ParseError::Malformed);
+                }
+                raw.split_to(length)
+            }
+            BodyFraming::Chunked => return Err(ParseError::Malformed),
+        };
+        let request_id = match parts.request_id {
+            Some(span) => RequestId::FromClient(span),
+            None => RequestId::Generated([b'0'; REQUEST_ID_BYTES]),
+        };
+        Ok(Request::new(
+            head,
+            parts,
+            0,
+            Body::Full(body),
+            Rc::from(crate::deploy::DEFAULT_APP_NAME),
+            request_id,
+        ))
     }
 
     /// The method.

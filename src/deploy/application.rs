@@ -11,7 +11,8 @@ use super::{Deployment, Replica};
 /// Ray Serve's name for an application that was not given one.
 pub const DEFAULT_APP_NAME: &str = "default";
 
-type ReplicaFactory = dyn Fn() -> Rc<dyn Replica> + Send + Sync;
+/// Builds one replica on the calling shard, or says why it could not.
+type ReplicaFactory = dyn Fn() -> Result<Rc<dyn Replica>, String> + Send + Sync;
 
 /// A deployment bound to a route prefix, like Ray Serve's `App.bind()` passed to `serve.run`.
 ///
@@ -49,7 +50,40 @@ impl Application {
         Application {
             name: DEFAULT_APP_NAME.to_owned(),
             route_prefix: "/".to_owned(),
-            factory: Arc::new(move || Rc::new(factory()) as Rc<dyn Replica>),
+            factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
+        }
+    }
+
+    /// An application whose replicas are built by a factory that may fail — a router whose
+    /// routes conflict, a model that will not load. A failure on any shard stops the server
+    /// from starting: `Serve::start` returns an `Err` naming the application and the reason,
+    /// before any request is served.
+    ///
+    /// ```
+    /// use ringserve::Application;
+    /// use ringserve::ingress::Router;
+    ///
+    /// async fn hello() -> &'static str {
+    ///     "hello"
+    /// }
+    ///
+    /// let app = Application::try_new(|| Router::new().get("/", hello).build());
+    /// # let _ = app;
+    /// ```
+    pub fn try_new<D, E, F>(factory: F) -> Self
+    where
+        D: Deployment,
+        E: std::fmt::Display,
+        F: Fn() -> Result<D, E> + Send + Sync + 'static,
+    {
+        Application {
+            name: DEFAULT_APP_NAME.to_owned(),
+            route_prefix: "/".to_owned(),
+            factory: Arc::new(move || {
+                factory()
+                    .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
+                    .map_err(|error| error.to_string())
+            }),
         }
     }
 
@@ -75,7 +109,7 @@ impl Application {
         &self.route_prefix
     }
 
-    pub(crate) fn build_replica(&self) -> Rc<dyn Replica> {
+    pub(crate) fn build_replica(&self) -> Result<Rc<dyn Replica>, String> {
         (self.factory)()
     }
 }

@@ -24,6 +24,17 @@ use crate::{Request, Response};
 pub trait Deployment: 'static {
     /// Answers one request. The future may borrow `self` and need not be `Send`.
     fn call(&self, request: Request) -> impl Future<Output = Response>;
+
+    /// [`Deployment::call`] with its future boxed, as the shard stores it. Deployments whose
+    /// future is already boxed (the ingress's routes) return it as it is, so a request costs
+    /// one allocation, not two.
+    #[doc(hidden)]
+    fn call_boxed(&self, request: Request) -> Pin<Box<dyn Future<Output = Response> + '_>>
+    where
+        Self: Sized,
+    {
+        Box::pin(self.call(request))
+    }
 }
 
 /// The future a replica returns, boxed so that applications of different types can share a
@@ -37,6 +48,6 @@ pub(crate) trait Replica {
 
 impl<D: Deployment> Replica for D {
     fn call_boxed(&self, request: Request) -> ReplicaFuture<'_> {
-        Box::pin(self.call(request))
+        Deployment::call_boxed(self, request)
     }
 }

@@ -7,6 +7,6 @@
 mod application;
 mod deployment;
 
-pub use application::Application;
+pub use application::{Application, DEFAULT_APP_NAME};
 pub use deployment::Deployment;
 pub(crate) use deployment::Replica;

@@ -79,7 +79,13 @@ impl ShardContext {
             let built =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.build_replica()));
             match built {
-                Ok(replica) => replicas.push(replica),
+                Ok(Ok(replica)) => replicas.push(replica),
+                Ok(Err(reason)) => {
+                    return Err(format!(
+                        "application {:?} failed to build its replica on shard {index}: {reason}",
+                        app.app_name()
+                    ));
+                }
                 Err(_) => {
                     return Err(format!(
                         "application {:?} panicked while building its replica on shard {index}",

@@ -1,0 +1,84 @@
+//! Raw body extractors: `Bytes` and `String`, and the answer to a body that could not be read.
+//!
+//! Invariant: a body is read only by the last argument of a handler, after every head
+//! extractor has run; a read failure answers with the status the engine would give it.
+
+use bytes::Bytes;
+use http::StatusCode;
+use utoipa::PartialSchema;
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{Content, Required};
+
+use super::extract::{FromRequest, PathParams, Rejection};
+use super::http_error::HttpError;
+use super::openapi::OperationDoc;
+use super::validation::{ErrorDetail, Location};
+use crate::{BodyError, Request};
+
+/// Reads the whole body, turning a failure into the answer it deserves.
+pub(crate) async fn read_body(request: &mut Request) -> Result<Bytes, Rejection> {
+    request.body().await.map_err(|error| {
+        let status = match error {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        HttpError::new(status, error.to_string()).into()
+    })
+}
+
+fn describe_raw(
+    operation: &mut OperationDoc,
+    content_type: &str,
+    schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+) {
+    operation.request_body(
+        RequestBodyBuilder::new()
+            .content(content_type, Content::new(Some(schema)))
+            .required(Some(Required::True))
+            .build(),
+    );
+}
+
+/// The body as bytes, whatever its content type.
+impl<S> FromRequest<S> for Bytes {
+    async fn from_request(
+        mut request: Request,
+        _params: &PathParams<'_>,
+        _state: &S,
+    ) -> Result<Self, Rejection> {
+        read_body(&mut request).await
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        let schema = utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_media_type("application/octet-stream")
+            .into();
+        describe_raw(operation, "application/octet-stream", schema);
+    }
+}
+
+/// The body as text; a body that is not UTF-8 is a 422 (`string_unicode`), as pydantic reports.
+impl<S> FromRequest<S> for String {
+    async fn from_request(
+        mut request: Request,
+        _params: &PathParams<'_>,
+        _state: &S,
+    ) -> Result<Self, Rejection> {
+        let body = read_body(&mut request).await?;
+        String::from_utf8(body.to_vec()).map_err(|_| {
+            ErrorDetail::new(
+                "string_unicode",
+                Location::Body,
+                "Input should be a valid string, unable to parse raw data as a unicode string",
+            )
+            .into()
+        })
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        operation.validates_input();
+        describe_raw(operation, "text/plain", String::schema());
+    }
+}

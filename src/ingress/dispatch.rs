@@ -1,0 +1,350 @@
+//! `Ingress`: a built router, serving one application's requests.
+//!
+//! Invariant: the route table is frozen when the router is built; per request the ingress does
+//! one matchit lookup (no allocation: parameters are kept as ranges into the path), a scan of
+//! the few methods of the matched path, and hands the request to the route's handler — whose
+//! boxed future is the only allocation the ingress adds (`Deployment::call_boxed` passes it
+//! through instead of boxing it again). Not-found, method-not-allowed, `OPTIONS` and the
+//! OpenAPI pages are answered here, with bodies rendered once.
+
+use std::cell::OnceCell;
+use std::future::{Future, ready};
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use smallvec::SmallVec;
+
+use super::docs::swagger_ui_html;
+use super::extract::PathParams;
+use super::handler::{ErasedHandler, RouteFuture};
+use super::openapi::{DocumentBuilder, OperationDoc};
+use super::router::{Dependency, RouteError, RouteSpec};
+use crate::{Deployment, Request, Response};
+
+/// Where the OpenAPI document is served, relative to the application's prefix.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+/// Where the Swagger UI page is served, relative to the application's prefix.
+pub const DOCS_PATH: &str = "/docs";
+
+const NOT_FOUND_BODY: &[u8] = br#"{"detail":"Not Found"}"#;
+const METHOD_NOT_ALLOWED_BODY: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// One route, ready to serve.
+pub(crate) struct Route<S> {
+    pub(crate) handler: Box<dyn ErasedHandler<S>>,
+    pub(crate) dependencies: Vec<Dependency<S>>,
+}
+
+/// What a matched path template leads to.
+enum Target<S> {
+    /// User routes, one per method.
+    Routes(SmallVec<[(Method, Route<S>); 2]>),
+    /// The OpenAPI document.
+    OpenApi,
+    /// The Swagger UI page.
+    Docs,
+}
+
+struct PathEntry<S> {
+    target: Target<S>,
+    /// The template's parameter names, in the order matchit yields their values.
+    param_names: Vec<String>,
+    /// The `Allow` header: the methods this path answers, rendered at build time.
+    allow: HeaderValue,
+}
+
+/// A router that has been checked and built: the [`Deployment`] that serves an application.
+/// Make it with [`Router::build`](super::Router::build) inside an
+/// [`Application::try_new`](crate::Application::try_new) factory, so that each shard builds its
+/// own (with its own `!Send` state).
+pub struct Ingress<S = ()> {
+    paths: matchit::Router<usize>,
+    entries: Vec<PathEntry<S>>,
+    state: S,
+    document: DocumentBuilder,
+    title: String,
+    version: String,
+    /// The rendered document, made on first request (it names the route prefix it is served
+    /// under, which only a request tells).
+    openapi_json: OnceCell<Bytes>,
+    docs_html: Bytes,
+}
+
+impl<S: 'static> Ingress<S> {
+    pub(crate) fn build(
+        specs: Vec<RouteSpec<S>>,
+        state: S,
+        title: &str,
+        version: &str,
+        docs: bool,
+    ) -> Result<Self, RouteError> {
+        let mut paths = matchit::Router::new();
+        let mut templates: Vec<String> = Vec::new();
+        let mut entries: Vec<PathEntry<S>> = Vec::new();
+        let mut document = DocumentBuilder::default();
+        if docs {
+            for (template, target) in [(OPENAPI_PATH, Target::OpenApi), (DOCS_PATH, Target::Docs)] {
+                insert(&mut paths, template, entries.len())?;
+                templates.push(template.to_owned());
+                entries.push(PathEntry {
+                    target,
+                    param_names: Vec::new(),
+                    allow: HeaderValue::from_static("GET, HEAD"),
+                });
+            }
+        }
+        for spec in specs {
+            if !spec.template.starts_with('/') {
+                return Err(RouteError::InvalidTemplate {
+                    template: spec.template,
+                    reason: "a route path must start with '/'".to_owned(),
+                });
+            }
+            let index = match templates.iter().position(|known| *known == spec.template) {
+                Some(index) => index,
+                None => {
+                    insert(&mut paths, &spec.template, entries.len())?;
+                    templates.push(spec.template.clone());
+                    entries.push(PathEntry {
+                        target: Target::Routes(SmallVec::new()),
+                        param_names: template_params(&spec.template),
+                        allow: HeaderValue::from_static(""),
+                    });
+                    entries.len() - 1
+                }
+            };
+            let Target::Routes(routes) = &mut entries[index].target else {
+                return Err(RouteError::Reserved {
+                    template: spec.template,
+                });
+            };
+            if routes.iter().any(|(method, _)| *method == spec.method) {
+                return Err(RouteError::Duplicate {
+                    method: spec.method,
+                    template: spec.template,
+                });
+            }
+            let mut operation = OperationDoc::new(template_params(&spec.template));
+            for dependency in &spec.dependencies {
+                (dependency.describe)(&mut operation);
+            }
+            (spec.describe)(&mut operation);
+            document.add(&spec.template, &spec.method, spec.handler_name, operation);
+            routes.push((
+                spec.method,
+                Route {
+                    handler: spec.handler,
+                    dependencies: spec.dependencies,
+                },
+            ));
+        }
+        for entry in &mut entries {
+            if let Target::Routes(routes) = &entry.target {
+                entry.allow = allow_header(routes.iter().map(|(method, _)| method));
+            }
+        }
+        Ok(Ingress {
+            paths,
+            entries,
+            state,
+            document,
+            title: title.to_owned(),
+            version: version.to_owned(),
+            openapi_json: OnceCell::new(),
+            docs_html: Bytes::from(swagger_ui_html(title)),
+        })
+    }
+
+    /// The replica's state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The OpenAPI document as served under `route_prefix` (`""` or `"/"` for the root).
+    pub fn openapi(&self, route_prefix: &str) -> utoipa::openapi::OpenApi {
+        let server = Some(route_prefix).filter(|prefix| !prefix.is_empty() && *prefix != "/");
+        self.document.build(&self.title, &self.version, server)
+    }
+
+    fn serve(&self, request: Request) -> RouteFuture<'_> {
+        let path = request.route_path();
+        let Ok(matched) = self.paths.at(path) else {
+            return Box::pin(ready(self.not_found(&request)));
+        };
+        let Some(entry) = self.entries.get(*matched.value) else {
+            return Box::pin(ready(self.not_found(&request)));
+        };
+        let mut params = PathParams::new(&entry.param_names);
+        let path_start = path.as_ptr() as usize;
+        for (_, value) in matched.params.iter() {
+            // matchit's values are slices of `path`, so the offset is in bounds.
+            let start = value.as_ptr() as usize - path_start;
+            params.push(start..start + value.len());
+        }
+        let method = request.method();
+        match &entry.target {
+            Target::Routes(routes) => {
+                let route = routes
+                    .iter()
+                    .find(|(candidate, _)| candidate == method)
+                    .or_else(|| {
+                        (method == Method::HEAD)
+                            .then(|| {
+                                routes
+                                    .iter()
+                                    .find(|(candidate, _)| candidate == Method::GET)
+                            })
+                            .flatten()
+                    });
+                match route {
+                    Some((_, route)) => route.call(request, params, &self.state),
+                    None => Box::pin(ready(method_not_allowed(method, &entry.allow))),
+                }
+            }
+            Target::OpenApi if is_read(method) => {
+                let body = self
+                    .openapi_json
+                    .get_or_init(|| {
+                        Bytes::from(
+                            serde_json::to_vec(&self.openapi(request.route_prefix()))
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .clone();
+                Box::pin(ready(
+                    Response::new(StatusCode::OK)
+                        .header(header::CONTENT_TYPE, APPLICATION_JSON)
+                        .body(body),
+                ))
+            }
+            Target::Docs if is_read(method) => Box::pin(ready(
+                Response::new(StatusCode::OK)
+                    .header(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    )
+                    .body(self.docs_html.clone()),
+            )),
+            Target::OpenApi | Target::Docs => {
+                Box::pin(ready(method_not_allowed(method, &entry.allow)))
+            }
+        }
+    }
+
+    /// FastAPI's 404, or — when the path with its trailing slash added or removed exists —
+    /// a `307` to it, as FastAPI's `redirect_slashes` does.
+    fn not_found(&self, request: &Request) -> Response {
+        let path = request.route_path();
+        let toggled = match path.strip_suffix('/') {
+            Some(without) if !without.is_empty() => without.to_owned(),
+            Some(_) => return not_found(),
+            None => format!("{path}/"),
+        };
+        if self.paths.at(&toggled).is_err() {
+            return not_found();
+        }
+        let mut location = format!("{}{toggled}", request.route_prefix());
+        if let Some(query) = request.query() {
+            location.push('?');
+            location.push_str(query);
+        }
+        match HeaderValue::try_from(location) {
+            Ok(location) => {
+                Response::new(StatusCode::TEMPORARY_REDIRECT).header(header::LOCATION, location)
+            }
+            Err(_) => not_found(),
+        }
+    }
+}
+
+impl<S: 'static> Deployment for Ingress<S> {
+    fn call(&self, request: Request) -> impl Future<Output = Response> {
+        self.serve(request)
+    }
+
+    fn call_boxed(&self, request: Request) -> Pin<Box<dyn Future<Output = Response> + '_>> {
+        self.serve(request)
+    }
+}
+
+fn insert(
+    paths: &mut matchit::Router<usize>,
+    template: &str,
+    index: usize,
+) -> Result<(), RouteError> {
+    paths
+        .insert(template, index)
+        .map_err(|error| RouteError::InvalidTemplate {
+            template: template.to_owned(),
+            reason: error.to_string(),
+        })
+}
+
+/// The parameter names of a matchit template, in order (`/a/{x}/{*rest}` → `x`, `rest`).
+fn template_params(template: &str) -> Vec<String> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}'))
+        .map(|(name, _)| name.trim_start_matches('*').to_owned())
+        .collect()
+}
+
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// The methods a path answers, with `HEAD` where `GET` is served and `OPTIONS` always.
+fn allow_header<'m>(methods: impl Iterator<Item = &'m Method> + Clone) -> HeaderValue {
+    let mut allowed: Vec<&str> = methods.clone().map(Method::as_str).collect();
+    if methods.clone().any(|method| method == Method::GET)
+        && !methods.clone().any(|method| method == Method::HEAD)
+    {
+        allowed.push("HEAD");
+    }
+    if !methods.clone().any(|method| method == Method::OPTIONS) {
+        allowed.push("OPTIONS");
+    }
+    // Method names are tokens, so the joined list is a valid header value.
+    HeaderValue::try_from(allowed.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
+}
+
+fn not_found() -> Response {
+    Response::new(StatusCode::NOT_FOUND)
+        .header(header::CONTENT_TYPE, APPLICATION_JSON)
+        .body(Bytes::from_static(NOT_FOUND_BODY))
+}
+
+/// `OPTIONS` on a path without its own `OPTIONS` route answers `204` with `Allow`; any other
+/// method the path does not serve answers FastAPI's `405`, with `Allow` as RFC 9110 requires.
+fn method_not_allowed(method: &Method, allow: &HeaderValue) -> Response {
+    if method == Method::OPTIONS {
+        return Response::new(StatusCode::NO_CONTENT).header(header::ALLOW, allow.clone());
+    }
+    Response::new(StatusCode::METHOD_NOT_ALLOWED)
+        .header(header::ALLOW, allow.clone())
+        .header(header::CONTENT_TYPE, APPLICATION_JSON)
+        .body(Bytes::from_static(METHOD_NOT_ALLOWED_BODY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parameter_names() {
+        assert_eq!(template_params("/items/{item_id}"), ["item_id"]);
+        assert_eq!(template_params("/a/{x}/b/{*rest}"), ["x", "rest"]);
+        assert!(template_params("/plain").is_empty());
+    }
+
+    #[test]
+    fn allow_lists_head_and_options() {
+        let methods = [Method::GET, Method::POST];
+        assert_eq!(allow_header(methods.iter()), "GET, POST, HEAD, OPTIONS");
+        let methods = [Method::DELETE];
+        assert_eq!(allow_header(methods.iter()), "DELETE, OPTIONS");
+    }
+}

@@ -1,0 +1,490 @@
+//! `Json<T>`: a JSON request body validated into `T`, or a JSON response from `T`.
+//!
+//! Invariant: a body that fails to become `T` answers 422 with the error's location inside the
+//! body (`["body","items",0,"price"]`, found by `serde_path_to_error`) and pydantic's error type
+//! for it; the error path parses the body a second time, into a `serde_json::Value`, only to
+//! report the rejected `input`, so the success path pays for one parse.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{Content, Required, ResponseBuilder};
+
+use super::body::read_body;
+use super::extract::{FromRequest, PathParams, Rejection};
+use super::openapi::OperationDoc;
+use super::respond::IntoResponse;
+use super::validation::{ErrorDetail, LocItem, Location};
+use crate::{Request, Response};
+
+/// Room reserved for a serialized response before serde_json grows the buffer: most JSON
+/// answers of a latency-critical handler fit, so they are written without reallocating.
+const JSON_RESPONSE_CAPACITY_BYTES: usize = 128;
+
+/// A JSON body: extracted from the request (`T: Deserialize`), or sent as the response
+/// (`T: Serialize`). Its schema (`T: ToSchema`) documents the route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
+    async fn from_request(
+        mut request: Request,
+        _params: &PathParams<'_>,
+        _state: &S,
+    ) -> Result<Self, Rejection> {
+        let is_json = request
+            .header("content-type")
+            .is_some_and(is_json_content_type);
+        let body = read_body(&mut request).await?;
+        if body.is_empty() {
+            return Err(ErrorDetail::new("missing", Location::Body, "Field required").into());
+        }
+        if !is_json {
+            return Err(not_json(&body).into());
+        }
+        parse(&body).map(Json).map_err(Rejection::from)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        let schema = operation.schema_of::<T>();
+        operation.validates_input();
+        operation.request_body(
+            RequestBodyBuilder::new()
+                .content("application/json", Content::new(Some(schema)))
+                .required(Some(Required::True))
+                .build(),
+        );
+    }
+}
+
+impl<T: Serialize + ToSchema> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        let mut buffer = BytesMut::with_capacity(JSON_RESPONSE_CAPACITY_BYTES).writer();
+        match serde_json::to_writer(&mut buffer, &self.0) {
+            Ok(()) => Response::json_bytes(buffer.into_inner().freeze()),
+            // Only a `Serialize` impl that itself fails (a map with non-string keys, a custom
+            // error) gets here: the handler's bug, reported as the server's error.
+            Err(error) => Response::text(format!("failed to serialize the response: {error}"))
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        let schema = operation.schema_of::<T>();
+        operation.response(
+            "200",
+            ResponseBuilder::new()
+                .description("Successful Response")
+                .content("application/json", Content::new(Some(schema)))
+                .build(),
+        );
+    }
+}
+
+/// `application/json` or any `application/*+json`, parameters ignored.
+fn is_json_content_type(value: &[u8]) -> bool {
+    let essence = value.split(|&byte| byte == b';').next().unwrap_or_default();
+    let essence = essence.trim_ascii();
+    let Some(subtype) = essence
+        .get(..12)
+        .filter(|kind| kind.eq_ignore_ascii_case(b"application/"))
+        .and_then(|_| essence.get(12..))
+    else {
+        return false;
+    };
+    subtype.eq_ignore_ascii_case(b"json")
+        || (subtype.len() > 5
+            && subtype
+                .get(subtype.len() - 5..)
+                .is_some_and(|suffix| suffix.eq_ignore_ascii_case(b"+json")))
+}
+
+/// What FastAPI answers when a JSON body arrives with another content type: the body is
+/// taken as a plain string, which is not an object.
+fn not_json(body: &Bytes) -> ErrorDetail {
+    ErrorDetail::new(
+        "model_attributes_type",
+        Location::Body,
+        "Input should be a valid dictionary or object to extract fields from",
+    )
+    .input(String::from_utf8_lossy(body).into_owned())
+}
+
+/// Deserializes `T`, or reports the first error FastAPI-style.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is an `ErrorDetail`, built once on the cold path"
+)]
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorDetail> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| describe_error(body, &error))?;
+    deserializer
+        .end()
+        .map_err(|error| json_invalid(body, &error))?;
+    Ok(value)
+}
+
+/// FastAPI's answer to a body that is not JSON at all: where parsing stopped, and why.
+fn json_invalid(body: &[u8], error: &serde_json::Error) -> ErrorDetail {
+    ErrorDetail::new("json_invalid", Location::Body, "JSON decode error")
+        .at(byte_offset(body, error.line(), error.column()))
+        .input(Value::Object(serde_json::Map::new()))
+        .ctx(serde_json::json!({ "error": message_of(error) }))
+}
+
+fn describe_error(
+    body: &[u8],
+    error: &serde_path_to_error::Error<serde_json::Error>,
+) -> ErrorDetail {
+    let inner = error.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return json_invalid(body, inner);
+    }
+    let mut loc = vec![LocItem::from(Location::Body.as_str())];
+    for segment in error.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => loc.push(LocItem::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => loc.push(LocItem::from(key.clone())),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    let document: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let input = value_at(&document, &loc[1..])
+        .cloned()
+        .unwrap_or(Value::Null);
+    let (mut detail, field) = classify(&message_of(inner), input);
+    if let Some(field) = field {
+        // serde_path_to_error already names an unexpected key; a missing one only the message.
+        let named = matches!(loc.last(), Some(LocItem::Key(last)) if *last == field);
+        if !named {
+            loc.push(LocItem::from(field));
+        }
+        if detail.kind == "extra_forbidden" {
+            detail.input = value_at(&document, &loc[1..])
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
+    }
+    detail.loc = loc;
+    detail
+}
+
+/// serde_json's message without its ` at line L column C` suffix.
+fn message_of(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(position) => message[..position].to_owned(),
+        None => message,
+    }
+}
+
+/// The byte offset of a 1-based line and column, as FastAPI reports the position of a JSON
+/// syntax error.
+fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let line_start = body
+        .split_inclusive(|&byte| byte == b'\n')
+        .take(line.saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    (line_start + column.saturating_sub(1)).min(body.len())
+}
+
+fn value_at<'v>(document: &'v Value, path: &[LocItem]) -> Option<&'v Value> {
+    path.iter().try_fold(document, |value, step| match step {
+        LocItem::Key(key) => value.get(key.as_ref()),
+        LocItem::Index(index) => value.get(index),
+    })
+}
+
+/// pydantic's type and message for a serde data error, with the field to append to the error's
+/// path when serde names it only in the message (a missing or unexpected field).
+fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
+    if let Some(field) = between(message, "missing field `", "`") {
+        let missing = ErrorDetail::new("missing", Location::Body, "Field required").input(input);
+        return (missing, Some(field.to_owned()));
+    }
+    if let Some(field) = between(message, "unknown field `", "`") {
+        let extra = ErrorDetail::new(
+            "extra_forbidden",
+            Location::Body,
+            "Extra inputs are not permitted",
+        );
+        return (extra, Some(field.to_owned()));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let expected = rest
+            .split_once("expected ")
+            .map(|(_, expected)| expected.replace("one of ", ""))
+            .unwrap_or_default();
+        let options: Vec<String> = expected
+            .split(", ")
+            .filter(|option| !option.is_empty())
+            .map(|option| format!("'{}'", option.trim_matches('`')))
+            .collect();
+        let listed = join_or(&options);
+        let detail = ErrorDetail::new("enum", Location::Body, format!("Input should be {listed}"))
+            .input(input)
+            .ctx(serde_json::json!({ "expected": listed }));
+        return (detail, None);
+    }
+    (classify_type(message, input), None)
+}
+
+/// pydantic's type and message for a value of the wrong type or out of range.
+fn classify_type(message: &str, input: Value) -> ErrorDetail {
+    let detail = |kind: &'static str, msg: &'static str| {
+        ErrorDetail::new(kind, Location::Body, msg).input(input.clone())
+    };
+    let Some((unexpected, expected)) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.split_once(", expected "))
+    else {
+        return ErrorDetail::new(
+            "value_error",
+            Location::Body,
+            format!("Value error, {message}"),
+        )
+        .input(input);
+    };
+    let from_string = unexpected.starts_with("string");
+    if let Some(bounds) = integer_bounds(expected) {
+        if let Some(detail) = out_of_range(&input, bounds) {
+            return detail;
+        }
+        return match (from_string, unexpected.starts_with("floating point")) {
+            (true, _) => detail(
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+            ),
+            (_, true) => detail(
+                "int_from_float",
+                "Input should be a valid integer, got a number with a fractional part",
+            ),
+            _ => detail("int_type", "Input should be a valid integer"),
+        };
+    }
+    match expected {
+        "f32" | "f64" if from_string => detail(
+            "float_parsing",
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+        "f32" | "f64" => detail("float_type", "Input should be a valid number"),
+        "a string" | "a borrowed string" | "a character" | "a char" => {
+            detail("string_type", "Input should be a valid string")
+        }
+        "a boolean" => detail("bool_type", "Input should be a valid boolean"),
+        "a sequence" => detail("list_type", "Input should be a valid list"),
+        "a map" => detail("dict_type", "Input should be a valid dictionary"),
+        _ if expected.starts_with("struct ") => detail(
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        ),
+        _ if expected.starts_with("a tuple") || expected.starts_with("tuple") => {
+            detail("tuple_type", "Input should be a valid tuple")
+        }
+        _ => ErrorDetail::new(
+            "value_error",
+            Location::Body,
+            format!("Value error, {message}"),
+        )
+        .input(input),
+    }
+}
+
+/// The text between `start` and the next `end` after it, when `message` begins with `start`.
+fn between<'m>(message: &'m str, start: &str, end: &str) -> Option<&'m str> {
+    message
+        .strip_prefix(start)
+        .and_then(|rest| rest.split_once(end))
+        .map(|(inside, _)| inside)
+}
+
+/// `'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`: pydantic's list of choices.
+fn join_or(options: &[String]) -> String {
+    match options {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The range of serde's name for an integer type.
+fn integer_bounds(expected: &str) -> Option<(i128, i128)> {
+    Some(match expected {
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX.into()),
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, u64::MAX.into()),
+        "i128" => (i128::MIN, i128::MAX),
+        "u128" => (0, i128::MAX),
+        _ => return None,
+    })
+}
+
+/// pydantic's bound error for an integer outside the Rust type's range.
+fn out_of_range(input: &Value, (min, max): (i128, i128)) -> Option<ErrorDetail> {
+    let value = input
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| input.as_u64().map(i128::from))?;
+    if value < min {
+        Some(
+            ErrorDetail::new(
+                "greater_than_equal",
+                Location::Body,
+                format!("Input should be greater than or equal to {min}"),
+            )
+            .input(input.clone())
+            .ctx(serde_json::json!({ "ge": number(min) })),
+        )
+    } else if value > max {
+        Some(
+            ErrorDetail::new(
+                "less_than_equal",
+                Location::Body,
+                format!("Input should be less than or equal to {max}"),
+            )
+            .input(input.clone())
+            .ctx(serde_json::json!({ "le": number(max) })),
+        )
+    } else {
+        None
+    }
+}
+
+fn number(value: i128) -> Value {
+    i64::try_from(value)
+        .map(Value::from)
+        .or_else(|_| u64::try_from(value).map(Value::from))
+        .unwrap_or_else(|_| Value::String(value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        name: String,
+        price: f64,
+        count: u8,
+        tags: Option<Vec<String>>,
+    }
+
+    fn error_json(body: &str) -> String {
+        serde_json::to_string(&parse::<Item>(body.as_bytes()).unwrap_err()).unwrap()
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(is_json_content_type(b"application/json"));
+        assert!(is_json_content_type(b"Application/JSON; charset=utf-8"));
+        assert!(is_json_content_type(b"application/problem+json"));
+        assert!(!is_json_content_type(b"text/plain"));
+        assert!(!is_json_content_type(b"application/jsonx"));
+        assert!(!is_json_content_type(b"application/+json"));
+        assert!(!is_json_content_type(b""));
+    }
+
+    #[test]
+    fn malformed_json_reports_position() {
+        assert_eq!(
+            error_json("{\"name\": }"),
+            r#"{"type":"json_invalid","loc":["body",9],"msg":"JSON decode error","input":{},"ctx":{"error":"expected value"}}"#
+        );
+        assert_eq!(
+            error_json("{\n \"a\":1,\n x"),
+            r#"{"type":"json_invalid","loc":["body",11],"msg":"JSON decode error","input":{},"ctx":{"error":"key must be a string"}}"#
+        );
+    }
+
+    #[test]
+    fn missing_field_names_the_field_and_shows_the_object() {
+        assert_eq!(
+            error_json(r#"{"name":"a","price":1}"#),
+            r#"{"type":"missing","loc":["body","count"],"msg":"Field required","input":{"name":"a","price":1}}"#
+        );
+    }
+
+    #[test]
+    fn wrong_types() {
+        assert_eq!(
+            error_json(r#"{"name":"a","price":"x","count":1}"#),
+            r#"{"type":"float_parsing","loc":["body","price"],"msg":"Input should be a valid number, unable to parse string as a number","input":"x"}"#
+        );
+        assert_eq!(
+            error_json(r#"{"name":5,"price":1,"count":1}"#),
+            r#"{"type":"string_type","loc":["body","name"],"msg":"Input should be a valid string","input":5}"#
+        );
+        assert_eq!(
+            error_json(r#"{"name":"a","price":1,"count":1,"tags":["x",2]}"#),
+            r#"{"type":"string_type","loc":["body","tags",1],"msg":"Input should be a valid string","input":2}"#
+        );
+        assert_eq!(
+            error_json("5"),
+            r#"{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":5}"#
+        );
+    }
+
+    #[test]
+    fn integers_out_of_range_and_fractional() {
+        assert_eq!(
+            error_json(r#"{"name":"a","price":1,"count":300}"#),
+            r#"{"type":"less_than_equal","loc":["body","count"],"msg":"Input should be less than or equal to 255","input":300,"ctx":{"le":255}}"#
+        );
+        assert_eq!(
+            error_json(r#"{"name":"a","price":1,"count":-1}"#),
+            r#"{"type":"greater_than_equal","loc":["body","count"],"msg":"Input should be greater than or equal to 0","input":-1,"ctx":{"ge":0}}"#
+        );
+        assert_eq!(
+            error_json(r#"{"name":"a","price":1,"count":1.5}"#),
+            r#"{"type":"int_from_float","loc":["body","count"],"msg":"Input should be a valid integer, got a number with a fractional part","input":1.5}"#
+        );
+    }
+
+    #[test]
+    fn unknown_variant_and_field() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Choice {
+            size: Size,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Size {
+            Small,
+            Medium,
+            Large,
+        }
+        let detail = parse::<Choice>(br#"{"size":"huge"}"#).unwrap_err();
+        assert_eq!(
+            serde_json::to_string(&detail).unwrap(),
+            r#"{"type":"enum","loc":["body","size"],"msg":"Input should be 'small', 'medium' or 'large'","input":"huge","ctx":{"expected":"'small', 'medium' or 'large'"}}"#
+        );
+        let detail = parse::<Choice>(br#"{"size":"small","color":"red"}"#).unwrap_err();
+        assert_eq!(
+            serde_json::to_string(&detail).unwrap(),
+            r#"{"type":"extra_forbidden","loc":["body","color"],"msg":"Extra inputs are not permitted","input":"red"}"#
+        );
+    }
+
+    #[test]
+    fn trailing_characters_are_malformed() {
+        let detail = parse::<Value>(b"{} x").unwrap_err();
+        assert_eq!(detail.kind, "json_invalid");
+        assert_eq!(detail.loc, vec![LocItem::from("body"), LocItem::Index(3)]);
+    }
+}

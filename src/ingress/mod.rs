@@ -1,0 +1,68 @@
+//! The ingress: FastAPI-style routing for one application — Ray Serve's
+//! `@serve.ingress(FastAPI())` for thread-per-core handlers.
+//!
+//! A [`Router`] maps method + path template to handlers: async functions whose arguments are
+//! extractors ([`Path`], [`Query`], [`Header`], [`Json`], [`State`], `Bytes`, `String`, the
+//! [`Request`](crate::Request) itself, or a dependency the user writes by implementing
+//! [`FromRequestParts`]) and whose return value is anything [`IntoResponse`]. Built, it is an
+//! [`Ingress`]: a [`Deployment`](crate::Deployment) that each shard builds for itself, so its
+//! state may be `Rc<RefCell<…>>` — nothing in the handler path asks for `Send`.
+//!
+//! Behaviour follows FastAPI so that its clients work unchanged:
+//!
+//! - validation errors answer `422` with `{"detail":[{"type","loc","msg","input"}]}`, every
+//!   extractor's errors together; `loc` says where (`path`, `query`, `header`, `body` and the
+//!   field path inside a JSON body);
+//! - an unknown path answers `404 {"detail":"Not Found"}` — or `307` to the same path with its
+//!   trailing slash toggled, when that one exists; a known path with another method answers
+//!   `405 {"detail":"Method Not Allowed"}` with `Allow`; `HEAD` is served by the `GET` route,
+//!   and `OPTIONS` without a route of its own answers `204` with `Allow`;
+//! - [`HttpError`] is `HTTPException`: `{"detail": …}` with its status and headers;
+//! - `<prefix>/openapi.json` serves an OpenAPI 3.1 document generated from the routes and the
+//!   handlers' own types (via utoipa's `ToSchema`), and `<prefix>/docs` a Swagger UI page.
+//!
+//! Where ringserve differs, deliberately: a JSON body must come with a JSON content type
+//! (`application/json` or `application/*+json`; FastAPI also accepts none); a struct's fields
+//! stop at the first bad one (serde reports one error per value), where pydantic lists every
+//! bad field; several path parameters are read into a struct (`Path<T>` with named fields), not
+//! a tuple.
+//!
+//! Query strings are split by `form_urlencoded` (the parser under `serde_urlencoded`) and read
+//! by ringserve's own typed deserializer (`params`), because `serde_urlencoded` reports a bad
+//! value as a bare message, without the expected type or the field, so FastAPI's error types
+//! could not be told apart.
+//!
+//! Cost over a bare `Deployment` (the `ingress` criterion bench: route lookup among ten routes,
+//! path parameter extraction, JSON response): see the bench's figures in `perf/RESULTS.md`.
+
+mod body;
+mod dispatch;
+mod docs;
+mod extract;
+mod handler;
+mod http_error;
+mod json;
+mod openapi;
+mod params;
+mod parts;
+mod respond;
+mod router;
+mod validation;
+
+pub use dispatch::{DOCS_PATH, Ingress, OPENAPI_PATH};
+pub use extract::{
+    FromRequest, FromRequestParts, PathParams, Rejection, Rejections, RequestParts, ViaParts,
+    ViaRequest,
+};
+pub use handler::Handler;
+pub use http_error::HttpError;
+pub use json::Json;
+pub use openapi::OperationDoc;
+pub use parts::{Header, Path, Query, State};
+pub use respond::IntoResponse;
+pub use router::{RouteError, Router};
+pub use validation::{ErrorDetail, LocItem, Location, ValidationErrors};
+
+/// utoipa, whose `ToSchema` derive documents the types handlers take and return.
+pub use utoipa;
+pub use utoipa::ToSchema;

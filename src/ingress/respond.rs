@@ -1,0 +1,158 @@
+//! `IntoResponse`: what a handler may return, and how each return type documents itself.
+//!
+//! Invariant: every conversion is infallible and sets the content type that matches the body;
+//! the engine still owns framing (`content-length`, chunking).
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use utoipa::PartialSchema;
+use utoipa::openapi::{Content, ResponseBuilder};
+
+use super::http_error::HttpError;
+use super::openapi::OperationDoc;
+use crate::Response;
+
+/// A value a handler can return.
+///
+/// Implemented for the engine's [`Response`], `&'static str` and `String` (text/plain),
+/// `Bytes`, [`Json<T>`](super::Json), [`HttpError`], `StatusCode` (empty body),
+/// `(StatusCode, T)`, `([(HeaderName, HeaderValue); N], T)`,
+/// `(StatusCode, [(HeaderName, HeaderValue); N], T)` and `Result<T, E>` of two such types.
+pub trait IntoResponse {
+    /// The response.
+    fn into_response(self) -> Response;
+
+    /// Documents the successful response in the route's OpenAPI operation.
+    fn describe(operation: &mut OperationDoc) {
+        operation.response(
+            "200",
+            ResponseBuilder::new()
+                .description("Successful Response")
+                .build(),
+        );
+    }
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+fn describe_text(operation: &mut OperationDoc) {
+    operation.response(
+        "200",
+        ResponseBuilder::new()
+            .description("Successful Response")
+            .content("text/plain", Content::new(Some(String::schema())))
+            .build(),
+    );
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        describe_text(operation);
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        describe_text(operation);
+    }
+}
+
+/// `application/octet-stream`.
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::OK)
+            .header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
+            .body(self)
+    }
+}
+
+/// The status with an empty body.
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::OK)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        HttpError::into_response(self)
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(value) => value.into_response(),
+            Err(error) => error.into_response(),
+        }
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        T::describe(operation);
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        T::describe(operation);
+    }
+}
+
+impl<T: IntoResponse, const N: usize> IntoResponse for ([(HeaderName, HeaderValue); N], T) {
+    fn into_response(self) -> Response {
+        let (headers, body) = self;
+        with_headers(body.into_response(), headers)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        T::describe(operation);
+    }
+}
+
+impl<T: IntoResponse, const N: usize> IntoResponse
+    for (StatusCode, [(HeaderName, HeaderValue); N], T)
+{
+    fn into_response(self) -> Response {
+        let (status, headers, body) = self;
+        with_headers(body.into_response(), headers).with_status(status)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        T::describe(operation);
+    }
+}
+
+fn with_headers<const N: usize>(
+    mut response: Response,
+    headers: [(HeaderName, HeaderValue); N],
+) -> Response {
+    for (name, value) in headers {
+        response = response.header(name, value);
+    }
+    response
+}

@@ -1,0 +1,300 @@
+//! `Router`: the builder users write routes into, and the checks it makes when it is built.
+//!
+//! Invariant: every route is checked when the router is built — its template (by matchit), its
+//! method, conflicts with every other route — and a bad one is an `Err` naming it, before a
+//! request can reach it. Dependencies attached to a router apply to every route it holds,
+//! including routes merged or nested into it.
+
+use std::fmt;
+
+use http::Method;
+
+use super::dispatch::{Ingress, Route};
+use super::extract::{FromRequestParts, RequestParts};
+use super::handler::{ErasedHandler, Handler, RouteFuture, TypedHandler};
+use super::openapi::OperationDoc;
+use crate::Response;
+
+/// Runs a dependency attached to a group of routes, keeping only whether it passed.
+pub(crate) type DependencyFn<S> = for<'a> fn(
+    &'a RequestParts<'a, S>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), super::extract::Rejection>> + 'a>,
+>;
+
+/// A dependency attached to a router: how to run it, and how it documents itself.
+pub(crate) struct Dependency<S> {
+    pub(crate) run: DependencyFn<S>,
+    pub(crate) describe: fn(&mut OperationDoc),
+}
+
+impl<S> Clone for Dependency<S> {
+    fn clone(&self) -> Self {
+        Dependency {
+            run: self.run,
+            describe: self.describe,
+        }
+    }
+}
+
+fn run_dependency<'a, D, S>(
+    parts: &'a RequestParts<'a, S>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), super::extract::Rejection>> + 'a>>
+where
+    D: FromRequestParts<S> + 'static,
+    S: 'static,
+{
+    Box::pin(async move { D::from_request_parts(parts).await.map(drop) })
+}
+
+/// A route as written: method, template, handler, and the dependencies of the groups it is in.
+pub(crate) struct RouteSpec<S> {
+    pub(crate) method: Method,
+    pub(crate) template: String,
+    pub(crate) handler: Box<dyn ErasedHandler<S>>,
+    pub(crate) handler_name: &'static str,
+    pub(crate) describe: fn(&mut OperationDoc),
+    pub(crate) dependencies: Vec<Dependency<S>>,
+}
+
+/// FastAPI-style routing for one application: method + path templates with typed parameters,
+/// handlers whose arguments are extractors, dependencies, and a generated OpenAPI document.
+///
+/// Paths are relative to the application's route prefix. Templates are matchit's: `{name}`
+/// matches one segment, `{*rest}` the rest of the path.
+///
+/// ```
+/// use ringserve::Application;
+/// use ringserve::ingress::{Json, Path, Router};
+/// use serde_json::{Value, json};
+///
+/// async fn read_item(Path(item_id): Path<i64>) -> Json<Value> {
+///     Json(json!({ "item_id": item_id }))
+/// }
+///
+/// async fn create_item(Json(item): Json<Value>) -> Json<Value> {
+///     Json(json!({ "created": item }))
+/// }
+///
+/// let app = Application::try_new(|| {
+///     Router::new()
+///         .get("/items/{item_id}", read_item)
+///         .post("/items/", create_item)
+///         .build()
+/// })
+/// .route_prefix("/api");
+/// # let _ = app;
+/// ```
+pub struct Router<S = ()> {
+    routes: Vec<RouteSpec<S>>,
+    dependencies: Vec<Dependency<S>>,
+    title: String,
+    version: String,
+    docs: bool,
+}
+
+impl<S: 'static> Default for Router<S> {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl<S: 'static> Router<S> {
+    /// An empty router whose handlers read state of type `S` (`()` when they read none).
+    pub fn new() -> Self {
+        Router {
+            routes: Vec::new(),
+            dependencies: Vec::new(),
+            title: "ringserve".to_owned(),
+            version: "0.1.0".to_owned(),
+            docs: true,
+        }
+    }
+
+    /// Routes `method` requests for `path` to `handler`.
+    pub fn route<H, Args>(mut self, method: Method, path: &str, handler: H) -> Self
+    where
+        H: Handler<Args, S>,
+        Args: 'static,
+    {
+        self.routes.push(RouteSpec {
+            method,
+            template: path.to_owned(),
+            handler: Box::new(TypedHandler::new(handler)),
+            handler_name: std::any::type_name::<H>(),
+            describe: H::describe,
+            dependencies: Vec::new(),
+        });
+        self
+    }
+
+    /// Routes `GET` (and `HEAD`) requests for `path`.
+    pub fn get<H: Handler<Args, S>, Args: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::GET, path, handler)
+    }
+
+    /// Routes `POST` requests for `path`.
+    pub fn post<H: Handler<Args, S>, Args: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::POST, path, handler)
+    }
+
+    /// Routes `PUT` requests for `path`.
+    pub fn put<H: Handler<Args, S>, Args: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::PUT, path, handler)
+    }
+
+    /// Routes `PATCH` requests for `path`.
+    pub fn patch<H: Handler<Args, S>, Args: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::PATCH, path, handler)
+    }
+
+    /// Routes `DELETE` requests for `path`.
+    pub fn delete<H: Handler<Args, S>, Args: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::DELETE, path, handler)
+    }
+
+    /// Runs the dependency `D` before the handler of every route of this router (FastAPI's
+    /// `APIRouter(dependencies=[Depends(d)])`): its value is dropped, its rejection answers.
+    /// To require it on one route only, take it as an argument of that route's handler.
+    pub fn depends_on<D: FromRequestParts<S> + 'static>(mut self) -> Self {
+        self.dependencies.push(Dependency {
+            run: run_dependency::<D, S>,
+            describe: D::describe,
+        });
+        self
+    }
+
+    /// Adds every route of `other`, with `other`'s dependencies applied to them.
+    pub fn merge(self, other: Router<S>) -> Self {
+        self.nest_routes("", other)
+    }
+
+    /// Adds every route of `other` under `prefix` (`/admin` + `/stats` → `/admin/stats`), with
+    /// `other`'s dependencies applied to them. A bad prefix is reported by [`Router::build`].
+    pub fn nest(self, prefix: &str, other: Router<S>) -> Self {
+        self.nest_routes(prefix, other)
+    }
+
+    fn nest_routes(mut self, prefix: &str, other: Router<S>) -> Self {
+        for mut route in other.routes {
+            route.template = format!("{prefix}{}", route.template);
+            let mut dependencies = other.dependencies.clone();
+            dependencies.append(&mut route.dependencies);
+            route.dependencies = dependencies;
+            self.routes.push(route);
+        }
+        self
+    }
+
+    /// The title of the OpenAPI document (default `ringserve`).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// The API version in the OpenAPI document (default `0.1.0`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Serves neither `/openapi.json` nor `/docs`.
+    pub fn without_docs(mut self) -> Self {
+        self.docs = false;
+        self
+    }
+
+    /// Checks every route and builds the router, serving `state` to its handlers.
+    pub fn build_with_state(self, state: S) -> Result<Ingress<S>, RouteError> {
+        let mut routes = self.routes;
+        for route in &mut routes {
+            let mut dependencies = self.dependencies.clone();
+            dependencies.append(&mut route.dependencies);
+            route.dependencies = dependencies;
+        }
+        Ingress::build(routes, state, &self.title, &self.version, self.docs)
+    }
+}
+
+impl Router<()> {
+    /// Checks every route and builds the router, for handlers that read no state.
+    pub fn build(self) -> Result<Ingress<()>, RouteError> {
+        self.build_with_state(())
+    }
+}
+
+impl<S> Route<S> {
+    pub(crate) fn call<'a>(
+        &'a self,
+        request: crate::Request,
+        params: super::extract::PathParams<'a>,
+        state: &'a S,
+    ) -> RouteFuture<'a> {
+        let rejections = super::extract::Rejections::default();
+        if self.dependencies.is_empty() {
+            return self.handler.call(request, params, state, rejections);
+        }
+        Box::pin(self.call_with_dependencies(request, params, state, rejections))
+    }
+
+    async fn call_with_dependencies<'a>(
+        &'a self,
+        request: crate::Request,
+        params: super::extract::PathParams<'a>,
+        state: &'a S,
+        mut rejections: super::extract::Rejections,
+    ) -> Response {
+        {
+            let parts = RequestParts::new(&request, &params, state);
+            for dependency in &self.dependencies {
+                if let Err(response) = rejections.absorb((dependency.run)(&parts).await) {
+                    return *response;
+                }
+            }
+        }
+        self.handler.call(request, params, state, rejections).await
+    }
+}
+
+/// Why a router could not be built; each names the route at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// The template is not a valid path template, or conflicts with another route's.
+    InvalidTemplate {
+        /// The template as written.
+        template: String,
+        /// matchit's reason.
+        reason: String,
+    },
+    /// Two routes have the same method and template.
+    Duplicate {
+        /// The method.
+        method: Method,
+        /// The template.
+        template: String,
+    },
+    /// The template collides with the router's own `/openapi.json` or `/docs`.
+    Reserved {
+        /// The template.
+        template: String,
+    },
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::InvalidTemplate { template, reason } => {
+                write!(f, "route {template:?}: {reason}")
+            }
+            RouteError::Duplicate { method, template } => {
+                write!(f, "route {method} {template:?} is registered twice")
+            }
+            RouteError::Reserved { template } => write!(
+                f,
+                "route {template:?} is the router's own OpenAPI page; use Router::without_docs to free it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}

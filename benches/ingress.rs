@@ -25,7 +25,7 @@ const GET_BAD_ITEM: &[u8] =
     b"GET /items/abc HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\n\r\n";
 const POST_ITEM: &[u8] =
     b"POST /items/ HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n\
-Content-Length: 45\r\n\r\n{\"name\":\"Foo\",\"price\":35.4,\"tax\":1.5,\"n\":1}";
+Content-Length: 43\r\n\r\n{\"name\":\"Foo\",\"price\":35.4,\"tax\":1.5,\"n\":1}";
 
 struct Bare;
 

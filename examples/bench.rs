@@ -2,7 +2,7 @@
 //!
 //! - `GET /` → `hello`
 //! - `GET /items/{id}` → `{"item_id":<id>}`, or 422 with FastAPI's error body when `id` is not
-//!   an integer
+//!   an integer — served by the ingress (`Router`, `Path<i64>`, `Json`), mounted at `/items`
 //! - `GET /stream` → ten chunks `chunk 0\n` … `chunk 9\n`, chunked, no pauses
 //! - `POST /echo` → the request body
 //!
@@ -13,7 +13,9 @@
 use std::convert::Infallible;
 
 use futures_lite::stream;
-use ringserve::{Application, Deployment, Method, Request, Response, StatusCode};
+use ringserve::ingress::{Json, Path, Router, ToSchema};
+use ringserve::{Application, Deployment, Method, Request, Response, Serve, StatusCode};
+use serde::Serialize;
 
 struct Bench;
 
@@ -25,7 +27,6 @@ impl Deployment for Bench {
             (&Method::GET, "/stream") => Response::stream(stream::iter(
                 (0..10).map(|i| Ok::<_, Infallible>(format!("chunk {i}\n"))),
             )),
-            (&Method::GET, _) if path.starts_with("/items/") => item(&path["/items/".len()..]),
             (&Method::POST, "/echo") => match request.body().await {
                 Ok(body) => Response::new(StatusCode::OK)
                     .header(
@@ -42,22 +43,21 @@ impl Deployment for Bench {
     }
 }
 
-/// `{"item_id":5}`, or FastAPI's 422 for a path parameter that is not an integer.
-fn item(id: &str) -> Response {
-    match id.parse::<i64>() {
-        Ok(id) => Response::json_bytes(format!("{{\"item_id\":{id}}}")),
-        Err(_) => {
-            let input = serde_json::Value::String(id.to_owned());
-            Response::json_bytes(format!(
-                "{{\"detail\":[{{\"type\":\"int_parsing\",\"loc\":[\"path\",\"item_id\"],\
-                 \"msg\":\"Input should be a valid integer, unable to parse string as an integer\",\
-                 \"input\":{input}}}]}}"
-            ))
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-        }
-    }
+#[derive(Serialize, ToSchema)]
+struct ItemId {
+    item_id: i64,
+}
+
+async fn read_item(Path(item_id): Path<i64>) -> Json<ItemId> {
+    Json(ItemId { item_id })
 }
 
 fn main() -> Result<(), ringserve::Error> {
-    ringserve::run(Application::new(|| Bench))
+    let items = Application::try_new(|| Router::new().get("/{item_id}", read_item).build())
+        .name("items")
+        .route_prefix("/items");
+    Serve::new()
+        .app(Application::new(|| Bench).name("bench"))
+        .app(items)
+        .run()
 }

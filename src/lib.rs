@@ -32,6 +32,7 @@
 //!                         with the head is handed over whole, the rest pumped on demand
 //!          prefix trie    longest-prefix lookup → application id (built once, before start)
 //!          handler        Deployment::call on this shard's replica, timeout, panic → 500
+//!                         (an ingress app: matchit route → extractors → user fn)
 //!          http1::encode  status line + headers + Content-Length, or chunked for streams
 //!          write          pipelined responses batched into one write
 //!   deadline sweeper      one per shard: cuts reads whose timeout passed (no timer per read)
@@ -47,6 +48,7 @@
 //!   response streaming, transport, dispatch, date cache, request ids.
 //! - [`prefix`]: the precomputed prefix trie.
 //! - `deploy`: [`Deployment`] and [`Application`].
+//! - [`ingress`]: FastAPI-style routing — `Router`, extractors, validation errors, OpenAPI.
 //! - `request`, `request_body`: [`Request`], its whole or streamed body ([`BodyStream`]).
 //! - `response`, `body`, [`sse`]: [`Response`], whole or streamed bodies, server-sent events.
 

@@ -215,3 +215,222 @@ fn a_second_sigterm_during_the_drain_exits_at_once() {
         signalled.elapsed()
     );
 }
+
+#[test]
+fn items_serves_the_seed_routes_with_fastapi_errors() {
+    let example = start_example("items");
+    assert_eq!(
+        common::get(example.addr, "/items/5").redacted(),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 13\r\n\
+         content-type: application/json\r\n\r\n{\"item_id\":5}"
+    );
+    let invalid = common::get(example.addr, "/items/abc");
+    assert_eq!(invalid.status(), 422);
+    assert_eq!(
+        invalid.body_text(),
+        r#"{"detail":[{"type":"int_parsing","loc":["path","item_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
+    );
+    let body = r#"{"name":"Foo","price":35.4}"#;
+    let created = common::request(
+        example.addr,
+        format!(
+            "POST /items/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(created.status(), 200);
+    assert_eq!(
+        created.body_text(),
+        r#"{"created":{"name":"Foo","description":null,"price":35.4,"tax":null}}"#
+    );
+    // One shard: the replica's state kept the item.
+    assert_eq!(
+        common::get(example.addr, "/items/?limit=1").body_text(),
+        r#"[{"name":"Foo","description":null,"price":35.4,"tax":null}]"#
+    );
+}
+
+#[test]
+fn items_openapi_lists_every_route_parameter_and_schema() {
+    let example = start_example("items");
+    let response = common::get(example.addr, "/openapi.json");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let text = response.body_text();
+    let document: serde_json::Value = serde_json::from_str(&text).expect("the document is JSON");
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(document["info"]["title"], "Items");
+    let paths = document["paths"].as_object().expect("paths");
+    let mut routes: Vec<String> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods: Vec<String> = item
+                .as_object()
+                .expect("path item")
+                .keys()
+                .map(|method| format!("{method} {path}"))
+                .collect();
+            methods
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        ["get /items/", "get /items/{item_id}", "post /items/"]
+    );
+
+    let read_item = &paths["/items/{item_id}"]["get"];
+    assert_eq!(read_item["operationId"], "read_item_items__item_id__get");
+    assert_eq!(
+        read_item["parameters"],
+        serde_json::json!([{"name": "item_id", "in": "path", "required": true,
+                            "schema": {"type": "integer", "format": "int64"}}])
+    );
+    assert_eq!(
+        read_item["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ItemId"
+    );
+    assert_eq!(
+        read_item["responses"]["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/HTTPValidationError"
+    );
+
+    let create_item = &paths["/items/"]["post"];
+    assert_eq!(create_item["requestBody"]["required"], true);
+    assert_eq!(
+        create_item["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Item"
+    );
+    assert_eq!(
+        create_item["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Created"
+    );
+
+    let list_items = &paths["/items/"]["get"];
+    let mut query: Vec<(String, bool)> = list_items["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .map(|parameter| {
+            assert_eq!(parameter["in"], "query");
+            (
+                parameter["name"].as_str().expect("name").to_owned(),
+                parameter["required"].as_bool().expect("required"),
+            )
+        })
+        .collect();
+    query.sort();
+    assert_eq!(
+        query,
+        [("limit".to_owned(), false), ("skip".to_owned(), false)]
+    );
+
+    let schemas = document["components"]["schemas"].as_object().expect("schemas");
+    let mut names: Vec<&str> = schemas.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["Created", "HTTPValidationError", "Item", "ItemId", "ValidationError"]
+    );
+    assert_eq!(
+        schemas["Item"]["required"],
+        serde_json::json!(["name", "price"])
+    );
+    assert_eq!(schemas["Item"]["properties"]["price"]["type"], "number");
+    assert_eq!(
+        schemas["Created"]["properties"]["created"]["$ref"],
+        "#/components/schemas/Item"
+    );
+    validate_openapi("items", &text);
+}
+
+#[test]
+fn auth_answers_422_401_and_200_as_fastapi_does() {
+    let example = start_example("auth");
+    let missing = common::get(example.addr, "/items/");
+    assert_eq!(missing.status(), 422);
+    assert_eq!(
+        missing.body_text(),
+        r#"{"detail":[{"type":"missing","loc":["header","authorization"],"msg":"Field required","input":null}]}"#
+    );
+    let wrong = common::request(
+        example.addr,
+        b"GET /items/ HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer wrong\r\n\r\n",
+    );
+    assert_eq!(
+        wrong.redacted(),
+        "HTTP/1.1 401 Unauthorized\r\ndate: <date>\r\nx-request-id: <id>\r\n\
+         content-length: 26\r\ncontent-type: application/json\r\nwww-authenticate: Bearer\r\n\
+         \r\n{\"detail\":\"Invalid token\"}"
+    );
+    let right = common::request(
+        example.addr,
+        b"GET /items/ HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\n\r\n",
+    );
+    assert_eq!(right.status(), 200);
+    assert_eq!(right.body_text(), r#"{"items":["Foo","Bar"]}"#);
+    // The dependency guards only the routes it is attached to.
+    assert_eq!(common::get(example.addr, "/public").status(), 200);
+    let me = common::request(
+        example.addr,
+        b"GET /me HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\n\r\n",
+    );
+    assert_eq!(me.body_text(), "you are authenticated");
+    assert_eq!(common::get(example.addr, "/me").status(), 422);
+
+    let document = common::get(example.addr, "/openapi.json").body_text();
+    let parsed: serde_json::Value = serde_json::from_str(&document).expect("JSON");
+    assert_eq!(
+        parsed["components"]["securitySchemes"]["bearerAuth"],
+        serde_json::json!({"type": "http", "scheme": "bearer"})
+    );
+    assert_eq!(
+        parsed["paths"]["/items/"]["get"]["security"],
+        serde_json::json!([{"bearerAuth": []}])
+    );
+    assert!(parsed["paths"]["/public"]["get"].get("security").is_none());
+    validate_openapi("auth", &document);
+}
+
+/// Validates an OpenAPI document with `openapi-spec-validator` (Python), which `.ci/run`
+/// installs. Elsewhere a missing validator skips this check with a message, unless
+/// `RINGSERVE_REQUIRE_OPENAPI_VALIDATOR` is set (as `.ci/run` sets it).
+fn validate_openapi(name: &str, document: &str) {
+    const SCRIPT: &str = "import json, sys\n\
+        from openapi_spec_validator import validate\n\
+        validate(json.load(open(sys.argv[1])))\n";
+    let required = std::env::var_os("RINGSERVE_REQUIRE_OPENAPI_VALIDATOR").is_some();
+    let available = Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available {
+        assert!(
+            !required,
+            "openapi-spec-validator is required: pip install openapi-spec-validator==0.9.0"
+        );
+        eprintln!(
+            "skipping OpenAPI 3.1 validation of {name}: python3 -m pip install \
+             openapi-spec-validator==0.9.0 to run it"
+        );
+        return;
+    }
+    let path = std::env::temp_dir().join(format!(
+        "ringserve-openapi-{name}-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, document).expect("write the document");
+    let output = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(&path)
+        .output()
+        .expect("run python3");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        output.status.success(),
+        "the {name} OpenAPI document is not valid OpenAPI 3.1:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -25,15 +25,19 @@
 //! (`application/json` or `application/*+json`; FastAPI also accepts none); a struct's fields
 //! stop at the first bad one (serde reports one error per value), where pydantic lists every
 //! bad field; several path parameters are read into a struct (`Path<T>` with named fields), not
-//! a tuple.
+//! a tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples.
 //!
 //! Query strings are split by `form_urlencoded` (the parser under `serde_urlencoded`) and read
 //! by ringserve's own typed deserializer (`params`), because `serde_urlencoded` reports a bad
 //! value as a bare message, without the expected type or the field, so FastAPI's error types
 //! could not be told apart.
 //!
-//! Cost over a bare `Deployment` (the `ingress` criterion bench: route lookup among ten routes,
-//! path parameter extraction, JSON response): see the bench's figures in `perf/RESULTS.md`.
+//! Cost over a bare `Deployment`, measured by `cargo bench --bench ingress` (criterion medians
+//! on the 2-core development machine, each including the 186 ns of building the request from
+//! bytes): a hand-written `Deployment` answering `GET /items/5` with `{"item_id":5}` takes
+//! 400 ns; the same through a ten-route `Router` (matchit lookup, `Path<i64>`, `Json` response)
+//! 645 ns — the ingress adds about 0.25 µs per request. A 422 for a bad id takes 1.16 µs, a
+//! `POST` of a JSON body into a struct and back 1.19 µs.
 
 mod body;
 mod dispatch;

@@ -327,12 +327,20 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
         [("limit".to_owned(), false), ("skip".to_owned(), false)]
     );
 
-    let schemas = document["components"]["schemas"].as_object().expect("schemas");
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
     let mut names: Vec<&str> = schemas.keys().map(String::as_str).collect();
     names.sort_unstable();
     assert_eq!(
         names,
-        ["Created", "HTTPValidationError", "Item", "ItemId", "ValidationError"]
+        [
+            "Created",
+            "HTTPValidationError",
+            "Item",
+            "ItemId",
+            "ValidationError"
+        ]
     );
     assert_eq!(
         schemas["Item"]["required"],

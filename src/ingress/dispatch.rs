@@ -91,7 +91,7 @@ impl<S: 'static> Ingress<S> {
                 entries.push(PathEntry {
                     target,
                     param_names: Vec::new(),
-                    allow: HeaderValue::from_static("GET, HEAD"),
+                    allow: HeaderValue::from_static("GET, HEAD, OPTIONS"),
                 });
             }
         }

@@ -8,7 +8,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -121,7 +121,7 @@ fn not_json(body: &Bytes) -> ErrorDetail {
 )]
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorDetail> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer)
+    let value = serde_path_to_error::deserialize(ObjectsOnly(&mut deserializer))
         .map_err(|error| describe_error(body, &error))?;
     deserializer
         .end()
@@ -132,9 +132,91 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorDetail> 
 /// FastAPI's answer to a body that is not JSON at all: where parsing stopped, and why.
 fn json_invalid(body: &[u8], error: &serde_json::Error) -> ErrorDetail {
     ErrorDetail::new("json_invalid", Location::Body, "JSON decode error")
-        .at(byte_offset(body, error.line(), error.column()))
+        .at(error_position(body, error))
         .input(Value::Object(serde_json::Map::new()))
         .ctx(serde_json::json!({ "error": message_of(error) }))
+}
+
+/// Where a syntax error is, as Python's `json` reports it: the index, in characters, of the
+/// offending character — or the body's length when it ended too soon. serde_json gives a
+/// 1-based line and column whose column, at the end of input, is the last byte's.
+fn error_position(body: &[u8], error: &serde_json::Error) -> usize {
+    let line_start = body
+        .split_inclusive(|&byte| byte == b'\n')
+        .take(error.line().saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    let column = if error.is_eof() {
+        error.column()
+    } else {
+        error.column().saturating_sub(1)
+    };
+    let byte_offset = (line_start + column).min(body.len());
+    let prefix = body.get(..byte_offset).unwrap_or(body);
+    String::from_utf8_lossy(prefix).chars().count()
+}
+
+/// Refuses a JSON array where the body's top-level struct is expected: serde's derive would
+/// fill the fields from it by position, where FastAPI (pydantic) wants an object. Structs
+/// nested inside the body keep serde's leniency.
+struct ObjectsOnly<D>(D);
+
+/// A struct's visitor that accepts only a map.
+struct MapOnly<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for MapOnly<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.0.expecting(formatter)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.visit_map(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::invalid_type(de::Unexpected::Seq, &self))
+    }
+}
+
+/// Forwards `deserialize_*` methods of `ObjectsOnly` to the wrapped deserializer.
+macro_rules! forward_deserialize {
+    ($($method:ident($($argument:ident: $kind:ty),*)),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($argument: $kind,)* visitor: V) -> Result<V::Value, D::Error> {
+                self.0.$method($($argument,)* visitor)
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectsOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_struct(name, fields, MapOnly(visitor))
+    }
+
+    forward_deserialize! {
+        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
+        deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
+        deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
+        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(),
+        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(),
+        deserialize_option(), deserialize_unit(), deserialize_seq(), deserialize_map(),
+        deserialize_identifier(), deserialize_ignored_any(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str),
+        deserialize_tuple(length: usize),
+        deserialize_tuple_struct(name: &'static str, length: usize),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+    }
 }
 
 fn describe_error(
@@ -153,7 +235,12 @@ fn describe_error(
             serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
         }
     }
-    let document: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    // FastAPI decodes the JSON before validating it: a body that is not JSON (trailing data
+    // after a value that would not validate either) is `json_invalid`, not a field error.
+    let document: Value = match serde_json::from_slice(body) {
+        Ok(document) => document,
+        Err(error) => return json_invalid(body, &error),
+    };
     let input = value_at(&document, &loc[1..])
         .cloned()
         .unwrap_or(Value::Null);
@@ -164,7 +251,7 @@ fn describe_error(
         if !named {
             loc.push(LocItem::from(field));
         }
-        if detail.kind == "extra_forbidden" {
+        if detail.kind != "missing" {
             detail.input = value_at(&document, &loc[1..])
                 .cloned()
                 .unwrap_or(Value::Null);
@@ -181,17 +268,6 @@ fn message_of(error: &serde_json::Error) -> String {
         Some(position) => message[..position].to_owned(),
         None => message,
     }
-}
-
-/// The byte offset of a 1-based line and column, as FastAPI reports the position of a JSON
-/// syntax error.
-fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
-    let line_start = body
-        .split_inclusive(|&byte| byte == b'\n')
-        .take(line.saturating_sub(1))
-        .map(<[u8]>::len)
-        .sum::<usize>();
-    (line_start + column.saturating_sub(1)).min(body.len())
 }
 
 fn value_at<'v>(document: &'v Value, path: &[LocItem]) -> Option<&'v Value> {
@@ -215,6 +291,16 @@ fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
             "Extra inputs are not permitted",
         );
         return (extra, Some(field.to_owned()));
+    }
+    if let Some(field) = between(message, "duplicate field `", "`") {
+        // Refused rather than "last one wins": two JSON parsers that pick different
+        // duplicates are how bodies get smuggled past a check (RFC 8259 §4 leaves it open).
+        let duplicate = ErrorDetail::new(
+            "value_error",
+            Location::Body,
+            format!("Value error, duplicate field '{field}'"),
+        );
+        return (duplicate, Some(field.to_owned()));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let expected = rest

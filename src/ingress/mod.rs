@@ -22,9 +22,12 @@
 //!   handlers' own types (via utoipa's `ToSchema`), and `<prefix>/docs` a Swagger UI page.
 //!
 //! Where ringserve differs, deliberately: a JSON body must come with a JSON content type
-//! (`application/json` or `application/*+json`; FastAPI also accepts none); a struct's fields
-//! stop at the first bad one (serde reports one error per value), where pydantic lists every
-//! bad field; several path parameters are read into a struct (`Path<T>` with named fields), not
+//! (`application/json` or `application/*+json`; FastAPI also accepts none); a key repeated in
+//! a JSON object is refused (`value_error` naming it), where Python keeps the last value —
+//! parsers that disagree on duplicates are how a body slips past a check; a struct nested
+//! inside a JSON body may be sent as an array of its fields (serde's leniency; the body's
+//! top-level struct must be an object); a struct's fields stop at the first bad one (serde
+//! reports one error per value), where pydantic lists every bad field; several path parameters are read into a struct (`Path<T>` with named fields), not
 //! a tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples.
 //!
 //! Query strings are split by `form_urlencoded` (the parser under `serde_urlencoded`) and read

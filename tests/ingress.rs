@@ -1,0 +1,1574 @@
+//! The ingress end to end: FastAPI-style routers served by a real server on loopback, talked to
+//! with raw bytes (and `ureq` as a second client). Each test checks the exact status line, the
+//! headers that matter and the exact body FastAPI would send for the same request.
+
+mod common;
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use common::*;
+use ringserve::ingress::{
+    FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts, RouteError,
+    Router, State, ToSchema,
+};
+use ringserve::{
+    Application, HeaderValue, Limits, Request, Response, Serve, ServerHandle, StatusCode, header,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The redacted response the engine sends for a whole body: its own headers (`date`,
+/// `x-request-id`, `content-length`), then the handler's `headers` (each line ending in CRLF).
+fn expected(status_line: &str, headers: &str, body: &str) -> String {
+    format!(
+        "{status_line}\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: {}\r\n\
+         {headers}\r\n{body}",
+        body.len()
+    )
+}
+
+/// An `application/json` response.
+fn json_response(status_line: &str, body: &str) -> String {
+    expected(status_line, "content-type: application/json\r\n", body)
+}
+
+/// FastAPI's `422` with one detail.
+fn unprocessable(detail: &str) -> String {
+    json_response(
+        "HTTP/1.1 422 Unprocessable Entity",
+        &format!(r#"{{"detail":[{detail}]}}"#),
+    )
+}
+
+/// The ingress's own 404.
+fn not_found() -> String {
+    json_response("HTTP/1.1 404 Not Found", r#"{"detail":"Not Found"}"#)
+}
+
+/// `GET path` with extra header lines (each ending in CRLF).
+fn get_with(addr: SocketAddr, path: &str, headers: &str) -> RawResponse {
+    request(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes(),
+    )
+}
+
+/// `method path` with a body sent with `content-length` and extra header lines.
+fn send(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &[u8]) -> RawResponse {
+    let mut bytes = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    request(addr, &bytes)
+}
+
+/// `POST path` with `content-type: application/json` and `body`.
+fn post_json(addr: SocketAddr, path: &str, body: &str) -> RawResponse {
+    send(
+        addr,
+        "POST",
+        path,
+        "content-type: application/json\r\n",
+        body.as_bytes(),
+    )
+}
+
+/// `POST path` with `content-type: application/json` and `pieces` as the chunks of a chunked
+/// body.
+fn chunked_post(path: &str, pieces: &[&str]) -> Vec<u8> {
+    let mut bytes = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in pieces {
+        bytes.extend_from_slice(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes());
+    }
+    bytes.extend_from_slice(b"0\r\n\r\n");
+    bytes
+}
+
+/// Starts one router application on one shard with the test options.
+fn serve(app: Application) -> ServerHandle {
+    start_app(app)
+}
+
+/// A port that was free a moment ago (bound to port 0, then released).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The body of a `GET` whose answer is JSON, parsed.
+fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let response = get(addr, path);
+    assert_eq!(response.status(), 200, "{}", response.raw);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    serde_json::from_slice(&response.body).expect("a JSON body")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The items application of FastAPI's tutorial
+// ---------------------------------------------------------------------------------------------
+
+/// An item, as FastAPI's tutorial defines it.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+struct Item {
+    name: String,
+    description: Option<String>,
+    price: f64,
+    tax: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ItemId {
+    item_id: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Created {
+    created: Item,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Name {
+    name: String,
+}
+
+async fn read_item(Path(item_id): Path<i64>) -> Json<ItemId> {
+    Json(ItemId { item_id })
+}
+
+async fn create_item(Json(item): Json<Item>) -> Json<Created> {
+    Json(Created { created: item })
+}
+
+async fn read_name(Path(name): Path<String>) -> Json<Name> {
+    Json(Name { name })
+}
+
+fn items_router() -> Router {
+    Router::new()
+        .get("/items/{item_id}", read_item)
+        .post("/items/", create_item)
+        .get("/names/{name}", read_name)
+}
+
+fn items_app() -> Application {
+    Application::try_new(|| items_router().build())
+}
+
+const INT_PARSING_ITEM_ID_ABC: &str = r#"{"type":"int_parsing","loc":["path","item_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}"#;
+
+// ---------------------------------------------------------------------------------------------
+// 1. Path parameters
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn path_parameter_is_typed_and_a_bad_one_is_fastapis_422() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/items/5").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"item_id":5}"#)
+    );
+    assert_eq!(
+        get(addr, "/items/-42").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"item_id":-42}"#)
+    );
+    assert_eq!(
+        get(addr, "/items/abc").redacted(),
+        unprocessable(INT_PARSING_ITEM_ID_ABC)
+    );
+    // Past the Rust type's range: reported as pydantic reports a bound (`le`), not a 500.
+    // (Python's `int` has no bound, so FastAPI itself would accept this one.)
+    assert_eq!(
+        get(addr, "/items/99999999999999999999").redacted(),
+        unprocessable(
+            r#"{"type":"less_than_equal","loc":["path","item_id"],"msg":"Input should be less than or equal to 9223372036854775807","input":"99999999999999999999","ctx":{"le":9223372036854775807}}"#
+        )
+    );
+    server.shutdown();
+}
+
+#[test]
+fn percent_encoded_path_parameters_are_decoded() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/names/a%20b").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"name":"a b"}"#)
+    );
+    assert_eq!(
+        get(addr, "/names/caf%C3%A9").body_text(),
+        r#"{"name":"café"}"#
+    );
+    // The encoded value is reported decoded in a 422 too.
+    assert_eq!(
+        get(addr, "/items/a%20b").redacted(),
+        unprocessable(
+            r#"{"type":"int_parsing","loc":["path","item_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"a b"}"#
+        )
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Route prefix
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn under_a_route_prefix_paths_are_relative_to_it_and_outside_is_the_engines_404() {
+    let server = serve(items_app().name("items").route_prefix("/api"));
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/api/items/5").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"item_id":5}"#)
+    );
+    assert_eq!(
+        get(addr, "/api/items/abc").redacted(),
+        unprocessable(INT_PARSING_ITEM_ID_ABC)
+    );
+    // Inside the prefix but no route: the ingress's 404.
+    assert_eq!(get(addr, "/api/nothing").redacted(), not_found());
+    // Outside the prefix: the engine's own 404 (Ray Serve's text), not the ingress's.
+    let body = format!(
+        "Path '/items/5' not found. Ping http://127.0.0.1:{}/-/routes for available routes.",
+        addr.port()
+    );
+    assert_eq!(
+        get(addr, "/items/5").redacted(),
+        expected(
+            "HTTP/1.1 404 Not Found",
+            "content-type: text/plain; charset=utf-8\r\n",
+            &body
+        )
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. JSON bodies
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn json_body_is_validated_into_the_model() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name":"Foo","price":35.4}"#).redacted(),
+        json_response(
+            "HTTP/1.1 200 OK",
+            r#"{"created":{"name":"Foo","description":null,"price":35.4,"tax":null}}"#
+        )
+    );
+    // `application/*+json` and parameters are JSON too.
+    let response = send(
+        addr,
+        "POST",
+        "/items/",
+        "Content-Type: Application/JSON; charset=utf-8\r\n",
+        br#"{"name":"Bar","price":1,"tax":0.5,"description":"d"}"#,
+    );
+    assert_eq!(
+        response.body_text(),
+        r#"{"created":{"name":"Bar","description":"d","price":1.0,"tax":0.5}}"#
+    );
+    let response = send(
+        addr,
+        "POST",
+        "/items/",
+        "content-type: application/merge-patch+json\r\n",
+        br#"{"name":"Baz","price":2}"#,
+    );
+    assert_eq!(response.status(), 200, "{}", response.raw);
+    server.shutdown();
+}
+
+#[test]
+fn malformed_json_is_json_invalid_at_the_byte_offset() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    // Python: json.loads('{"name": "Foo", "price": }') -> "Expecting value: ... (char 25)".
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name": "Foo", "price": }"#).redacted(),
+        unprocessable(
+            r#"{"type":"json_invalid","loc":["body",25],"msg":"JSON decode error","input":{},"ctx":{"error":"expected value"}}"#
+        )
+    );
+    // On a later line the offset still counts from the start of the body.
+    let response = post_json(addr, "/items/", "{\n  \"a\": ]\n}");
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", 9]));
+    // Trailing characters after a whole item (Python: "Extra data ... (char 25)").
+    let response = post_json(addr, "/items/", r#"{"name":"Foo","price":1} x"#);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", 25]));
+    server.shutdown();
+}
+
+/// FastAPI parses the JSON document before validating it, so a body that is not JSON is always
+/// `json_invalid`, even when what precedes the bad byte is an object that would not validate.
+#[test]
+fn trailing_data_is_json_invalid_even_when_the_object_would_not_validate() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    // Python: json.loads('{"a":1}x') -> "Extra data: line 1 column 8 (char 7)".
+    let response = post_json(addr, "/items/", r#"{"a":1}x"#);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["type"], "json_invalid", "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", 7]));
+    server.shutdown();
+}
+
+/// FastAPI reports where Python's `json` stopped: for a body cut short that is the end of the
+/// body (`json.loads('{"name": "Foo"')` -> "Expecting ',' delimiter: ... (char 14)").
+#[test]
+fn truncated_json_is_located_at_the_end_of_the_body() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    let response = post_json(addr, "/items/", r#"{"name": "Foo""#);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", 14]));
+    // Python: json.loads('{"name": "Foo",') -> "Expecting property name ... (char 15)".
+    let response = post_json(addr, "/items/", r#"{"name": "Foo","#);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["loc"], json!(["body", 15]));
+    server.shutdown();
+}
+
+/// FastAPI decodes the body to text before parsing, so the position is in characters:
+/// `json.loads('{"name": "é", "price": }'.encode())` fails at char 23 (byte 24).
+#[test]
+fn json_error_position_counts_characters_as_fastapi_does() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    let response = post_json(addr, "/items/", r#"{"name": "é", "price": }"#);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", 23]));
+    server.shutdown();
+}
+
+#[test]
+fn json_body_missing_field_and_wrong_type_are_located_in_the_body() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name":"Foo"}"#).redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["body","price"],"msg":"Field required","input":{"name":"Foo"}}"#
+        )
+    );
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name":"Foo","price":"cheap"}"#).redacted(),
+        unprocessable(
+            r#"{"type":"float_parsing","loc":["body","price"],"msg":"Input should be a valid number, unable to parse string as a number","input":"cheap"}"#
+        )
+    );
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name":5,"price":1}"#).redacted(),
+        unprocessable(
+            r#"{"type":"string_type","loc":["body","name"],"msg":"Input should be a valid string","input":5}"#
+        )
+    );
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name":"Foo","price":1,"tax":true}"#).redacted(),
+        unprocessable(
+            r#"{"type":"float_type","loc":["body","tax"],"msg":"Input should be a valid number","input":true}"#
+        )
+    );
+    // Not an object at all.
+    assert_eq!(
+        post_json(addr, "/items/", "5").redacted(),
+        unprocessable(
+            r#"{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":5}"#
+        )
+    );
+    server.shutdown();
+}
+
+/// pydantic validates a model only from an object; serde's derive also reads a struct from a
+/// JSON array, field by field in declaration order.
+#[test]
+fn a_json_array_is_not_a_model() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        post_json(addr, "/items/", r#"["Foo",null,35.4,null]"#).redacted(),
+        unprocessable(
+            r#"{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":["Foo",null,35.4,null]}"#
+        )
+    );
+    assert_eq!(
+        post_json(addr, "/items/", "[1,2]").redacted(),
+        unprocessable(
+            r#"{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":[1,2]}"#
+        )
+    );
+    server.shutdown();
+}
+
+/// Python's `json` keeps the last value of a repeated key, so FastAPI validates
+/// `{"name":"b","price":1}`; ringserve refuses the repeated field on purpose (two parsers that
+/// pick different duplicates let a body slip past a check), and says which field it was.
+#[test]
+fn a_repeated_json_key_is_refused_naming_the_field() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        post_json(addr, "/items/", r#"{"name":"a","price":1,"name":"b"}"#).redacted(),
+        unprocessable(
+            r#"{"type":"value_error","loc":["body","name"],"msg":"Value error, duplicate field 'name'","input":"b"}"#
+        )
+    );
+    server.shutdown();
+}
+
+#[test]
+fn json_body_needs_a_json_content_type_and_a_body() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    let body = r#"{"name":"Foo","price":1}"#;
+    let not_an_object = format!(
+        r#"{{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":{}}}"#,
+        serde_json::to_string(body).unwrap()
+    );
+    // No content type (FastAPI would parse it; ringserve deliberately does not).
+    assert_eq!(
+        send(addr, "POST", "/items/", "", body.as_bytes()).redacted(),
+        unprocessable(&not_an_object)
+    );
+    assert_eq!(
+        send(
+            addr,
+            "POST",
+            "/items/",
+            "content-type: text/plain\r\n",
+            body.as_bytes()
+        )
+        .redacted(),
+        unprocessable(&not_an_object)
+    );
+    let missing = r#"{"type":"missing","loc":["body"],"msg":"Field required","input":null}"#;
+    assert_eq!(
+        post_json(addr, "/items/", "").redacted(),
+        unprocessable(missing)
+    );
+    // No body at all: no content-length either.
+    assert_eq!(
+        request(addr, b"POST /items/ HTTP/1.1\r\nHost: test\r\n\r\n").redacted(),
+        unprocessable(missing)
+    );
+    server.shutdown();
+}
+
+#[test]
+fn chunked_json_body_is_read_whole() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    let response = request(
+        addr,
+        &chunked_post("/items/", &[r#"{"name":"Fo"#, r#"o","price":2}"#]),
+    );
+    assert_eq!(
+        response.redacted(),
+        json_response(
+            "HTTP/1.1 200 OK",
+            r#"{"created":{"name":"Foo","description":null,"price":2.0,"tax":null}}"#
+        )
+    );
+    // Sent in pieces, the body is pumped from the socket while the extractor waits.
+    let bytes = chunked_post("/items/", &[r#"{"name"#, r#"":"Q","price":3}"#]);
+    let split = bytes.len() - r#"":"Q","price":3}"#.len() - 11;
+    assert!(bytes[split..].starts_with(b"10\r\n"));
+    let mut stream = connect(addr);
+    stream.write_all(&bytes[..split]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    stream.write_all(&bytes[split..]).unwrap();
+    let response = read_response(&mut stream, false);
+    assert_eq!(
+        response.body_text(),
+        r#"{"created":{"name":"Q","description":null,"price":3.0,"tax":null}}"#
+    );
+    server.shutdown();
+}
+
+#[test]
+fn json_body_over_the_body_limit_is_413() {
+    let server = start(
+        Serve::new()
+            .options(test_options().limits(Limits {
+                body_bytes_max: 32,
+                ..Limits::default()
+            }))
+            .app(items_app()),
+    );
+    let addr = server.local_addr();
+    let small = r#"{"name":"A","price":1}"#;
+    assert!(small.len() <= 32);
+    assert_eq!(post_json(addr, "/items/", small).status(), 200);
+    let large = r#"{"name":"A much longer name than allowed","price":1}"#;
+    assert!(large.len() > 32);
+    // The engine's 413, whichever way the body is framed, and the connection is closed.
+    let too_large = "HTTP/1.1 413 Payload Too Large\r\ndate: <date>\r\nx-request-id: <id>\r\n\
+                     connection: close\r\ncontent-length: 17\r\n\
+                     content-type: text/plain; charset=utf-8\r\n\r\nPayload Too Large";
+    // Announced by content-length: refused before the handler runs.
+    assert_eq!(post_json(addr, "/items/", large).redacted(), too_large);
+    // Chunked, all at once.
+    let pieces: Vec<&str> = large
+        .as_bytes()
+        .chunks(10)
+        .map(|piece| std::str::from_utf8(piece).unwrap())
+        .collect();
+    let bytes = chunked_post("/items/", &pieces);
+    assert_eq!(request(addr, &bytes).redacted(), too_large);
+    // Chunked, the limit crossed while the Json extractor waits for the rest.
+    let mut stream = connect(addr);
+    let head_end = bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    let head_and_first = head_end + b"a\r\n".len() + 10 + 2;
+    assert!(bytes[head_and_first..].starts_with(b"a\r\n"));
+    stream.write_all(&bytes[..head_and_first]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    stream.write_all(&bytes[head_and_first..]).unwrap();
+    assert_eq!(read_response(&mut stream, false).redacted(), too_large);
+    assert_closed(&mut stream);
+    // The server still serves.
+    assert_eq!(get(addr, "/items/1").status(), 200);
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Query parameters
+// ---------------------------------------------------------------------------------------------
+
+fn default_limit() -> i64 {
+    10
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+struct Search {
+    q: String,
+    #[serde(default = "default_limit")]
+    limit: i64,
+    sort: Option<String>,
+    #[serde(default)]
+    tag: Vec<String>,
+}
+
+async fn search(Query(search): Query<Search>) -> Json<Search> {
+    Json(search)
+}
+
+fn search_app() -> Application {
+    Application::try_new(|| Router::new().get("/search", search).build())
+}
+
+#[test]
+fn query_struct_reads_present_absent_repeated_and_default_fields() {
+    let server = serve(search_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/search?q=foo").redacted(),
+        json_response(
+            "HTTP/1.1 200 OK",
+            r#"{"q":"foo","limit":10,"sort":null,"tag":[]}"#
+        )
+    );
+    assert_eq!(
+        get_json(addr, "/search?q=foo&limit=3&sort=price&tag=a&tag=b"),
+        json!({"q": "foo", "limit": 3, "sort": "price", "tag": ["a", "b"]})
+    );
+    // Decoding (`+` and `%XX`), unknown names ignored, a repeated scalar takes the last value.
+    assert_eq!(
+        get_json(addr, "/search?q=hello+world%21&other=1&limit=1&limit=2"),
+        json!({"q": "hello world!", "limit": 2, "sort": null, "tag": []})
+    );
+    server.shutdown();
+}
+
+#[test]
+fn bad_and_missing_query_parameters_are_422_in_the_query() {
+    let server = serve(search_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/search?q=foo&limit=ten").redacted(),
+        unprocessable(
+            r#"{"type":"int_parsing","loc":["query","limit"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"ten"}"#
+        )
+    );
+    assert_eq!(
+        get(addr, "/search").redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["query","q"],"msg":"Field required","input":null}"#
+        )
+    );
+    assert_eq!(
+        get(addr, "/search?limit=5").redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["query","q"],"msg":"Field required","input":null}"#
+        )
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Headers
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+struct TokenHeaders {
+    x_token: String,
+    x_trace: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TokenEcho {
+    token: String,
+    trace: Option<String>,
+}
+
+async fn read_token(Header(headers): Header<TokenHeaders>) -> Json<TokenEcho> {
+    Json(TokenEcho {
+        token: headers.x_token,
+        trace: headers.x_trace,
+    })
+}
+
+#[test]
+fn typed_headers_required_optional_and_case_insensitive() {
+    let server = serve(Application::try_new(|| {
+        Router::new().get("/token", read_token).build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        get_with(addr, "/token", "x-token: abc\r\n").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"token":"abc","trace":null}"#)
+    );
+    assert_eq!(
+        get_with(addr, "/token", "X-TOKEN: abc\r\nX-Trace: t1\r\n").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"token":"abc","trace":"t1"}"#)
+    );
+    let missing = unprocessable(
+        r#"{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}"#,
+    );
+    assert_eq!(get(addr, "/token").redacted(), missing);
+    assert_eq!(
+        get_with(addr, "/token", "x-trace: only\r\n").redacted(),
+        missing
+    );
+    // `_` in the sent name does not stand for `-` (Starlette/FastAPI convert only the field).
+    assert_eq!(
+        get_with(addr, "/token", "x_token: smuggled\r\n").redacted(),
+        missing
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Several validation errors together
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+struct Page {
+    #[serde(default)]
+    limit: i64,
+}
+
+async fn user_items(
+    Path(user_id): Path<i64>,
+    Query(page): Query<Page>,
+    Header(headers): Header<TokenHeaders>,
+) -> String {
+    format!("{user_id} {} {}", page.limit, headers.x_token)
+}
+
+#[test]
+fn errors_of_several_extractors_are_one_422_in_argument_order() {
+    let server = serve(Application::try_new(|| {
+        Router::new()
+            .get("/users/{item_id}/items", user_items)
+            .build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        get_with(addr, "/users/7/items?limit=2", "x-token: t\r\n").body_text(),
+        "7 2 t"
+    );
+    let bad_limit = r#"{"type":"int_parsing","loc":["query","limit"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"x"}"#;
+    let missing_token =
+        r#"{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}"#;
+    assert_eq!(
+        get_with(addr, "/users/abc/items?limit=x", "x-token: t\r\n").redacted(),
+        unprocessable(&format!("{INT_PARSING_ITEM_ID_ABC},{bad_limit}"))
+    );
+    assert_eq!(
+        get(addr, "/users/abc/items?limit=x").redacted(),
+        unprocessable(&format!(
+            "{INT_PARSING_ITEM_ID_ABC},{bad_limit},{missing_token}"
+        ))
+    );
+    assert_eq!(
+        get(addr, "/users/1/items").redacted(),
+        unprocessable(missing_token)
+    );
+    server.shutdown();
+}
+
+#[test]
+fn head_errors_and_body_errors_are_answered_together() {
+    async fn update(Path(item_id): Path<i64>, Json(item): Json<Item>) -> String {
+        format!("{item_id} {}", item.name)
+    }
+    let server = serve(Application::try_new(|| {
+        Router::new().put("/items/{item_id}", update).build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        send(
+            addr,
+            "PUT",
+            "/items/3",
+            "content-type: application/json\r\n",
+            br#"{"name":"n","price":1}"#
+        )
+        .body_text(),
+        "3 n"
+    );
+    assert_eq!(
+        send(
+            addr,
+            "PUT",
+            "/items/abc",
+            "content-type: application/json\r\n",
+            br#"{"name":"n"}"#
+        )
+        .redacted(),
+        unprocessable(&format!(
+            r#"{INT_PARSING_ITEM_ID_ABC},{{"type":"missing","loc":["body","price"],"msg":"Field required","input":{{"name":"n"}}}}"#
+        ))
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Methods, 404, 405, HEAD, OPTIONS, trailing slashes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn another_method_on_a_known_path_is_405_with_allow() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        send(addr, "DELETE", "/items/5", "", b"").redacted(),
+        expected(
+            "HTTP/1.1 405 Method Not Allowed",
+            "allow: GET, HEAD, OPTIONS\r\ncontent-type: application/json\r\n",
+            r#"{"detail":"Method Not Allowed"}"#
+        )
+    );
+    assert_eq!(
+        send(addr, "GET", "/items/", "", b"").redacted(),
+        expected(
+            "HTTP/1.1 405 Method Not Allowed",
+            "allow: POST, OPTIONS\r\ncontent-type: application/json\r\n",
+            r#"{"detail":"Method Not Allowed"}"#
+        )
+    );
+    server.shutdown();
+}
+
+#[test]
+fn head_is_served_by_the_get_route_without_a_body() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"HEAD /items/5 HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let head = read_response(&mut stream, true);
+    assert_eq!(
+        head.redacted(),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 13\r\n\
+         content-type: application/json\r\n\r\n"
+    );
+    // Nothing followed the head: the next response on the connection starts cleanly.
+    stream
+        .write_all(b"GET /items/5 HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let got = read_response(&mut stream, false);
+    assert_eq!(got.body_text(), r#"{"item_id":5}"#);
+    assert_eq!(got.header("content-length"), Some("13"));
+    server.shutdown();
+}
+
+#[test]
+fn options_without_a_route_is_204_with_allow() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    let response = send(addr, "OPTIONS", "/items/5", "", b"");
+    assert_eq!(response.status_line, "HTTP/1.1 204 No Content");
+    assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
+    assert!(response.body.is_empty());
+    assert_eq!(
+        send(addr, "OPTIONS", "/items/", "", b"").header("allow"),
+        Some("POST, OPTIONS")
+    );
+    server.shutdown();
+}
+
+#[test]
+fn unknown_path_is_404_and_trailing_slash_twins_redirect_307() {
+    let server = serve(items_app());
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/nothing").redacted(), not_found());
+    assert_eq!(get(addr, "/").redacted(), not_found());
+    assert_eq!(
+        get(addr, "/items").redacted(),
+        "HTTP/1.1 307 Temporary Redirect\r\ndate: <date>\r\nx-request-id: <id>\r\n\
+         content-length: 0\r\nlocation: /items/\r\n\r\n"
+    );
+    assert_eq!(
+        get(addr, "/items?limit=1&q=a%20b").header("location"),
+        Some("/items/?limit=1&q=a%20b")
+    );
+    // Whatever the method (FastAPI's redirect_slashes does not look at it).
+    assert_eq!(
+        post_json(addr, "/items", "{}").header("location"),
+        Some("/items/")
+    );
+    // The other way round: a slash too many.
+    let response = get(addr, "/items/5/");
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.header("location"), Some("/items/5"));
+    server.shutdown();
+}
+
+#[test]
+fn trailing_slash_redirect_keeps_the_route_prefix_and_the_query() {
+    let server = serve(items_app().route_prefix("/api"));
+    let addr = server.local_addr();
+    let response = get(addr, "/api/items?x=1");
+    assert_eq!(response.status_line, "HTTP/1.1 307 Temporary Redirect");
+    assert_eq!(response.header("location"), Some("/api/items/?x=1"));
+    assert_eq!(
+        get(addr, "/api/items").header("location"),
+        Some("/api/items/")
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Route errors, found when the router is built
+// ---------------------------------------------------------------------------------------------
+
+async fn plain() -> &'static str {
+    "plain"
+}
+
+fn build_error(router: Router) -> RouteError {
+    match router.build() {
+        Ok(_) => panic!("the router should not build"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn conflicting_duplicate_and_bad_templates_are_errors_naming_the_route() {
+    let error = build_error(Router::new().get("/a/{x}", plain).get("/a/{y}", plain));
+    let RouteError::InvalidTemplate { template, reason } = &error else {
+        panic!("expected InvalidTemplate, got {error:?}");
+    };
+    assert_eq!(template, "/a/{y}");
+    assert!(reason.contains("/a/{x}"), "{reason}");
+    assert!(
+        error.to_string().starts_with("route \"/a/{y}\": "),
+        "{error}"
+    );
+
+    assert_eq!(
+        build_error(
+            Router::new()
+                .get("/a", plain)
+                .post("/a", plain)
+                .get("/a", plain)
+        ),
+        RouteError::Duplicate {
+            method: ringserve::Method::GET,
+            template: "/a".to_owned()
+        }
+    );
+    assert!(matches!(
+        build_error(Router::new().get("items", plain)),
+        RouteError::InvalidTemplate { template, .. } if template == "items"
+    ));
+    assert!(matches!(
+        build_error(Router::new().get("/a/{x", plain)),
+        RouteError::InvalidTemplate { template, .. } if template == "/a/{x"
+    ));
+    assert_eq!(
+        build_error(Router::new().get("/openapi.json", plain)),
+        RouteError::Reserved {
+            template: "/openapi.json".to_owned()
+        }
+    );
+    assert_eq!(
+        build_error(Router::new().post("/docs", plain)),
+        RouteError::Reserved {
+            template: "/docs".to_owned()
+        }
+    );
+    // Without docs the paths are free; nested routes are checked like the others.
+    assert!(
+        Router::new()
+            .without_docs()
+            .get("/openapi.json", plain)
+            .build()
+            .is_ok()
+    );
+    assert_eq!(
+        build_error(
+            Router::new()
+                .get("/admin/stats", plain)
+                .nest("/admin", Router::new().get("/stats", plain))
+        ),
+        RouteError::Duplicate {
+            method: ringserve::Method::GET,
+            template: "/admin/stats".to_owned()
+        }
+    );
+}
+
+#[test]
+fn a_router_that_fails_to_build_stops_the_server_naming_the_application() {
+    let port = free_port();
+    let result = Serve::new()
+        .options(test_options().port(port))
+        .app(
+            Application::try_new(|| {
+                Router::new()
+                    .get("/a/{x}", plain)
+                    .get("/a/{y}", plain)
+                    .build()
+            })
+            .name("broken"),
+        )
+        .start();
+    let error = result.expect_err("Serve::start should fail").to_string();
+    assert!(error.contains("\"broken\""), "{error}");
+    assert!(error.contains("route \"/a/{y}\""), "{error}");
+    // Nothing was left listening.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Dependencies
+// ---------------------------------------------------------------------------------------------
+
+/// Requires `authorization: Bearer secret`, FastAPI's `HTTPException(401, headers=...)` style.
+struct Bearer;
+
+impl<S> FromRequestParts<S> for Bearer {
+    async fn from_request_parts(parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+        match parts.request().header("authorization") {
+            Some(b"Bearer secret") => Ok(Bearer),
+            _ => Err(HttpError::new(StatusCode::UNAUTHORIZED, "Invalid token")
+                .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+                .into()),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+struct XToken {
+    x_token: String,
+}
+
+/// A dependency composed of another extractor: a missing header is a 422, a wrong one a 403.
+struct TokenChecked;
+
+impl<S> FromRequestParts<S> for TokenChecked {
+    async fn from_request_parts(parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+        let Header(XToken { x_token }) = Header::<XToken>::from_request_parts(parts).await?;
+        if x_token == "fake-super-secret-token" {
+            Ok(TokenChecked)
+        } else {
+            Err(HttpError::new(StatusCode::FORBIDDEN, "X-Token header invalid").into())
+        }
+    }
+}
+
+/// How many times handlers ran, per replica.
+type Calls = Rc<Cell<u32>>;
+
+async fn counted(State(calls): State<Calls>) -> String {
+    calls.set(calls.get() + 1);
+    format!("ran {}", calls.get())
+}
+
+async fn counted_with_bearer(State(calls): State<Calls>, _auth: Bearer) -> String {
+    calls.set(calls.get() + 1);
+    format!("ran {}", calls.get())
+}
+
+async fn counted_item(State(calls): State<Calls>, Path(item_id): Path<i64>) -> String {
+    calls.set(calls.get() + 1);
+    format!("item {item_id}")
+}
+
+async fn calls(State(calls): State<Calls>) -> String {
+    calls.get().to_string()
+}
+
+fn dependencies_app() -> Application {
+    Application::try_new(|| {
+        let admin = Router::new()
+            .depends_on::<Bearer>()
+            .get("/stats", counted)
+            .get("/items/{item_id}", counted_item);
+        let protected = Router::new()
+            .depends_on::<Bearer>()
+            .get("/protected", counted);
+        let tokened = Router::new()
+            .depends_on::<TokenChecked>()
+            .get("/tokened", counted);
+        Router::new()
+            .get("/public", counted)
+            .get("/me", counted_with_bearer)
+            .get("/calls", calls)
+            .merge(protected)
+            .merge(tokened)
+            .nest("/admin", admin)
+            .build_with_state(Calls::default())
+    })
+}
+
+fn unauthorized() -> String {
+    expected(
+        "HTTP/1.1 401 Unauthorized",
+        "content-type: application/json\r\nwww-authenticate: Bearer\r\n",
+        r#"{"detail":"Invalid token"}"#,
+    )
+}
+
+const BEARER: &str = "authorization: Bearer secret\r\n";
+
+#[test]
+fn a_rejecting_dependency_answers_401_and_the_handler_does_not_run() {
+    let server = serve(dependencies_app());
+    let addr = server.local_addr();
+    // As a handler argument.
+    assert_eq!(get(addr, "/me").redacted(), unauthorized());
+    assert_eq!(
+        get_with(addr, "/me", "authorization: Bearer wrong\r\n").redacted(),
+        unauthorized()
+    );
+    assert_eq!(get(addr, "/calls").body_text(), "0");
+    assert_eq!(get_with(addr, "/me", BEARER).body_text(), "ran 1");
+    assert_eq!(get(addr, "/calls").body_text(), "1");
+    server.shutdown();
+}
+
+#[test]
+fn a_group_dependency_applies_to_every_route_of_the_group_merged_or_nested_and_no_other() {
+    let server = serve(dependencies_app());
+    let addr = server.local_addr();
+    for path in ["/protected", "/admin/stats", "/admin/items/3"] {
+        assert_eq!(get(addr, path).redacted(), unauthorized(), "GET {path}");
+    }
+    assert_eq!(get(addr, "/calls").body_text(), "0");
+    assert_eq!(get_with(addr, "/protected", BEARER).body_text(), "ran 1");
+    assert_eq!(get_with(addr, "/admin/stats", BEARER).body_text(), "ran 2");
+    assert_eq!(
+        get_with(addr, "/admin/items/3", BEARER).body_text(),
+        "item 3"
+    );
+    // Not on the routes outside the group.
+    assert_eq!(get(addr, "/public").body_text(), "ran 4");
+    // Not under the nest prefix without the nest.
+    assert_eq!(get(addr, "/stats").redacted(), not_found());
+    server.shutdown();
+}
+
+#[test]
+fn a_dependency_composed_of_a_header_reports_its_422_and_its_own_rejection() {
+    let server = serve(dependencies_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/tokened").redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}"#
+        )
+    );
+    assert_eq!(
+        get_with(addr, "/tokened", "x-token: nope\r\n").redacted(),
+        json_response(
+            "HTTP/1.1 403 Forbidden",
+            r#"{"detail":"X-Token header invalid"}"#
+        )
+    );
+    assert_eq!(get(addr, "/calls").body_text(), "0");
+    assert_eq!(
+        get_with(addr, "/tokened", "x-token: fake-super-secret-token\r\n").body_text(),
+        "ran 1"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn a_rejecting_dependency_answers_before_validation_errors_of_the_arguments() {
+    // FastAPI solves dependencies before the endpoint's own parameters: an HTTPException from
+    // one is raised at once, whatever the parameters hold.
+    let server = serve(dependencies_app());
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/admin/items/abc").redacted(), unauthorized());
+    // With the dependency satisfied, the path's error is the answer.
+    assert_eq!(
+        get_with(addr, "/admin/items/abc", BEARER).redacted(),
+        unprocessable(INT_PARSING_ITEM_ID_ABC)
+    );
+    assert_eq!(get(addr, "/calls").body_text(), "0");
+    server.shutdown();
+}
+
+#[test]
+fn a_dependencys_validation_error_joins_the_handlers_in_one_422() {
+    let server = serve(Application::try_new(|| {
+        Router::new()
+            .nest(
+                "/t",
+                Router::new()
+                    .depends_on::<TokenChecked>()
+                    .get("/items/{item_id}", read_item),
+            )
+            .build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/t/items/abc").redacted(),
+        unprocessable(&format!(
+            r#"{{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}},{INT_PARSING_ITEM_ID_ABC}"#
+        ))
+    );
+    assert_eq!(
+        get_with(addr, "/t/items/4", "x-token: fake-super-secret-token\r\n").body_text(),
+        r#"{"item_id":4}"#
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. HttpError from a handler
+// ---------------------------------------------------------------------------------------------
+
+async fn find_item(Path(item_id): Path<i64>) -> Result<Json<ItemId>, HttpError> {
+    match item_id {
+        404 => Err(HttpError::from_status(StatusCode::NOT_FOUND)),
+        409 => Err(
+            HttpError::new(StatusCode::CONFLICT, json!({"item_id": item_id}))
+                .header(header::RETRY_AFTER, HeaderValue::from_static("3"))
+                .header(
+                    header::HeaderName::from_static("x-error"),
+                    HeaderValue::from_static("conflict"),
+                ),
+        ),
+        _ => Ok(Json(ItemId { item_id })),
+    }
+}
+
+#[test]
+fn http_error_from_a_handler_is_fastapis_http_exception() {
+    let server = serve(Application::try_new(|| {
+        Router::new().get("/items/{item_id}", find_item).build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/items/1").redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"item_id":1}"#)
+    );
+    assert_eq!(get(addr, "/items/404").redacted(), not_found());
+    assert_eq!(
+        get(addr, "/items/409").redacted(),
+        expected(
+            "HTTP/1.1 409 Conflict",
+            "content-type: application/json\r\nretry-after: 3\r\nx-error: conflict\r\n",
+            r#"{"detail":{"item_id":409}}"#
+        )
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Responses
+// ---------------------------------------------------------------------------------------------
+
+async fn static_text() -> &'static str {
+    "static"
+}
+
+async fn owned_text(Path(name): Path<String>) -> String {
+    format!("hello {name}")
+}
+
+async fn created() -> (StatusCode, Json<ItemId>) {
+    (StatusCode::CREATED, Json(ItemId { item_id: 7 }))
+}
+
+async fn moved() -> ([(header::HeaderName, HeaderValue); 1], &'static str) {
+    (
+        [(header::LOCATION, HeaderValue::from_static("/x"))],
+        "moved",
+    )
+}
+
+async fn accepted() -> StatusCode {
+    StatusCode::ACCEPTED
+}
+
+async fn streamed() -> Response {
+    let chunks = ["one ", "two ", "three"].map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk)));
+    Response::stream(futures_lite::stream::iter(chunks)).header(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    )
+}
+
+fn responses_app() -> Application {
+    Application::try_new(|| {
+        Router::new()
+            .get("/static", static_text)
+            .get("/hello/{name}", owned_text)
+            .post("/created", created)
+            .get("/moved", moved)
+            .get("/accepted", accepted)
+            .get("/stream", streamed)
+            .build()
+    })
+}
+
+const TEXT: &str = "content-type: text/plain; charset=utf-8\r\n";
+
+#[test]
+fn text_status_and_header_tuples_become_responses() {
+    let server = serve(responses_app());
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/static").redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "static")
+    );
+    assert_eq!(
+        get(addr, "/hello/w%C3%B6rld").redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "hello wörld")
+    );
+    assert_eq!(
+        send(addr, "POST", "/created", "", b"").redacted(),
+        json_response("HTTP/1.1 201 Created", r#"{"item_id":7}"#)
+    );
+    assert_eq!(
+        get(addr, "/moved").redacted(),
+        expected(
+            "HTTP/1.1 200 OK",
+            "content-type: text/plain; charset=utf-8\r\nlocation: /x\r\n",
+            "moved"
+        )
+    );
+    assert_eq!(
+        get(addr, "/accepted").redacted(),
+        expected("HTTP/1.1 202 Accepted", "", "")
+    );
+    server.shutdown();
+}
+
+#[test]
+fn the_engines_streamed_response_passes_through_chunked() {
+    let server = serve(responses_app());
+    let raw = exchange_until_close(
+        server.local_addr(),
+        b"GET /stream HTTP/1.1\r\nHost: test\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        redact(&raw),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\nconnection: close\r\n\
+         transfer-encoding: chunked\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n\
+         4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Raw body extractors
+// ---------------------------------------------------------------------------------------------
+
+async fn echo_bytes(body: Bytes) -> Bytes {
+    body
+}
+
+async fn echo_text(body: String) -> String {
+    format!("{} chars: {body}", body.chars().count())
+}
+
+async fn whole_request(Path(item_id): Path<i64>, mut request: Request) -> String {
+    let method = request.method().clone();
+    match request.body().await {
+        Ok(body) => format!("{item_id} {method} {}", String::from_utf8_lossy(&body)),
+        Err(error) => format!("body error: {error}"),
+    }
+}
+
+#[test]
+fn bytes_string_and_request_extractors_read_the_body() {
+    let server = serve(Application::try_new(|| {
+        Router::new()
+            .post("/bytes", echo_bytes)
+            .post("/text", echo_text)
+            .post("/raw/{item_id}", whole_request)
+            .build()
+    }));
+    let addr = server.local_addr();
+    let binary = [0u8, 159, 146, 150, 255];
+    let response = send(addr, "POST", "/bytes", "", &binary);
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(response.body, binary);
+    assert_eq!(
+        send(addr, "POST", "/text", "", "héllo".as_bytes()).redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "5 chars: héllo")
+    );
+    assert_eq!(
+        send(addr, "POST", "/text", "", &binary).redacted(),
+        unprocessable(
+            r#"{"type":"string_unicode","loc":["body"],"msg":"Input should be a valid string, unable to parse raw data as a unicode string","input":null}"#
+        )
+    );
+    assert_eq!(
+        send(addr, "POST", "/raw/9", "", b"payload").redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "9 POST payload")
+    );
+    // The head extractor before it still validates.
+    assert_eq!(
+        send(addr, "POST", "/raw/abc", "", b"payload").redacted(),
+        unprocessable(INT_PARSING_ITEM_ID_ABC)
+    );
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. OpenAPI and docs
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn openapi_document_describes_routes_parameters_bodies_and_errors() {
+    let server = serve(Application::try_new(|| {
+        items_router().get("/search", search).title("Items").build()
+    }));
+    let addr = server.local_addr();
+    let response = get(addr, "/openapi.json");
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let document: Value = serde_json::from_slice(&response.body).expect("JSON");
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(document["info"]["title"], "Items");
+    assert!(document.get("servers").is_none(), "{}", document["servers"]);
+
+    let paths = document["paths"].as_object().unwrap();
+    let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["/items/", "/items/{item_id}", "/names/{name}", "/search"]
+    );
+    let methods = |path: &str| -> Vec<String> {
+        let mut methods: Vec<String> = paths[path].as_object().unwrap().keys().cloned().collect();
+        methods.sort();
+        methods
+    };
+    assert_eq!(methods("/items/{item_id}"), ["get"]);
+    assert_eq!(methods("/items/"), ["post"]);
+
+    let read = &paths["/items/{item_id}"]["get"];
+    let parameters = read["parameters"].as_array().unwrap();
+    assert_eq!(parameters.len(), 1, "{parameters:?}");
+    assert_eq!(parameters[0]["name"], "item_id");
+    assert_eq!(parameters[0]["in"], "path");
+    assert_eq!(parameters[0]["required"], true);
+    assert_eq!(parameters[0]["schema"]["type"], "integer");
+    assert_eq!(
+        read["responses"]["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/HTTPValidationError"
+    );
+    assert_eq!(
+        read["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ItemId"
+    );
+
+    let create = &paths["/items/"]["post"];
+    assert_eq!(create["requestBody"]["required"], true);
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Item"
+    );
+    assert!(create["responses"]["422"].is_object());
+
+    let query: Vec<(&str, bool)> = paths["/search"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|parameter| {
+            assert_eq!(parameter["in"], "query");
+            (
+                parameter["name"].as_str().unwrap(),
+                parameter["required"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(query.contains(&("q", true)), "{query:?}");
+    assert!(query.contains(&("limit", false)), "{query:?}");
+    assert!(query.contains(&("sort", false)), "{query:?}");
+
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    for name in ["Item", "HTTPValidationError", "ValidationError"] {
+        assert!(
+            schemas.contains_key(name),
+            "no {name} in {:?}",
+            schemas.keys()
+        );
+    }
+    let item = &schemas["Item"];
+    assert_eq!(item["type"], "object");
+    let mut required: Vec<&str> = item["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap())
+        .collect();
+    required.sort_unstable();
+    assert_eq!(required, ["name", "price"]);
+    assert_eq!(
+        schemas["HTTPValidationError"]["properties"]["detail"]["items"]["$ref"],
+        "#/components/schemas/ValidationError"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn under_a_prefix_the_document_names_its_server_and_docs_load_it_relatively() {
+    let server = serve(items_app().route_prefix("/api"));
+    let addr = server.local_addr();
+    let document = get_json(addr, "/api/openapi.json");
+    assert_eq!(document["servers"][0]["url"], "/api");
+    // Paths stay relative to the prefix.
+    assert!(document["paths"]["/items/{item_id}"].is_object());
+
+    let docs = get(addr, "/api/docs");
+    assert_eq!(docs.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(
+        docs.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = docs.body_text();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(html.contains("./openapi.json"), "{html}");
+    // Read-only pages.
+    let response = send(addr, "POST", "/api/openapi.json", "", b"");
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.body_text(), r#"{"detail":"Method Not Allowed"}"#);
+    assert!(
+        response
+            .header("allow")
+            .is_some_and(|allow| allow.starts_with("GET, HEAD")),
+        "{}",
+        response.raw
+    );
+    server.shutdown();
+}
+
+#[test]
+fn without_docs_neither_page_is_served() {
+    let server = serve(Application::try_new(|| {
+        items_router().without_docs().build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/openapi.json").redacted(), not_found());
+    assert_eq!(get(addr, "/docs").redacted(), not_found());
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. A real HTTP client
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ureq_reads_json_and_fastapis_422() {
+    let server = serve(items_app().route_prefix("/api"));
+    let base = format!("http://{}/api", server.local_addr());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+
+    let mut response = agent
+        .get(&format!("{base}/items/5"))
+        .call()
+        .expect("ureq request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        r#"{"item_id":5}"#
+    );
+
+    let mut response = agent
+        .get(&format!("{base}/items/abc"))
+        .call()
+        .expect("ureq request");
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        format!(r#"{{"detail":[{INT_PARSING_ITEM_ID_ABC}]}}"#)
+    );
+
+    let mut response = agent
+        .post(&format!("{base}/items/"))
+        .header("content-type", "application/json")
+        .send(r#"{"name":"Foo","price":35.4}"#)
+        .expect("ureq request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        r#"{"created":{"name":"Foo","description":null,"price":35.4,"tax":null}}"#
+    );
+
+    // ureq follows the 307 from the slashed path to the route, under the prefix.
+    let mut response = agent
+        .get(&format!("{base}/items/6/"))
+        .call()
+        .expect("ureq request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        r#"{"item_id":6}"#
+    );
+    server.shutdown();
+}

@@ -58,6 +58,7 @@ mod error;
 pub mod http1;
 pub mod ingress;
 pub mod limits;
+pub mod middleware;
 mod options;
 pub mod prefix;
 mod request;

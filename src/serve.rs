@@ -19,6 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::deploy::Application;
 use crate::error::Error;
+use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
 use crate::shard::{self, ShardContext};
@@ -39,6 +40,8 @@ const APP_NAME_BYTES_MAX: usize = 256;
 pub(crate) struct ServerConfig {
     pub(crate) options: ResolvedOptions,
     pub(crate) apps: Vec<Application>,
+    /// Middleware around every application, outermost first.
+    pub(crate) layers: Layers,
     pub(crate) prefix_trie: PrefixTrie,
     /// `/-/routes`, rendered once.
     pub(crate) routes_json: Bytes,
@@ -90,6 +93,7 @@ pub fn run(app: Application) -> Result<(), Error> {
 pub struct Serve {
     options: HttpOptions,
     apps: Vec<Application>,
+    layers: Layers,
 }
 
 impl Serve {
@@ -107,6 +111,27 @@ impl Serve {
     /// Adds an application at its route prefix.
     pub fn app(mut self, app: Application) -> Self {
         self.apps.push(app);
+        self
+    }
+
+    /// Wraps every application in `middleware`, outside the applications' own layers; the
+    /// first layer added is the outermost. (`/-/routes` and `/-/healthz` are the engine's and
+    /// are not wrapped.)
+    pub fn layer<M>(self, middleware: M) -> Self
+    where
+        M: Middleware + Clone + Send + Sync,
+    {
+        self.layer_with(move || middleware.clone())
+    }
+
+    /// Wraps every application in a middleware that `factory` builds on each shard, for
+    /// middleware with `Rc`/`RefCell` state.
+    pub fn layer_with<M, F>(mut self, factory: F) -> Self
+    where
+        M: Middleware,
+        F: Fn() -> M + Send + Sync + 'static,
+    {
+        self.layers.push(factory);
         self
     }
 
@@ -161,6 +186,7 @@ impl Serve {
             ),
             options,
             apps: self.apps,
+            layers: self.layers,
             prefix_trie,
         });
         start_shards(config, listeners.sockets, local_addr)
@@ -187,6 +213,11 @@ fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
         {
             return Err(Error::config(format!(
                 "application name {name:?} must be 1 to {APP_NAME_BYTES_MAX} bytes without control characters"
+            )));
+        }
+        if app.timeout().is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::config(format!(
+                "application {name:?}: request_timeout must be longer than zero"
             )));
         }
         if !names.insert(name) {

@@ -5,6 +5,9 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::middleware::{Layers, Middleware};
 
 use super::{Deployment, Replica};
 
@@ -37,6 +40,8 @@ pub struct Application {
     name: String,
     route_prefix: String,
     factory: Arc<ReplicaFactory>,
+    layers: Layers,
+    request_timeout: Option<Duration>,
 }
 
 impl Application {
@@ -50,6 +55,8 @@ impl Application {
         Application {
             name: DEFAULT_APP_NAME.to_owned(),
             route_prefix: "/".to_owned(),
+            layers: Layers::default(),
+            request_timeout: None,
             factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
         }
     }
@@ -79,6 +86,8 @@ impl Application {
         Application {
             name: DEFAULT_APP_NAME.to_owned(),
             route_prefix: "/".to_owned(),
+            layers: Layers::default(),
+            request_timeout: None,
             factory: Arc::new(move || {
                 factory()
                     .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
@@ -99,6 +108,52 @@ impl Application {
         self
     }
 
+    /// Wraps the application in `middleware`: the first layer added is the outermost. Each
+    /// shard gets its own clone.
+    ///
+    /// ```
+    /// use ringserve::Application;
+    /// use ringserve::middleware::Cors;
+    /// # use ringserve::{Deployment, Request, Response};
+    /// # struct Api;
+    /// # impl Deployment for Api {
+    /// #     async fn call(&self, _request: Request) -> Response { Response::text("hi") }
+    /// # }
+    ///
+    /// let cors = Cors::builder().allow_any_origin().build().expect("valid CORS rules");
+    /// let app = Application::new(|| Api).layer(cors);
+    /// # let _ = app;
+    /// ```
+    pub fn layer<M>(self, middleware: M) -> Self
+    where
+        M: Middleware + Clone + Send + Sync,
+    {
+        self.layer_with(move || middleware.clone())
+    }
+
+    /// Wraps the application in a middleware that `factory` builds on each shard — for
+    /// middleware holding `Rc`/`RefCell` state, which cannot be cloned across threads.
+    pub fn layer_with<M, F>(mut self, factory: F) -> Self
+    where
+        M: Middleware,
+        F: Fn() -> M + Send + Sync + 'static,
+    {
+        self.layers.push(factory);
+        self
+    }
+
+    /// This application's request timeout, instead of `HttpOptions::request_timeout` (longer
+    /// or shorter); past it the client gets `408` as for the server's own.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The timeout set by [`Application::request_timeout`], if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+
     /// The application's name.
     pub fn app_name(&self) -> &str {
         &self.name
@@ -109,8 +164,9 @@ impl Application {
         &self.route_prefix
     }
 
+    /// Builds this shard's replica, inside the application's layers.
     pub(crate) fn build_replica(&self) -> Result<Rc<dyn Replica>, String> {
-        (self.factory)()
+        (self.factory)().map(|replica| self.layers.wrap(replica))
     }
 }
 
@@ -119,6 +175,8 @@ impl std::fmt::Debug for Application {
         f.debug_struct("Application")
             .field("name", &self.name)
             .field("route_prefix", &self.route_prefix)
+            .field("layers", &self.layers)
+            .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
 }

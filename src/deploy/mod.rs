@@ -9,4 +9,4 @@ mod deployment;
 
 pub use application::{Application, DEFAULT_APP_NAME};
 pub use deployment::Deployment;
-pub(crate) use deployment::Replica;
+pub(crate) use deployment::{Replica, ReplicaFuture};

@@ -95,7 +95,11 @@ pub(crate) async fn dispatch(
     let Some(found) = config.prefix_trie.lookup(inner_path) else {
         return keep_open(not_found(config, path));
     };
-    let timeout = effective_timeout(config.options.request_timeout, head.timeout_override);
+    let app_timeout = config.apps[found.app].timeout();
+    let timeout = effective_timeout(
+        app_timeout.or(config.options.request_timeout),
+        head.timeout_override,
+    );
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let request = Request::new(
         head_bytes,

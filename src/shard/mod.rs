@@ -79,7 +79,7 @@ impl ShardContext {
             let built =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.build_replica()));
             match built {
-                Ok(Ok(replica)) => replicas.push(replica),
+                Ok(Ok(replica)) => replicas.push(config.layers.wrap(replica)),
                 Ok(Err(reason)) => {
                     return Err(format!(
                         "application {:?} failed to build its replica on shard {index}: {reason}",

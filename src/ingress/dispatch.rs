@@ -3,8 +3,9 @@
 //! Invariant: the route table is frozen when the router is built; per request the ingress does
 //! one matchit lookup (no allocation: parameters are kept as ranges into the path), a scan of
 //! the few methods of the matched path, and hands the request to the route's handler — whose
-//! boxed future is the only allocation the ingress adds (`Deployment::call_boxed` passes it
-//! through instead of boxing it again). Not-found, method-not-allowed, `OPTIONS` and the
+//! boxed future is the only allocation routing adds (`Deployment::call_boxed` passes it
+//! through instead of boxing it again; extractors and the response add their own: a `Json`
+//! response one, a `Query` or `Header` struct a few). Not-found, method-not-allowed, `OPTIONS` and the
 //! OpenAPI pages are answered here, with bodies rendered once.
 
 use std::cell::OnceCell;
@@ -131,6 +132,13 @@ impl<S: 'static> Ingress<S> {
                 (dependency.describe)(&mut operation);
             }
             (spec.describe)(&mut operation);
+            if let Some(reason) = operation.take_problems().into_iter().next() {
+                return Err(RouteError::Extractor {
+                    method: spec.method,
+                    template: spec.template,
+                    reason,
+                });
+            }
             document.add(&spec.template, &spec.method, spec.handler_name, operation);
             routes.push((
                 spec.method,
@@ -179,9 +187,13 @@ impl<S: 'static> Ingress<S> {
         let mut params = PathParams::new(&entry.param_names);
         let path_start = path.as_ptr() as usize;
         for (_, value) in matched.params.iter() {
-            // matchit's values are slices of `path`, so the offset is in bounds.
-            let start = value.as_ptr() as usize - path_start;
-            params.push(start..start + value.len());
+            // matchit's values are slices of `path`; checked all the same, since that is how
+            // matchit works rather than what it promises.
+            let start = (value.as_ptr() as usize).checked_sub(path_start);
+            match start.filter(|start| start + value.len() <= path.len()) {
+                Some(start) => params.push(start..start + value.len()),
+                None => return Box::pin(ready(self.not_found(&request))),
+            }
         }
         let method = request.method();
         match &entry.target {
@@ -332,6 +344,58 @@ fn method_not_allowed(method: &Method, allow: &HeaderValue) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::ingress::{Path, Query, Router};
+
+    async fn one_id(Path(_id): Path<i64>) -> &'static str {
+        "ok"
+    }
+
+    async fn scalar_query(Query(_limit): Query<i64>) -> &'static str {
+        "ok"
+    }
+
+    #[test]
+    fn extractors_that_cannot_match_their_route_are_refused_when_built() {
+        let error = Router::new().get("/a/{x}/{y}", one_id).build().err();
+        assert!(
+            matches!(&error, Some(RouteError::Extractor { template, reason, .. })
+                if template == "/a/{x}/{y}" && reason.contains("exactly one route parameter")),
+            "{error:?}"
+        );
+        let error = Router::new().get("/plain", one_id).build().err();
+        assert!(
+            matches!(error, Some(RouteError::Extractor { .. })),
+            "{error:?}"
+        );
+        let error = Router::new().get("/q", scalar_query).build().err();
+        assert!(
+            matches!(&error, Some(RouteError::Extractor { reason, .. }) if reason.contains("Query<T>")),
+            "{error:?}"
+        );
+        assert!(Router::new().get("/a/{x}", one_id).build().is_ok());
+    }
+
+    #[test]
+    fn nest_prefixes_are_checked() {
+        for prefix in ["/admin/", "admin", "/a//b", "/"] {
+            let nested = Router::new().get("/x", one_id_free);
+            let error = Router::new().nest(prefix, nested).build().err();
+            assert_eq!(
+                error,
+                Some(RouteError::NestPrefix {
+                    prefix: prefix.to_owned()
+                }),
+                "{prefix}"
+            );
+        }
+        let nested = Router::new().get("/x", one_id_free);
+        assert!(Router::new().nest("/admin", nested).build().is_ok());
+    }
+
+    async fn one_id_free() -> &'static str {
+        "ok"
+    }
 
     #[test]
     fn template_parameter_names() {

@@ -196,6 +196,10 @@ impl Rejections {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be extracted from a request head",
+    note = "`Json<T>`, `Path<T>`, `Query<T>`, `Header<T>` need `T: ToSchema` (derive utoipa's `ToSchema`) and `Deserialize`"
+)]
 pub trait FromRequestParts<S>: Sized {
     /// Extracts the value, or says why the request cannot be served.
     fn from_request_parts(
@@ -217,6 +221,10 @@ pub enum ViaRequest {}
 /// An argument made from the whole request, body included: `Json<T>`, `Bytes`, `String`,
 /// `Request`. Only the last argument of a handler may be one. Every [`FromRequestParts`] is
 /// also one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be extracted from a request",
+    note = "only the last argument of a handler may read the body"
+)]
 pub trait FromRequest<S, M = ViaRequest>: Sized {
     /// Extracts the value, reading the body if it needs to.
     fn from_request(

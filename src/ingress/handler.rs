@@ -27,6 +27,12 @@ pub(crate) type RouteFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
 ///     Json(serde_json::json!({ "item_id": item_id }))
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a route handler",
+    note = "a handler is an async fn of at most 8 extractors returning `impl IntoResponse`",
+    note = "only the last argument may read the body (`Json<T>`, `Bytes`, `String`, `Request`)",
+    note = "`Json<T>`, `Path<T>`, `Query<T>`, `Header<T>` need `T: ToSchema` (derive utoipa's `ToSchema`)"
+)]
 pub trait Handler<Args, S>: 'static {
     /// Extracts the arguments and runs the function; `rejections` may already hold validation
     /// errors from the route's dependencies.

@@ -5,11 +5,12 @@
 //! for it; the error path parses the body a second time, into a `serde_json::Value`, only to
 //! report the rejected `input`, so the success path pays for one parse.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::StatusCode;
 use serde::Serialize;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use smallvec::SmallVec;
 use utoipa::ToSchema;
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::{Content, Required, ResponseBuilder};
@@ -20,6 +21,11 @@ use super::openapi::OperationDoc;
 use super::respond::IntoResponse;
 use super::validation::{ErrorDetail, LocItem, Location};
 use crate::{Request, Response};
+
+/// Largest body whose rejected part is echoed back as a 422's `input` (and so parsed a second
+/// time): above it `input` is `null` (or, for a body that is not JSON, cut to this length),
+/// so a large bad body costs no more to refuse than a small one.
+const ERROR_INPUT_BYTES_MAX: usize = 16 * 1024;
 
 /// Room reserved for a serialized response before serde_json grows the buffer: most JSON
 /// answers of a latency-critical handler fit, so they are written without reallocating.
@@ -63,9 +69,11 @@ impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
 
 impl<T: Serialize + ToSchema> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        let mut buffer = BytesMut::with_capacity(JSON_RESPONSE_CAPACITY_BYTES).writer();
+        // Written on the stack, then copied once into an exactly-sized buffer: one
+        // allocation, and no shared header as a partly-used `BytesMut` would need.
+        let mut buffer = SmallVec::<[u8; JSON_RESPONSE_CAPACITY_BYTES]>::new();
         match serde_json::to_writer(&mut buffer, &self.0) {
-            Ok(()) => Response::json_bytes(buffer.into_inner().freeze()),
+            Ok(()) => Response::json_bytes(Bytes::copy_from_slice(&buffer)),
             // Only a `Serialize` impl that itself fails (a map with non-string keys, a custom
             // error) gets here: the handler's bug, reported as the server's error.
             Err(error) => Response::text(format!("failed to serialize the response: {error}"))
@@ -111,7 +119,7 @@ fn not_json(body: &Bytes) -> ErrorDetail {
         Location::Body,
         "Input should be a valid dictionary or object to extract fields from",
     )
-    .input(String::from_utf8_lossy(body).into_owned())
+    .input(String::from_utf8_lossy(&body[..body.len().min(ERROR_INPUT_BYTES_MAX)]).into_owned())
 }
 
 /// Deserializes `T`, or reports the first error FastAPI-style.
@@ -120,13 +128,29 @@ fn not_json(body: &Bytes) -> ErrorDetail {
     reason = "the error is an `ErrorDetail`, built once on the cold path"
 )]
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorDetail> {
+    // The fast path borrows keys from the body; only a failure pays for a second pass that
+    // tracks where it failed (serde_path_to_error copies every key it passes).
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(ObjectsOnly(&mut deserializer))
-        .map_err(|error| describe_error(body, &error))?;
-    deserializer
-        .end()
-        .map_err(|error| json_invalid(body, &error))?;
-    Ok(value)
+    if let Ok(value) = T::deserialize(ObjectsOnly(&mut deserializer))
+        && deserializer.end().is_ok()
+    {
+        return Ok(value);
+    }
+    // FastAPI decodes the JSON before validating it: a body that is not JSON (trailing data
+    // after a value that would not validate either) is `json_invalid`, not a field error.
+    if let Err(error) = serde_json::from_slice::<de::IgnoredAny>(body) {
+        return Err(json_invalid(body, &error));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut deserializer)) {
+        // Unreachable: the same input failed above. Said plainly rather than panicking.
+        Ok(_) => Err(ErrorDetail::new(
+            "value_error",
+            Location::Body,
+            "Value error, the body did not validate",
+        )),
+        Err(error) => Err(describe_error(body, &error)),
+    }
 }
 
 /// FastAPI's answer to a body that is not JSON at all: where parsing stopped, and why.
@@ -235,23 +259,24 @@ fn describe_error(
             serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
         }
     }
-    // FastAPI decodes the JSON before validating it: a body that is not JSON (trailing data
-    // after a value that would not validate either) is `json_invalid`, not a field error.
-    let document: Value = match serde_json::from_slice(body) {
-        Ok(document) => document,
-        Err(error) => return json_invalid(body, &error),
+    // The rejected input is echoed back only from a body small enough to parse again.
+    let document: Value = if body.len() <= ERROR_INPUT_BYTES_MAX {
+        serde_json::from_slice(body).unwrap_or(Value::Null)
+    } else {
+        Value::Null
     };
     let input = value_at(&document, &loc[1..])
         .cloned()
         .unwrap_or(Value::Null);
     let (mut detail, field) = classify(&message_of(inner), input);
     if let Some(field) = field {
-        // serde_path_to_error already names an unexpected key; a missing one only the message.
-        let named = matches!(loc.last(), Some(LocItem::Key(last)) if *last == field);
-        if !named {
+        // A missing field is named only by the message; an unexpected or repeated key is
+        // already the last step of the path (its exact text, whatever the message quotes).
+        let missing = detail.kind == "missing";
+        if missing || loc.len() == 1 {
             loc.push(LocItem::from(field));
         }
-        if detail.kind != "missing" {
+        if !missing {
             detail.input = value_at(&document, &loc[1..])
                 .cloned()
                 .unwrap_or(Value::Null);
@@ -302,15 +327,18 @@ fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
         );
         return (duplicate, Some(field.to_owned()));
     }
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        let expected = rest
-            .split_once("expected ")
-            .map(|(_, expected)| expected.replace("one of ", ""))
+    if message.starts_with("unknown variant `") {
+        // serde: "unknown variant `x`, expected one of `a`, `b`" or "expected `a` or `b`".
+        // The client's value comes first and may itself hold ", expected ": split at the last.
+        let expected = message
+            .rsplit_once(", expected ")
+            .map(|(_, expected)| expected)
             .unwrap_or_default();
         let options: Vec<String> = expected
-            .split(", ")
-            .filter(|option| !option.is_empty())
-            .map(|option| format!("'{}'", option.trim_matches('`')))
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|option| format!("'{option}'"))
             .collect();
         let listed = join_or(&options);
         let detail = ErrorDetail::new("enum", Location::Body, format!("Input should be {listed}"))
@@ -326,7 +354,7 @@ fn classify_type(message: &str, input: Value) -> ErrorDetail {
     let detail = |kind: &'static str, msg: &'static str| {
         ErrorDetail::new(kind, Location::Body, msg).input(input.clone())
     };
-    let Some((unexpected, expected)) = message
+    let Some((_, expected)) = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "))
         .and_then(|rest| rest.split_once(", expected "))
@@ -338,28 +366,13 @@ fn classify_type(message: &str, input: Value) -> ErrorDetail {
         )
         .input(input);
     };
-    let from_string = unexpected.starts_with("string");
+    // JSON bodies are read strictly, as pydantic's strict mode reads them: a string is not a
+    // number and a float is not an integer; the error types are strict mode's.
     if let Some(bounds) = integer_bounds(expected) {
-        if let Some(detail) = out_of_range(&input, bounds) {
-            return detail;
-        }
-        return match (from_string, unexpected.starts_with("floating point")) {
-            (true, _) => detail(
-                "int_parsing",
-                "Input should be a valid integer, unable to parse string as an integer",
-            ),
-            (_, true) => detail(
-                "int_from_float",
-                "Input should be a valid integer, got a number with a fractional part",
-            ),
-            _ => detail("int_type", "Input should be a valid integer"),
-        };
+        return out_of_range(&input, bounds)
+            .unwrap_or_else(|| detail("int_type", "Input should be a valid integer"));
     }
     match expected {
-        "f32" | "f64" if from_string => detail(
-            "float_parsing",
-            "Input should be a valid number, unable to parse string as a number",
-        ),
         "f32" | "f64" => detail("float_type", "Input should be a valid number"),
         "a string" | "a borrowed string" | "a character" | "a char" => {
             detail("string_type", "Input should be a valid string")
@@ -422,7 +435,12 @@ fn out_of_range(input: &Value, (min, max): (i128, i128)) -> Option<ErrorDetail> 
     let value = input
         .as_i64()
         .map(i128::from)
-        .or_else(|| input.as_u64().map(i128::from))?;
+        .or_else(|| input.as_u64().map(i128::from))
+        .or_else(|| {
+            // A whole number too large for 64 bits arrives as a float: only its sign matters.
+            let float = input.as_f64().filter(|float| float.fract() == 0.0)?;
+            Some(if float < 0.0 { i128::MIN } else { i128::MAX })
+        })?;
     if value < min {
         Some(
             ErrorDetail::new(
@@ -508,7 +526,7 @@ mod tests {
     fn wrong_types() {
         assert_eq!(
             error_json(r#"{"name":"a","price":"x","count":1}"#),
-            r#"{"type":"float_parsing","loc":["body","price"],"msg":"Input should be a valid number, unable to parse string as a number","input":"x"}"#
+            r#"{"type":"float_type","loc":["body","price"],"msg":"Input should be a valid number","input":"x"}"#
         );
         assert_eq!(
             error_json(r#"{"name":5,"price":1,"count":1}"#),
@@ -536,7 +554,7 @@ mod tests {
         );
         assert_eq!(
             error_json(r#"{"name":"a","price":1,"count":1.5}"#),
-            r#"{"type":"int_from_float","loc":["body","count"],"msg":"Input should be a valid integer, got a number with a fractional part","input":1.5}"#
+            r#"{"type":"int_type","loc":["body","count"],"msg":"Input should be a valid integer","input":1.5}"#
         );
     }
 
@@ -564,6 +582,54 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&detail).unwrap(),
             r#"{"type":"extra_forbidden","loc":["body","color"],"msg":"Extra inputs are not permitted","input":"red"}"#
+        );
+    }
+
+    #[test]
+    fn enum_choices_come_from_serde_not_from_the_clients_value() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Choice {
+            size: Size,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Size {
+            Small,
+            Large,
+        }
+        let detail = parse::<Choice>(br#"{"size":"x`, expected one of `evil"}"#).unwrap_err();
+        assert_eq!(detail.msg, "Input should be 'small' or 'large'");
+        assert_eq!(detail.input, "x`, expected one of `evil");
+    }
+
+    #[test]
+    fn an_unexpected_key_is_located_by_its_exact_text() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            a: u8,
+        }
+        let detail = parse::<Strict>(br#"{"a":1,"x`y":2}"#).unwrap_err();
+        assert_eq!(detail.kind, "extra_forbidden");
+        assert_eq!(
+            detail.loc,
+            vec![LocItem::from("body"), LocItem::from("x`y".to_owned())]
+        );
+        assert_eq!(detail.input, 2);
+    }
+
+    #[test]
+    fn a_large_bad_body_is_not_echoed() {
+        let body = format!(r#"{{"x":[{}0]}}"#, "0,".repeat(ERROR_INPUT_BYTES_MAX));
+        let detail = parse::<Item>(body.as_bytes()).unwrap_err();
+        assert_eq!(detail.kind, "missing");
+        assert_eq!(detail.input, Value::Null);
+        let not_json = not_json(&Bytes::from(vec![b'a'; ERROR_INPUT_BYTES_MAX * 2]));
+        assert_eq!(
+            not_json.input.as_str().map(str::len),
+            Some(ERROR_INPUT_BYTES_MAX)
         );
     }
 

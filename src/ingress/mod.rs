@@ -15,20 +15,36 @@
 //!   field path inside a JSON body);
 //! - an unknown path answers `404 {"detail":"Not Found"}` — or `307` to the same path with its
 //!   trailing slash toggled, when that one exists; a known path with another method answers
-//!   `405 {"detail":"Method Not Allowed"}` with `Allow`; `HEAD` is served by the `GET` route,
-//!   and `OPTIONS` without a route of its own answers `204` with `Allow`;
+//!   `405 {"detail":"Method Not Allowed"}` with `Allow`;
 //! - [`HttpError`] is `HTTPException`: `{"detail": …}` with its status and headers;
 //! - `<prefix>/openapi.json` serves an OpenAPI 3.1 document generated from the routes and the
 //!   handlers' own types (via utoipa's `ToSchema`), and `<prefix>/docs` a Swagger UI page.
 //!
-//! Where ringserve differs, deliberately: a JSON body must come with a JSON content type
-//! (`application/json` or `application/*+json`; FastAPI also accepts none); a key repeated in
-//! a JSON object is refused (`value_error` naming it), where Python keeps the last value —
-//! parsers that disagree on duplicates are how a body slips past a check; a struct nested
-//! inside a JSON body may be sent as an array of its fields (serde's leniency; the body's
-//! top-level struct must be an object); a struct's fields stop at the first bad one (serde
-//! reports one error per value), where pydantic lists every bad field; several path parameters are read into a struct (`Path<T>` with named fields), not
-//! a tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples.
+//! Where ringserve differs, deliberately:
+//!
+//! - a JSON body must come with a JSON content type (`application/json` or
+//!   `application/*+json`; FastAPI also accepts none), and is read strictly, as pydantic's
+//!   strict mode reads it: `"1"` and `1.0` are not integers (`int_type`), `"1.5"` is not a
+//!   number (`float_type`);
+//! - a key repeated in a JSON object is refused when it is a struct's field (`value_error`
+//!   naming it), where Python keeps the last value — parsers that disagree on duplicates are
+//!   how a body slips past a check (a `serde_json::Value` or map keeps the last, as Python);
+//! - a struct nested inside a JSON body may be sent as an array of its fields (serde's
+//!   leniency; the body's top-level struct must be an object);
+//! - a struct's fields stop at the first bad one (serde reports one error per value), where
+//!   pydantic lists every bad field;
+//! - `HEAD` is answered by the `GET` route and `OPTIONS` with `204` and `Allow`, where FastAPI
+//!   answers both with `405` (RFC 9110 asks servers for `HEAD` wherever `GET` works);
+//! - paths are matched as sent, before percent-decoding (`/items/m%65` is not `/items/me`);
+//!   parameter values are decoded after matching, so `%2F` inside one stays in its segment;
+//! - a dependency taken both by a group (`depends_on`) and as an argument runs twice: FastAPI
+//!   caches a dependency's value per request, ringserve does not;
+//! - several path parameters are read into a struct (`Path<T>` with named fields), not a
+//!   tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples.
+//!
+//! Extractors that can never match their route — `Path<i64>` on a route with two
+//! parameters, a `Path` struct field the template lacks, `Query<i64>` — are refused when the
+//! router is built (`RouteError::Extractor`), not answered with a 422 on every request.
 //!
 //! Query strings are split by `form_urlencoded` (the parser under `serde_urlencoded`) and read
 //! by ringserve's own typed deserializer (`params`), because `serde_urlencoded` reports a bad

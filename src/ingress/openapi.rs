@@ -37,6 +37,8 @@ pub struct OperationDoc {
     schemas: Vec<(String, RefOr<Schema>)>,
     security_schemes: Vec<(String, SecurityScheme)>,
     validates_input: bool,
+    /// Extractors that can never succeed on this route, found while describing it.
+    problems: Vec<String>,
 }
 
 impl OperationDoc {
@@ -101,17 +103,35 @@ impl OperationDoc {
         }
     }
 
-    /// One parameter per field of `T` (a struct), or — for a scalar `T` — one per path
-    /// parameter name; `rename` maps a field name to the parameter's (headers use hyphens).
+    /// Says that an extractor of this route can never succeed; the router refuses to build.
+    pub fn problem(&mut self, reason: impl Into<String>) {
+        self.problems.push(reason.into());
+    }
+
+    pub(crate) fn take_problems(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.problems)
+    }
+
+    /// One parameter per field of `T` (a struct), or — for a scalar `T` in a path — the one
+    /// path parameter; `rename` maps a field name to the parameter's (headers use hyphens).
+    /// A shape that cannot match the route (a scalar for several path parameters, a struct
+    /// field the template lacks, a scalar query or header) is recorded as a problem.
     pub(crate) fn parameters_from<T: PartialSchema>(
         &mut self,
+        extractor: &str,
         location: ParameterIn,
         rename: fn(&str) -> String,
     ) {
         self.validates_input();
+        let in_path = location == ParameterIn::Path;
         match T::schema() {
             RefOr::T(Schema::Object(object)) if !object.properties.is_empty() => {
                 for (field, schema) in object.properties {
+                    if in_path && !self.path_param_names.contains(&field) {
+                        self.problem(format!(
+                            "{extractor}: field `{field}` is not a parameter of the route"
+                        ));
+                    }
                     let required = object.required.contains(&field);
                     self.parameter(build_parameter(
                         rename(&field),
@@ -121,16 +141,20 @@ impl OperationDoc {
                     ));
                 }
             }
-            scalar => {
-                for name in self.path_param_names.clone() {
-                    self.parameter(build_parameter(
-                        name,
-                        location.clone(),
-                        true,
-                        scalar.clone(),
-                    ));
+            // A map (an object without named properties) takes whatever is sent.
+            RefOr::T(Schema::Object(object))
+                if object.schema_type == SchemaType::Type(Type::Object) => {}
+            scalar if in_path => match self.path_param_names.as_slice() {
+                [name] => {
+                    let name = name.clone();
+                    self.parameter(build_parameter(name, location, true, scalar));
                 }
-            }
+                names => self.problem(format!(
+                    "{extractor}: a single value needs exactly one route parameter, the route has {}; use a struct",
+                    names.len()
+                )),
+            },
+            _ => self.problem(format!("{extractor}: needs a struct (or a map) of parameters")),
         }
     }
 
@@ -171,7 +195,6 @@ fn is_named_object(schema: &RefOr<Schema>) -> bool {
         RefOr::T(Schema::Object(object)) => {
             object.schema_type == SchemaType::Type(Type::Object) && !object.properties.is_empty()
         }
-        RefOr::T(Schema::OneOf(_) | Schema::AllOf(_) | Schema::AnyOf(_)) => false,
         _ => false,
     }
 }

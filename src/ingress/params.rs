@@ -14,8 +14,8 @@
 //! # Shapes
 //!
 //! - **Struct or map**: one entry per distinct name, in first-appearance order. A scalar field
-//!   given several times takes the last value (as Starlette does); a sequence field (`Vec<T>`)
-//!   takes every value in order. Unknown names are ignored unless the type denies them.
+//!   given several times takes the last value of a query parameter and the first of a header
+//!   (both as Starlette does); a sequence field (`Vec<T>`) takes every value in order. Unknown names are ignored unless the type denies them.
 //!   Headers match case-insensitively, a field's `_` standing for the header name's `-`
 //!   (`x_token` reads `X-Token`); a header whose own name holds `_` matches no field, so a
 //!   proxy that vets `X-Token` cannot be bypassed with `X_Token`.
@@ -253,7 +253,7 @@ fn group<'de>(pairs: &'de [(&'de str, &'de str)], location: Location) -> Vec<Gro
                 key,
                 name,
                 order,
-                values: Values::new(value),
+                values: Values::new(value, location == Location::Header),
             }),
         }
     }
@@ -346,15 +346,20 @@ impl<'de> MapAccess<'de> for Fields<'de> {
 struct Values<'de> {
     first: &'de str,
     rest: Vec<&'de str>,
+    /// A scalar takes the first value (headers, as Starlette's `Headers` does — so a handler
+    /// and a proxy that checks the first `Authorization` agree) rather than the last (query
+    /// parameters).
+    first_wins: bool,
     /// Set when the type reads the values as a sequence rather than one scalar.
     read_as_sequence: Cell<bool>,
 }
 
 impl<'de> Values<'de> {
-    fn new(first: &'de str) -> Self {
+    fn new(first: &'de str, first_wins: bool) -> Self {
         Values {
             first,
             rest: Vec::new(),
+            first_wins,
             read_as_sequence: Cell::new(false),
         }
     }
@@ -377,22 +382,27 @@ impl<'de> Values<'de> {
         ValuesDeserializer {
             first: self.first,
             rest: &self.rest,
+            first_wins: self.first_wins,
             read_as_sequence: &self.read_as_sequence,
         }
     }
 }
 
-/// One field's values, read as a scalar (the last value) or as a sequence (all of them).
+/// One field's values, read as a scalar (one value) or as a sequence (all of them).
 #[derive(Clone, Copy)]
 struct ValuesDeserializer<'a, 'de> {
     first: &'de str,
     rest: &'a [&'de str],
+    first_wins: bool,
     read_as_sequence: &'a Cell<bool>,
 }
 
 impl<'de> ValuesDeserializer<'_, 'de> {
-    /// The last value: the one a scalar takes.
+    /// The value a scalar takes: the first for headers, the last otherwise.
     fn last(self) -> &'de str {
+        if self.first_wins {
+            return self.first;
+        }
         self.rest.last().copied().unwrap_or(self.first)
     }
 
@@ -401,7 +411,7 @@ impl<'de> ValuesDeserializer<'_, 'de> {
         std::iter::once(self.first).chain(self.rest.iter().copied())
     }
 
-    /// Reads the last value with `read` (`Fields` adds the input to errors).
+    /// Reads the scalar value with `read` (`Fields` adds the input to errors).
     fn scalar<T>(
         self,
         read: impl FnOnce(ValueDeserializer<'de>) -> Result<T, ParamError>,

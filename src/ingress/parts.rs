@@ -42,7 +42,7 @@ impl<S, T: DeserializeOwned + PartialSchema> FromRequestParts<S> for Path<T> {
     }
 
     fn describe(operation: &mut OperationDoc) {
-        operation.parameters_from::<T>(ParameterIn::Path, str::to_owned);
+        operation.parameters_from::<T>("Path<T>", ParameterIn::Path, str::to_owned);
     }
 }
 
@@ -68,7 +68,7 @@ impl<S, T: DeserializeOwned + PartialSchema> FromRequestParts<S> for Query<T> {
     }
 
     fn describe(operation: &mut OperationDoc) {
-        operation.parameters_from::<T>(ParameterIn::Query, str::to_owned);
+        operation.parameters_from::<T>("Query<T>", ParameterIn::Query, str::to_owned);
     }
 }
 
@@ -96,7 +96,9 @@ impl<S, T: DeserializeOwned + PartialSchema> FromRequestParts<S> for Header<T> {
     }
 
     fn describe(operation: &mut OperationDoc) {
-        operation.parameters_from::<T>(ParameterIn::Header, |field| field.replace('_', "-"));
+        operation.parameters_from::<T>("Header<T>", ParameterIn::Header, |field| {
+            field.replace('_', "-")
+        });
     }
 }
 

@@ -18,6 +18,10 @@ use crate::Response;
 /// `Bytes`, [`Json<T>`](super::Json), [`HttpError`], `StatusCode` (empty body),
 /// `(StatusCode, T)`, `([(HeaderName, HeaderValue); N], T)`,
 /// `(StatusCode, [(HeaderName, HeaderValue); N], T)` and `Result<T, E>` of two such types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a handler's response",
+    note = "return `&str`, `String`, `Json<T>` (with `T: Serialize + ToSchema`), `(StatusCode, T)`, `Result<T, HttpError>` or a `Response`"
+)]
 pub trait IntoResponse {
     /// The response.
     fn into_response(self) -> Response;

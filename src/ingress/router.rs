@@ -86,6 +86,8 @@ pub(crate) struct RouteSpec<S> {
 /// # let _ = app;
 /// ```
 pub struct Router<S = ()> {
+    /// The first mistake found while routes were added, reported by `build`.
+    error: Option<RouteError>,
     routes: Vec<RouteSpec<S>>,
     dependencies: Vec<Dependency<S>>,
     title: String,
@@ -103,6 +105,7 @@ impl<S: 'static> Router<S> {
     /// An empty router whose handlers read state of type `S` (`()` when they read none).
     pub fn new() -> Self {
         Router {
+            error: None,
             routes: Vec::new(),
             dependencies: Vec::new(),
             title: "ringserve".to_owned(),
@@ -176,6 +179,16 @@ impl<S: 'static> Router<S> {
     }
 
     fn nest_routes(mut self, prefix: &str, other: Router<S>) -> Self {
+        let valid = prefix.is_empty()
+            || (prefix.starts_with('/') && !prefix.ends_with('/') && !prefix.contains("//"));
+        if !valid && self.error.is_none() {
+            self.error = Some(RouteError::NestPrefix {
+                prefix: prefix.to_owned(),
+            });
+        }
+        if let Some(error) = other.error {
+            self.error.get_or_insert(error);
+        }
         for mut route in other.routes {
             route.template = format!("{prefix}{}", route.template);
             let mut dependencies = other.dependencies.clone();
@@ -206,6 +219,9 @@ impl<S: 'static> Router<S> {
 
     /// Checks every route and builds the router, serving `state` to its handlers.
     pub fn build_with_state(self, state: S) -> Result<Ingress<S>, RouteError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
         let mut routes = self.routes;
         for route in &mut routes {
             let mut dependencies = self.dependencies.clone();
@@ -273,6 +289,21 @@ pub enum RouteError {
         /// The template.
         template: String,
     },
+    /// An extractor of the handler can never succeed on this route (e.g. `Path<i64>` on a
+    /// route with two parameters, `Query<i64>`).
+    Extractor {
+        /// The method.
+        method: Method,
+        /// The template.
+        template: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A prefix given to [`Router::nest`] is not `/segment[/segment…]`.
+    NestPrefix {
+        /// The prefix.
+        prefix: String,
+    },
     /// The template collides with the router's own `/openapi.json` or `/docs`.
     Reserved {
         /// The template.
@@ -289,9 +320,18 @@ impl fmt::Display for RouteError {
             RouteError::Duplicate { method, template } => {
                 write!(f, "route {method} {template:?} is registered twice")
             }
+            RouteError::Extractor {
+                method,
+                template,
+                reason,
+            } => write!(f, "route {method} {template:?}: {reason}"),
+            RouteError::NestPrefix { prefix } => write!(
+                f,
+                "nest prefix {prefix:?} must start with '/', not end with '/' and have no empty segment"
+            ),
             RouteError::Reserved { template } => write!(
                 f,
-                "route {template:?} is the router's own OpenAPI page; use Router::without_docs to free it"
+                "route {template:?} is one of the router's own pages (/openapi.json, /docs); use Router::without_docs to free it"
             ),
         }
     }

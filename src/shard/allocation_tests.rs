@@ -123,6 +123,7 @@ fn test_shard() -> ShardContext {
     let config = ServerConfig {
         options,
         apps: vec![Application::new(|| StaticHello)],
+        layers: Default::default(),
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),
         not_found_hint: String::new(),

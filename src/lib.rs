@@ -55,6 +55,7 @@
 mod body;
 mod deploy;
 mod error;
+mod extensions;
 pub mod http1;
 pub mod ingress;
 pub mod limits;
@@ -69,8 +70,9 @@ mod shard;
 pub mod sse;
 
 pub use body::BoxError;
-pub use deploy::{Application, Deployment};
+pub use deploy::{Application, Deployment, LocalReplica};
 pub use error::Error;
+pub use extensions::Extensions;
 pub use limits::Limits;
 pub use options::{Cores, HttpOptions};
 pub use request::Request;

@@ -10,13 +10,13 @@ use std::rc::Rc;
 use bytes::Bytes;
 use http::{Method, Version};
 
-use crate::Limits;
 use crate::http1::body::BodyFraming;
 use crate::http1::head::{RequestHead, Span};
 use crate::http1::parse::parse_head;
 use crate::http1::reject::ParseError;
 use crate::request_body::{Body, BodyError, BodyStream};
 use crate::shard::request_id::REQUEST_ID_BYTES;
+use crate::{Extensions, Limits};
 
 /// Where the request id came from.
 #[derive(Clone, Debug)]
@@ -37,6 +37,7 @@ pub struct Request {
     body: Body,
     app_name: Rc<str>,
     request_id: RequestId,
+    extensions: Extensions,
 }
 
 impl Request {
@@ -55,6 +56,7 @@ impl Request {
             body,
             app_name,
             request_id,
+            extensions: Extensions::default(),
         }
     }
 
@@ -172,6 +174,16 @@ impl Request {
     /// Takes the body: a later [`Request::body`] returns nothing.
     pub fn body_stream(&mut self) -> BodyStream {
         BodyStream::new(std::mem::replace(&mut self.body, Body::Full(Bytes::new())))
+    }
+
+    /// Values middleware attached for the handler (the ingress reads them with `Extension<T>`).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Values attached to the request, to add to.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
     }
 
     /// The name of the application this request was routed to.

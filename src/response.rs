@@ -5,12 +5,15 @@
 //! `x-request-id` and `connection` when it encodes the response, and ignores handler-set values
 //! for those, so framing is always the engine's and always right.
 
-use bytes::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
 use futures_lite::Stream;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use smallvec::SmallVec;
 
-use crate::body::{BoxError, IntoChunks, ResponseBody};
+use crate::body::{BoxError, ChunkStream, IntoChunks, ResponseBody};
 
 /// Up to four handler headers are kept inline, so a typical response allocates nothing for them.
 pub(crate) type ResponseHeaders = SmallVec<[(HeaderName, HeaderValue); 4]>;
@@ -110,6 +113,64 @@ impl Response {
         self
     }
 
+    /// Sets a header, replacing every value the response had for that name.
+    pub fn set_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.retain(|(existing, _)| *existing != name);
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Removes every value of a header; returns the first one removed.
+    pub fn remove_header(&mut self, name: &HeaderName) -> Option<HeaderValue> {
+        let first = self
+            .headers
+            .iter()
+            .position(|(existing, _)| existing == name)
+            .map(|index| self.headers.remove(index).1);
+        self.headers.retain(|(existing, _)| existing != name);
+        first
+    }
+
+    /// Whether the body is a stream (sent chunked) rather than whole.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.body, ResponseBody::Stream(_))
+    }
+
+    /// Transforms the body chunk by chunk — the whole body as one chunk, or each chunk of a
+    /// stream as it is produced — keeping status and headers. For middleware that rewrites
+    /// bodies (compression, say); `f` gets `None` once after a stream's last chunk, and may
+    /// return a final chunk then.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use ringserve::Response;
+    ///
+    /// let shouting = Response::text("hello").map_body(|chunk| {
+    ///     chunk.map(|chunk| Bytes::from(chunk.to_ascii_uppercase()))
+    /// });
+    /// assert_eq!(shouting.body_bytes().unwrap(), "HELLO");
+    /// ```
+    pub fn map_body<F>(mut self, mut f: F) -> Self
+    where
+        F: FnMut(Option<Bytes>) -> Option<Bytes> + 'static,
+    {
+        self.body = match self.body {
+            ResponseBody::Full(bytes) => {
+                let mut whole = BytesMut::from(f(Some(bytes)).unwrap_or_default());
+                if let Some(last) = f(None) {
+                    whole.extend_from_slice(&last);
+                }
+                ResponseBody::Full(whole.freeze())
+            }
+            ResponseBody::Stream(chunks) => ResponseBody::Stream(Box::pin(MappedChunks {
+                chunks,
+                f,
+                finished: false,
+            })),
+        };
+        self
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -156,5 +217,46 @@ impl From<String> for Response {
 impl From<StatusCode> for Response {
     fn from(status: StatusCode) -> Self {
         Response::new(status)
+    }
+}
+
+/// A streamed body with each chunk passed through a function, then a last call with `None`.
+struct MappedChunks<F> {
+    chunks: ChunkStream,
+    f: F,
+    finished: bool,
+}
+
+// Nothing is pinned through `MappedChunks`: the function is only ever called by `&mut`, and
+// the inner stream is boxed.
+impl<F> Unpin for MappedChunks<F> {}
+
+impl<F: FnMut(Option<Bytes>) -> Option<Bytes>> Stream for MappedChunks<F> {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match this.chunks.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    // A chunk the function swallows (a compressor buffering) yields nothing yet.
+                    if let Some(mapped) = (this.f)(Some(chunk)).filter(|mapped| !mapped.is_empty())
+                    {
+                        return Poll::Ready(Some(Ok(mapped)));
+                    }
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    if let Some(last) = (this.f)(None).filter(|last| !last.is_empty()) {
+                        return Poll::Ready(Some(Ok(last)));
+                    }
+                }
+            }
+        }
     }
 }

@@ -164,9 +164,54 @@ impl Application {
         &self.route_prefix
     }
 
+    /// Builds one replica of this application, inside its layers, on the calling thread: to
+    /// unit-test or benchmark a deployment, a router or a middleware stack without a socket
+    /// (server-wide layers from `Serve::layer` are not included).
+    ///
+    /// ```
+    /// use ringserve::{Application, Deployment, Request, Response};
+    ///
+    /// struct Hello;
+    ///
+    /// impl Deployment for Hello {
+    ///     async fn call(&self, _request: Request) -> Response {
+    ///         Response::text("hello")
+    ///     }
+    /// }
+    ///
+    /// let replica = Application::new(|| Hello).build_local().unwrap();
+    /// let request = Request::from_http1(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]).unwrap();
+    /// let response = futures_lite::future::block_on(replica.call(request));
+    /// assert_eq!(response.body_bytes().unwrap(), "hello");
+    /// ```
+    pub fn build_local(&self) -> Result<LocalReplica, String> {
+        self.build_replica().map(|replica| LocalReplica { replica })
+    }
+
     /// Builds this shard's replica, inside the application's layers.
     pub(crate) fn build_replica(&self) -> Result<Rc<dyn Replica>, String> {
         (self.factory)().map(|replica| self.layers.wrap(replica))
+    }
+}
+
+/// A replica built on the calling thread by [`Application::build_local`].
+pub struct LocalReplica {
+    replica: Rc<dyn Replica>,
+}
+
+impl LocalReplica {
+    /// Answers one request, through the application's layers.
+    pub fn call(
+        &self,
+        request: crate::Request,
+    ) -> impl std::future::Future<Output = crate::Response> + '_ {
+        self.replica.call_boxed(request)
+    }
+}
+
+impl std::fmt::Debug for LocalReplica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalReplica")
     }
 }
 

@@ -7,6 +7,6 @@
 mod application;
 mod deployment;
 
-pub use application::{Application, DEFAULT_APP_NAME};
+pub use application::{Application, DEFAULT_APP_NAME, LocalReplica};
 pub use deployment::Deployment;
 pub(crate) use deployment::{Replica, ReplicaFuture};

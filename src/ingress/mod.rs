@@ -81,7 +81,7 @@ pub use handler::Handler;
 pub use http_error::HttpError;
 pub use json::Json;
 pub use openapi::OperationDoc;
-pub use parts::{Header, Path, Query, State};
+pub use parts::{Extension, Header, Path, Query, State};
 pub use respond::IntoResponse;
 pub use router::{RouteError, Router};
 pub use validation::{ErrorDetail, LocItem, Location, ValidationErrors};

@@ -13,6 +13,7 @@ use utoipa::PartialSchema;
 use utoipa::openapi::path::ParameterIn;
 
 use super::extract::{FromRequestParts, Rejection, RequestParts};
+use super::http_error::HttpError;
 use super::openapi::OperationDoc;
 use super::params::from_pairs;
 use super::validation::Location;
@@ -99,6 +100,25 @@ impl<S, T: DeserializeOwned + PartialSchema> FromRequestParts<S> for Header<T> {
         operation.parameters_from::<T>("Header<T>", ParameterIn::Header, |field| {
             field.replace('_', "-")
         });
+    }
+}
+
+/// A value a middleware attached to the request (`request.extensions_mut().insert(..)`),
+/// cloned for the handler. Missing, it is the server's mistake — the middleware that should
+/// insert it is not installed — and answers `500`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extension<T>(pub T);
+
+impl<S, T: Clone + 'static> FromRequestParts<S> for Extension<T> {
+    async fn from_request_parts(parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+        match parts.request().extensions().get::<T>() {
+            Some(value) => Ok(Extension(value.clone())),
+            None => Err(HttpError::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            )
+            .into()),
+        }
     }
 }
 

@@ -66,8 +66,6 @@ pub enum CorsError {
     NoOrigins,
     /// Not a serialized origin (`scheme://host[:port]`, no path, no trailing `/`).
     InvalidOrigin(String),
-    /// Not a valid method name.
-    InvalidMethod(String),
     /// Not a valid header name.
     InvalidHeader(String),
     /// Credentials with a wildcard: the Fetch standard treats `*` literally when credentials
@@ -83,9 +81,6 @@ impl fmt::Display for CorsError {
             ),
             CorsError::InvalidOrigin(origin) => {
                 write!(f, "CORS origin {origin:?} is not scheme://host[:port]")
-            }
-            CorsError::InvalidMethod(method) => {
-                write!(f, "CORS method {method:?} is not a valid method")
             }
             CorsError::InvalidHeader(name) => {
                 write!(f, "CORS header {name:?} is not a valid header name")
@@ -112,7 +107,7 @@ enum Allowed<T> {
 #[derive(Clone, Debug)]
 pub struct CorsBuilder {
     origins: Option<Origins>,
-    methods: Allowed<String>,
+    methods: Allowed<Method>,
     headers: Allowed<String>,
     expose: Allowed<String>,
     credentials: bool,
@@ -172,7 +167,7 @@ impl Cors {
     pub fn builder() -> CorsBuilder {
         CorsBuilder {
             origins: None,
-            methods: Allowed::Only(vec!["GET".to_owned()]),
+            methods: Allowed::Only(vec![Method::GET]),
             headers: Allowed::Only(Vec::new()),
             expose: Allowed::Only(Vec::new()),
             credentials: false,
@@ -215,12 +210,7 @@ impl CorsBuilder {
 
     /// The methods a cross-origin request may use (default: `GET`).
     pub fn allow_methods<I: IntoIterator<Item = Method>>(mut self, methods: I) -> Self {
-        self.methods = Allowed::Only(
-            methods
-                .into_iter()
-                .map(|method| method.as_str().to_owned())
-                .collect(),
-        );
+        self.methods = Allowed::Only(methods.into_iter().collect());
         self
     }
 
@@ -292,18 +282,7 @@ impl CorsBuilder {
         if self.credentials && matches!(self.expose, Allowed::Any) {
             return Err(CorsError::CredentialsWithWildcard("expose_headers"));
         }
-        let methods = match self.methods {
-            Allowed::Any => Allowed::Any,
-            Allowed::Only(names) => Allowed::Only(
-                names
-                    .into_iter()
-                    .map(|name| {
-                        Method::from_bytes(name.as_bytes())
-                            .map_err(|_| CorsError::InvalidMethod(name))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
+        let methods = self.methods;
         let headers = match self.headers {
             Allowed::Any => Allowed::Any,
             Allowed::Only(names) => Allowed::Only(parse_header_names(names)?),
@@ -312,10 +291,19 @@ impl CorsBuilder {
             Allowed::Any => ANY,
             Allowed::Only(methods) => join(methods.iter().map(Method::as_str)),
         };
+        // The safelisted names are always granted, as Starlette grants them: a browser names
+        // `content-type` in a preflight when its value is not safelisted (`application/json`)
+        // and then needs it listed, configured or not.
         let allow_headers = match &headers {
             Allowed::Any => None,
-            Allowed::Only(names) if names.is_empty() => None,
-            Allowed::Only(names) => Some(join(names.iter().map(HeaderName::as_str))),
+            Allowed::Only(names) => Some(join(
+                SAFELISTED_HEADERS.iter().copied().chain(
+                    names
+                        .iter()
+                        .map(HeaderName::as_str)
+                        .filter(|name| !SAFELISTED_HEADERS.contains(name)),
+                ),
+            )),
         };
         let expose_headers = match self.expose {
             Allowed::Any => Some(ANY),
@@ -485,18 +473,20 @@ impl Cors {
     /// Adds the origin grant (and credentials, and `Vary`) for an allowed origin.
     fn grant_origin(&self, mut response: Response, verdict: Verdict) -> Response {
         match verdict {
+            // Set, not added: a handler's own grant is replaced, never doubled (a browser
+            // refuses a response with two).
             Verdict::Wildcard => {
-                response = response.header(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY)
+                response = response.set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY)
             }
             Verdict::Echo(origin) => {
                 response = response
-                    .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+                    .set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
                     .header(header::VARY, ORIGIN);
             }
             Verdict::Refused => return response.header(header::VARY, ORIGIN),
         }
         if self.credentials {
-            response = response.header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+            response = response.set_header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
         }
         response
     }
@@ -517,7 +507,7 @@ impl Middleware for Cors {
         let exposes = !matches!(verdict, Verdict::Refused);
         let mut response = self.grant_origin(next.run(request).await, verdict);
         if exposes && let Some(expose) = &self.expose_headers {
-            response = response.header(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+            response = response.set_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
         }
         response
     }

@@ -6,7 +6,22 @@
 //! the first layer added is the outermost (it sees the request first and the response last),
 //! and a server's layers sit outside every application's. An application without layers calls
 //! its handler directly, so an empty chain costs nothing (`benches/middleware.rs`). A layer,
-//! like a replica, lives on one shard: it may hold `Rc`/`RefCell` state and need not be `Send`.
+//! like a replica, lives on one shard: it may hold `Rc`/`RefCell` state and need not be `Send`
+//! (`layer_with` builds one per shard and application). The engine's own answers — `/-/routes`,
+//! `/-/healthz`, the 404 for a path no application owns — are not wrapped.
+//!
+//! What a middleware can do: read the request (and its body), attach values for the handler
+//! ([`Request::extensions_mut`](crate::Request::extensions_mut), read in the ingress with
+//! `Extension<T>`), answer without calling the rest of the chain, and change the response —
+//! status, headers ([`Response::set_header`](crate::Response::set_header),
+//! [`Response::remove_header`](crate::Response::remove_header)) and body, whole or streamed
+//! ([`Response::map_body`](crate::Response::map_body)). The request's head is as the client
+//! sent it: a middleware cannot rewrite its path or headers.
+//!
+//! Cost (`cargo bench --bench middleware`, criterion medians on the 2-core development
+//! machine, each including ~190 ns of building the request from bytes): no layers 298 ns;
+//! one pass-through layer 353 ns (+55 ns: the layer's boxed future); CORS on a simple GET from
+//! a listed origin 457 ns (+159 ns); CORS answering a preflight itself 637 ns.
 
 pub mod cors;
 
@@ -20,8 +35,8 @@ use crate::{Request, Response};
 
 pub use cors::{Cors, CorsError, Origins};
 
-/// Code around a handler: it may read or change the request, answer without calling the
-/// handler, and read or change the response — streamed bodies included.
+/// Code around a handler: it may read the request and attach values to it, answer without
+/// calling the handler, and change the response — streamed bodies included.
 ///
 /// ```
 /// use ringserve::middleware::{Middleware, Next};

@@ -9,6 +9,9 @@
 //! curl -i localhost:8000/public                                   # 200, no token needed
 //! ```
 //!
+//! The dependency is written out here to show how one is made; `ringserve::middleware::auth`
+//! has ready-made bearer-token and API-key checks (`Router::guard(BearerAuth::new([..])?)`).
+//!
 //! The Python it mirrors:
 //!
 //! ```text
@@ -24,6 +27,7 @@ use ringserve::ingress::{
     FromRequestParts, Header, HttpError, Json, OperationDoc, Rejection, RequestParts, Router,
     ToSchema,
 };
+use ringserve::middleware::auth::constant_time_eq;
 use ringserve::{Application, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
@@ -61,17 +65,6 @@ impl<S> FromRequestParts<S> for Authenticated {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal how much of a
-/// guessed token was right.
-fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right)
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0
 }
 
 #[derive(Serialize, ToSchema)]

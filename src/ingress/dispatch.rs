@@ -129,7 +129,7 @@ impl<S: 'static> Ingress<S> {
             }
             let mut operation = OperationDoc::new(template_params(&spec.template));
             for dependency in &spec.dependencies {
-                (dependency.describe)(&mut operation);
+                dependency.describe(&mut operation);
             }
             (spec.describe)(&mut operation);
             if let Some(reason) = operation.take_problems().into_iter().next() {

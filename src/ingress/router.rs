@@ -14,6 +14,8 @@ use super::extract::{FromRequestParts, RequestParts};
 use super::handler::{ErasedHandler, Handler, RouteFuture, TypedHandler};
 use super::openapi::OperationDoc;
 use crate::Response;
+use crate::middleware::auth::Guard;
+use std::rc::Rc;
 
 /// Runs a dependency attached to a group of routes, keeping only whether it passed.
 pub(crate) type DependencyFn<S> = for<'a> fn(
@@ -22,17 +24,33 @@ pub(crate) type DependencyFn<S> = for<'a> fn(
     Box<dyn std::future::Future<Output = Result<(), super::extract::Rejection>> + 'a>,
 >;
 
-/// A dependency attached to a router: how to run it, and how it documents itself.
-pub(crate) struct Dependency<S> {
-    pub(crate) run: DependencyFn<S>,
-    pub(crate) describe: fn(&mut OperationDoc),
+/// A dependency attached to a router: an extractor type (how to run it, how it documents
+/// itself), or a guard value that checks credentials.
+pub(crate) enum Dependency<S> {
+    Extractor {
+        run: DependencyFn<S>,
+        describe: fn(&mut OperationDoc),
+    },
+    Guard(Rc<dyn Guard>),
 }
 
 impl<S> Clone for Dependency<S> {
     fn clone(&self) -> Self {
-        Dependency {
-            run: self.run,
-            describe: self.describe,
+        match self {
+            Dependency::Extractor { run, describe } => Dependency::Extractor {
+                run: *run,
+                describe: *describe,
+            },
+            Dependency::Guard(guard) => Dependency::Guard(guard.clone()),
+        }
+    }
+}
+
+impl<S> Dependency<S> {
+    pub(crate) fn describe(&self, operation: &mut OperationDoc) {
+        match self {
+            Dependency::Extractor { describe, .. } => describe(operation),
+            Dependency::Guard(guard) => guard.describe(operation),
         }
     }
 }
@@ -160,10 +178,19 @@ impl<S: 'static> Router<S> {
     /// `APIRouter(dependencies=[Depends(d)])`): its value is dropped, its rejection answers.
     /// To require it on one route only, take it as an argument of that route's handler.
     pub fn depends_on<D: FromRequestParts<S> + 'static>(mut self) -> Self {
-        self.dependencies.push(Dependency {
+        self.dependencies.push(Dependency::Extractor {
             run: run_dependency::<D, S>,
             describe: D::describe,
         });
+        self
+    }
+
+    /// Checks every route of this router with `guard` before anything else runs — a
+    /// [`BearerAuth`](crate::middleware::auth::BearerAuth) or
+    /// [`ApiKeyAuth`](crate::middleware::auth::ApiKeyAuth), say — and documents its security
+    /// scheme on each. To guard one route, put it in a router of its own and `merge` it.
+    pub fn guard(mut self, guard: impl Guard) -> Self {
+        self.dependencies.push(Dependency::Guard(Rc::new(guard)));
         self
     }
 
@@ -263,7 +290,13 @@ impl<S> Route<S> {
         {
             let parts = RequestParts::new(&request, &params, state);
             for dependency in &self.dependencies {
-                if let Err(response) = rejections.absorb((dependency.run)(&parts).await) {
+                let outcome = match dependency {
+                    Dependency::Extractor { run, .. } => run(&parts).await,
+                    Dependency::Guard(guard) => guard
+                        .check(parts.request())
+                        .map_err(super::extract::Rejection::from),
+                };
+                if let Err(response) = rejections.absorb(outcome) {
                     return *response;
                 }
             }

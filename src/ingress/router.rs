@@ -294,7 +294,7 @@ impl<S> Route<S> {
                     Dependency::Extractor { run, .. } => run(&parts).await,
                     Dependency::Guard(guard) => guard
                         .check(parts.request())
-                        .map_err(super::extract::Rejection::from),
+                        .map_err(super::extract::Rejection::Respond),
                 };
                 if let Err(response) = rejections.absorb(outcome) {
                     return *response;

@@ -27,8 +27,9 @@ const CREDENTIAL_BYTES_MAX: usize = 4096;
 /// A check of a request's credentials, usable as a route guard
 /// ([`Router::guard`](crate::ingress::Router::guard)).
 pub trait Guard: 'static {
-    /// `Ok` lets the request through; `Err` is the answer instead.
-    fn check(&self, request: &Request) -> Result<(), Response>;
+    /// `Ok` lets the request through; `Err` is the answer instead (boxed: refusals are the
+    /// cold path, and a `Response` is large).
+    fn check(&self, request: &Request) -> Result<(), Box<Response>>;
 
     /// Adds the security scheme to a guarded route's OpenAPI operation.
     fn describe(&self, _operation: &mut OperationDoc) {}
@@ -145,14 +146,16 @@ impl BearerAuth {
     }
 }
 
-fn unauthorized(detail: &'static str, challenge: HeaderValue) -> Response {
-    HttpError::new(StatusCode::UNAUTHORIZED, detail)
-        .header(header::WWW_AUTHENTICATE, challenge)
-        .into_response()
+fn unauthorized(detail: &'static str, challenge: HeaderValue) -> Box<Response> {
+    Box::new(
+        HttpError::new(StatusCode::UNAUTHORIZED, detail)
+            .header(header::WWW_AUTHENTICATE, challenge)
+            .into_response(),
+    )
 }
 
 impl Guard for BearerAuth {
-    fn check(&self, request: &Request) -> Result<(), Response> {
+    fn check(&self, request: &Request) -> Result<(), Box<Response>> {
         const CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer");
         let Some(value) = request.header("authorization") else {
             return Err(unauthorized("Not authenticated", CHALLENGE));
@@ -226,7 +229,7 @@ impl ApiKeyAuth {
 }
 
 impl Guard for ApiKeyAuth {
-    fn check(&self, request: &Request) -> Result<(), Response> {
+    fn check(&self, request: &Request) -> Result<(), Box<Response>> {
         match request.header(self.header.as_str()) {
             Some(key) if self.keys.contains(key.trim_ascii()) => Ok(()),
             _ => Err(unauthorized(
@@ -248,7 +251,7 @@ impl Middleware for BearerAuth {
     async fn call(&self, request: Request, next: Next<'_>) -> Response {
         match self.check(&request) {
             Ok(()) => next.run(request).await,
-            Err(refused) => refused,
+            Err(refused) => *refused,
         }
     }
 }
@@ -257,7 +260,7 @@ impl Middleware for ApiKeyAuth {
     async fn call(&self, request: Request, next: Next<'_>) -> Response {
         match self.check(&request) {
             Ok(()) => next.run(request).await,
-            Err(refused) => refused,
+            Err(refused) => *refused,
         }
     }
 }
@@ -271,7 +274,7 @@ mod tests {
         Request::from_http1(raw.into_bytes()).expect("valid request")
     }
 
-    fn refused(result: Result<(), Response>) -> (u16, String, String) {
+    fn refused(result: Result<(), Box<Response>>) -> (u16, String, String) {
         let response = result.expect_err("refused");
         let challenge = response
             .header_value(&header::WWW_AUTHENTICATE)

@@ -294,14 +294,24 @@ fn insert(
         })
 }
 
-/// The parameter names of a matchit template, in order (`/a/{x}/{*rest}` → `x`, `rest`).
+/// The parameter names of a matchit template, in order (`/a/{x}/{*rest}` → `x`, `rest`);
+/// `{{` and `}}` are matchit's escapes for literal braces, not parameters.
 fn template_params(template: &str) -> Vec<String> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}'))
-        .map(|(name, _)| name.trim_start_matches('*').to_owned())
-        .collect()
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(literal) = after.strip_prefix('{') {
+            rest = literal;
+            continue;
+        }
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        names.push(after[..close].trim_start_matches('*').to_owned());
+        rest = &after[close + 1..];
+    }
+    names
 }
 
 fn is_read(method: &Method) -> bool {
@@ -402,6 +412,8 @@ mod tests {
         assert_eq!(template_params("/items/{item_id}"), ["item_id"]);
         assert_eq!(template_params("/a/{x}/b/{*rest}"), ["x", "rest"]);
         assert!(template_params("/plain").is_empty());
+        assert!(template_params("/lit/{{x}}").is_empty());
+        assert_eq!(template_params("/{{a}}/{b}"), ["b"]);
     }
 
     #[test]

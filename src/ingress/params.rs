@@ -42,6 +42,7 @@ use serde::de::value::CowStrDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserializer, Serialize};
 use serde_json::{Value, json};
+use smallvec::SmallVec;
 
 use super::validation::{ErrorDetail, LocItem, Location};
 
@@ -232,20 +233,26 @@ struct Group<'de> {
     values: Values<'de>,
 }
 
+/// Distinct names kept inline before spilling to the heap: a typical query or set of headers.
+const GROUPS_INLINE: usize = 8;
+
+type Groups<'de> = SmallVec<[Group<'de>; GROUPS_INLINE]>;
+
 /// Groups the pairs by name, in first-appearance order, each group's values in pair order.
 ///
 /// Sorting keeps this `O(n log n)` however many distinct names a request sends.
-fn group<'de>(pairs: &'de [(&'de str, &'de str)], location: Location) -> Vec<Group<'de>> {
-    let mut keyed: Vec<_> = pairs
+fn group<'de>(pairs: &'de [(&'de str, &'de str)], location: Location) -> Groups<'de> {
+    let mut keyed: SmallVec<[_; GROUPS_INLINE]> = pairs
         .iter()
         .enumerate()
         .filter_map(|(order, &(name, value))| {
             Some((field_key(location, name)?, order, name, value))
         })
         .collect();
-    // A stable sort: within one name the values stay in the order they were given.
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut groups: Vec<Group<'de>> = Vec::new();
+    // Within one name the values keep the order they were given (the tie-break); an
+    // unstable sort needs no scratch buffer.
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut groups = Groups::new();
     for (key, order, name, value) in keyed {
         match groups.last_mut() {
             Some(group) if group.key == key => group.values.rest.push(value),
@@ -288,7 +295,7 @@ fn field_key(location: Location, name: &str) -> Option<Cow<'_, str>> {
 
 /// A struct's fields or a map's entries: one per distinct name.
 struct Fields<'de> {
-    groups: std::vec::IntoIter<Group<'de>>,
+    groups: smallvec::IntoIter<[Group<'de>; GROUPS_INLINE]>,
     /// The name and values of the key last read, waiting for `next_value_seed`.
     pending: Option<(&'de str, Values<'de>)>,
 }

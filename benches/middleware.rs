@@ -6,13 +6,15 @@
 //! - `one_pass_through`: one middleware that only calls `next` — the cost of a layer;
 //! - `cors_simple_get`: CORS with a listed origin on a simple GET: judge the origin, add
 //!   `access-control-allow-origin` and `vary`;
-//! - `cors_preflight`: CORS answering a preflight itself (the handler is not called).
+//! - `cors_preflight`: CORS answering a preflight itself (the handler is not called);
+//! - `gzip_4k` / `brotli_4k` / `compression_skipped_4k`: `Compression` (default level) on a
+//!   4 KiB JSON-like text body, and the same request without `Accept-Encoding`.
 //!
 //! `cargo bench --bench middleware`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_lite::future::block_on;
-use ringserve::middleware::{Cors, Middleware, Next};
+use ringserve::middleware::{Compression, Cors, Middleware, Next};
 use ringserve::{Application, Deployment, LocalReplica, Method, Request, Response};
 use std::hint::black_box;
 
@@ -21,6 +23,26 @@ const PREFLIGHT: &[u8] = b"OPTIONS / HTTP/1.1\r\nHost: bench\r\nOrigin: https://
 Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\r\n";
 
 struct Hello;
+
+/// About 4 KiB of JSON-like text, as a typical API answer that compression is for.
+struct Large(bytes::Bytes);
+
+impl Deployment for Large {
+    async fn call(&self, _request: Request) -> Response {
+        Response::json_bytes(self.0.clone())
+    }
+}
+
+fn large_body() -> bytes::Bytes {
+    let items: Vec<String> = (0..100)
+        .map(|i| format!("{{\"id\":{i},\"name\":\"item {i}\",\"price\":{}.5}}", i * 3))
+        .collect();
+    bytes::Bytes::from(format!("[{}]", items.join(",")))
+}
+
+const GET_GZIP: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: gzip\r\n\r\n";
+const GET_BROTLI: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: br\r\n\r\n";
+const GET_PLAIN: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 
 impl Deployment for Hello {
     async fn call(&self, _request: Request) -> Response {
@@ -66,6 +88,19 @@ fn middleware(c: &mut Criterion) {
     );
     assert_eq!(call(&with_cors, PREFLIGHT).status(), 200);
 
+    let body = large_body();
+    assert!(body.len() >= 4000, "{}", body.len());
+    let compressed = Application::new(move || Large(body.clone()))
+        .layer(Compression::new())
+        .build_local()
+        .expect("builds");
+    assert_eq!(
+        call(&compressed, GET_GZIP)
+            .header_value(&ringserve::header::CONTENT_ENCODING)
+            .expect("compressed"),
+        "gzip"
+    );
+
     let mut group = c.benchmark_group("middleware");
     group.bench_function("no_layers", |b| b.iter(|| call(&bare, black_box(GET))));
     group.bench_function("one_pass_through", |b| {
@@ -76,6 +111,15 @@ fn middleware(c: &mut Criterion) {
     });
     group.bench_function("cors_preflight", |b| {
         b.iter(|| call(&with_cors, black_box(PREFLIGHT)))
+    });
+    group.bench_function("gzip_4k", |b| {
+        b.iter(|| call(&compressed, black_box(GET_GZIP)))
+    });
+    group.bench_function("brotli_4k", |b| {
+        b.iter(|| call(&compressed, black_box(GET_BROTLI)))
+    });
+    group.bench_function("compression_skipped_4k", |b| {
+        b.iter(|| call(&compressed, black_box(GET_PLAIN)))
     });
     group.finish();
 }

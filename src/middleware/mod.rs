@@ -21,7 +21,9 @@
 //! Cost (`cargo bench --bench middleware`, criterion medians on the 2-core development
 //! machine, each including ~190 ns of building the request from bytes): no layers 298 ns;
 //! one pass-through layer 353 ns (+55 ns: the layer's boxed future); CORS on a simple GET from
-//! a listed origin 457 ns (+159 ns); CORS answering a preflight itself 637 ns.
+//! a listed origin 457 ns (+159 ns); CORS answering a preflight itself 637 ns; `Compression`
+//! on a 4.4 KiB JSON body 66 µs (gzip) or 69 µs (brotli), mostly the encoder's setup and
+//! tables, and 485 ns when the client accepts no coding.
 
 pub mod access_log;
 pub mod auth;
@@ -36,6 +38,7 @@ use std::sync::Arc;
 use crate::deploy::{Replica, ReplicaFuture};
 use crate::{Request, Response};
 
+pub use compression::{Compression, CompressionLevel};
 pub use cors::{Cors, CorsError, Origins};
 
 /// Code around a handler: it may read the request and attach values to it, answer without

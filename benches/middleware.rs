@@ -7,6 +7,7 @@
 //! - `cors_simple_get`: CORS with a listed origin on a simple GET: judge the origin, add
 //!   `access-control-allow-origin` and `vary`;
 //! - `cors_preflight`: CORS answering a preflight itself (the handler is not called);
+//! - `access_log_disabled`: `AccessLog` with no subscriber listening: the level check only;
 //! - `gzip_4k` / `brotli_4k` / `compression_skipped_4k`: `Compression` (default level) on a
 //!   4 KiB JSON-like text body, and the same request without `Accept-Encoding`.
 //!
@@ -14,7 +15,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_lite::future::block_on;
-use ringserve::middleware::{Compression, Cors, Middleware, Next};
+use ringserve::middleware::{AccessLog, Compression, Cors, Middleware, Next};
 use ringserve::{Application, Deployment, LocalReplica, Method, Request, Response};
 use std::hint::black_box;
 
@@ -88,6 +89,10 @@ fn middleware(c: &mut Criterion) {
     );
     assert_eq!(call(&with_cors, PREFLIGHT).status(), 200);
 
+    let logged = Application::new(|| Hello)
+        .layer(AccessLog::new())
+        .build_local()
+        .expect("builds");
     let body = large_body();
     assert!(body.len() >= 4000, "{}", body.len());
     let compressed = Application::new(move || Large(body.clone()))
@@ -111,6 +116,9 @@ fn middleware(c: &mut Criterion) {
     });
     group.bench_function("cors_preflight", |b| {
         b.iter(|| call(&with_cors, black_box(PREFLIGHT)))
+    });
+    group.bench_function("access_log_disabled", |b| {
+        b.iter(|| call(&logged, black_box(GET)))
     });
     group.bench_function("gzip_4k", |b| {
         b.iter(|| call(&compressed, black_box(GET_GZIP)))

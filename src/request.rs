@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use http::{Method, Version};
+use http::{HeaderName, HeaderValue, Method, Version};
 
 use crate::http1::body::BodyFraming;
 use crate::http1::head::{RequestHead, Span};
@@ -38,6 +38,25 @@ pub struct Request {
     app_name: Rc<str>,
     request_id: RequestId,
     extensions: Extensions,
+    /// Header changes made by middleware, over the head as received; `None` (no allocation)
+    /// until the first change.
+    header_edits: Option<Box<HeaderEdits>>,
+}
+
+/// Headers a middleware set or removed: a set header hides every received value of its name,
+/// a removed one hides them too.
+#[derive(Default)]
+struct HeaderEdits {
+    set: Vec<(HeaderName, HeaderValue)>,
+    hidden: Vec<HeaderName>,
+}
+
+impl HeaderEdits {
+    fn hides(&self, name: &str) -> bool {
+        self.hidden
+            .iter()
+            .any(|hidden| hidden.as_str().eq_ignore_ascii_case(name))
+    }
 }
 
 impl Request {
@@ -57,6 +76,7 @@ impl Request {
             app_name,
             request_id,
             extensions: Extensions::default(),
+            header_edits: None,
         }
     }
 
@@ -150,12 +170,42 @@ impl Request {
             .and_then(|value| std::str::from_utf8(value).ok())
     }
 
-    /// Every header field in the order received, names as sent.
+    /// Every header field: those received, in order, names as sent — then those a middleware
+    /// set (see [`Request::set_header`]).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.parts
+        let edits = self.header_edits.as_deref();
+        let received = self
+            .parts
             .headers
             .iter()
             .map(|field| (field.name.str_of(&self.head), field.value.of(&self.head)))
+            .filter(move |(name, _)| edits.is_none_or(|edits| !edits.hides(name)));
+        let set = edits
+            .into_iter()
+            .flat_map(|edits| edits.set.iter())
+            .map(|(name, value)| (name.as_str(), value.as_bytes()));
+        received.chain(set)
+    }
+
+    /// Sets a header for the rest of the chain, replacing every value received (or set) for
+    /// that name: a middleware normalizing or injecting a header for the handler. The head as
+    /// received is not copied; only the change is kept.
+    pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+        let edits = self.header_edits.get_or_insert_with(Box::default);
+        edits.set.retain(|(existing, _)| *existing != name);
+        if !edits.hidden.contains(&name) {
+            edits.hidden.push(name.clone());
+        }
+        edits.set.push((name, value));
+    }
+
+    /// Removes a header for the rest of the chain (every value received or set).
+    pub fn remove_header(&mut self, name: &HeaderName) {
+        let edits = self.header_edits.get_or_insert_with(Box::default);
+        edits.set.retain(|(existing, _)| existing != name);
+        if !edits.hidden.contains(name) {
+            edits.hidden.push(name.clone());
+        }
     }
 
     /// The whole body, read from the socket if it has not all arrived yet. Calling it again

@@ -706,6 +706,56 @@ fn a_middleware_passes_values_to_ingress_handlers_through_extensions() {
     server.shutdown();
 }
 
+/// Rewrites the request's headers for the handler: normalizes `x-tenant`, hides the
+/// credentials it checked.
+#[derive(Clone)]
+struct RewriteHeaders;
+
+impl Middleware for RewriteHeaders {
+    async fn call(&self, mut request: Request, next: Next<'_>) -> Response {
+        let tenant = request
+            .header_str("x-tenant")
+            .unwrap_or("public")
+            .to_ascii_lowercase();
+        request.set_header(name("x-tenant"), HeaderValue::from_str(&tenant).unwrap());
+        request.remove_header(&name("authorization"));
+        next.run(request).await
+    }
+}
+
+/// Answers with every header it sees, one per line.
+struct EchoHeaders;
+
+impl Deployment for EchoHeaders {
+    async fn call(&self, request: Request) -> Response {
+        let lines: Vec<String> = request
+            .headers()
+            .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value)))
+            .collect();
+        Response::text(lines.join("\n"))
+    }
+}
+
+#[test]
+fn a_middleware_sets_and_removes_request_headers_for_the_handler() {
+    let server = start_app(Application::new(|| EchoHeaders).layer(RewriteHeaders));
+    let addr = server.local_addr();
+    assert_eq!(
+        get_with(
+            addr,
+            "/",
+            "X-Tenant: ACME\r\nAuthorization: Bearer t\r\nx-tenant: second\r\n"
+        )
+        .body_text(),
+        "Host: test\nx-tenant: acme"
+    );
+    assert_eq!(
+        get_with(addr, "/", "").body_text(),
+        "Host: test\nx-tenant: public"
+    );
+    server.shutdown();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. `!Send` middleware
 // ---------------------------------------------------------------------------------------------

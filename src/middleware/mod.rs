@@ -10,13 +10,15 @@
 //! (`layer_with` builds one per shard and application). The engine's own answers — `/-/routes`,
 //! `/-/healthz`, the 404 for a path no application owns — are not wrapped.
 //!
-//! What a middleware can do: read the request (and its body), attach values for the handler
+//! What a middleware can do: read the request (and its body), change its headers for the
+//! handler ([`Request::set_header`](crate::Request::set_header),
+//! [`Request::remove_header`](crate::Request::remove_header)), attach values for the handler
 //! ([`Request::extensions_mut`](crate::Request::extensions_mut), read in the ingress with
 //! `Extension<T>`), answer without calling the rest of the chain, and change the response —
 //! status, headers ([`Response::set_header`](crate::Response::set_header),
 //! [`Response::remove_header`](crate::Response::remove_header)) and body, whole or streamed
-//! ([`Response::map_body`](crate::Response::map_body)). The request's head is as the client
-//! sent it: a middleware cannot rewrite its path or headers.
+//! ([`Response::map_body`](crate::Response::map_body)). The path stays as the client sent it
+//! (routing to the application already happened).
 //!
 //! Cost (`cargo bench --bench middleware`, criterion medians on the 2-core development
 //! machine, each including ~190 ns of building the request from bytes): no layers 302 ns;
@@ -43,8 +45,8 @@ pub use access_log::AccessLog;
 pub use compression::{Compression, CompressionLevel};
 pub use cors::{Cors, CorsError, Origins};
 
-/// Code around a handler: it may read the request and attach values to it, answer without
-/// calling the handler, and change the response — streamed bodies included.
+/// Code around a handler: it may read the request, change its headers and attach values to it,
+/// answer without calling the handler, and change the response — streamed bodies included.
 ///
 /// ```
 /// use ringserve::middleware::{Middleware, Next};

@@ -442,3 +442,27 @@ fn validate_openapi(name: &str, document: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn cors_answers_the_preflight_of_the_readme() {
+    let example = start_example("cors");
+    // curl -i -X OPTIONS -H 'Origin: http://a.example' -H 'Access-Control-Request-Method: POST'
+    let preflight = common::request(
+        example.addr,
+        b"OPTIONS /items/ HTTP/1.1\r\nHost: a\r\nOrigin: http://a.example\r\n\
+          Access-Control-Request-Method: POST\r\n\r\n",
+    );
+    assert_eq!(
+        preflight.redacted(),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 0\r\n\
+         access-control-allow-origin: *\r\naccess-control-allow-methods: GET, POST\r\n\
+         access-control-max-age: 600\r\naccess-control-allow-headers: accept, \
+         accept-language, content-language, content-type\r\n\r\n"
+    );
+    let actual = common::request(
+        example.addr,
+        b"GET /items/5 HTTP/1.1\r\nHost: a\r\nOrigin: http://a.example\r\n\r\n",
+    );
+    assert_eq!(actual.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(actual.body_text(), r#"{"item_id":5}"#);
+}

@@ -67,6 +67,33 @@ impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
     }
 }
 
+/// An optional JSON body: `None` when the request has none (empty), otherwise validated as
+/// `Json<T>` is — a body that is present but invalid is still a 422.
+impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Option<Json<T>> {
+    async fn from_request(
+        mut request: Request,
+        params: &PathParams<'_>,
+        state: &S,
+    ) -> Result<Self, Rejection> {
+        let body = read_body(&mut request).await?;
+        if body.is_empty() {
+            return Ok(None);
+        }
+        Json::from_request(request, params, state).await.map(Some)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        let schema = operation.schema_of::<T>();
+        operation.validates_input();
+        operation.request_body(
+            RequestBodyBuilder::new()
+                .content("application/json", Content::new(Some(schema)))
+                .required(Some(Required::False))
+                .build(),
+        );
+    }
+}
+
 impl<T: Serialize + ToSchema> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         // Written on the stack, then copied once into an exactly-sized buffer: one
@@ -489,6 +516,31 @@ mod tests {
 
     fn error_json(body: &str) -> String {
         serde_json::to_string(&parse::<Item>(body.as_bytes()).unwrap_err()).unwrap()
+    }
+
+    #[test]
+    fn an_optional_body_is_none_when_empty_and_validated_when_present() {
+        use futures_lite::future::block_on;
+        let extract = |raw: &'static [u8]| {
+            let request = Request::from_http1(raw).unwrap();
+            block_on(<Option<Json<Value>> as FromRequest<()>>::from_request(
+                request,
+                &PathParams::default(),
+                &(),
+            ))
+        };
+        assert!(matches!(
+            extract(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+            Ok(None)
+        ));
+        assert!(matches!(
+            extract(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"),
+            Ok(Some(Json(Value::Object(_))))
+        ));
+        assert!(matches!(
+            extract(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\n\r\n{"),
+            Err(Rejection::Invalid(_))
+        ));
     }
 
     #[test]

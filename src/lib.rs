@@ -70,7 +70,7 @@ mod shard;
 pub mod sse;
 
 pub use body::BoxError;
-pub use deploy::{Application, Deployment, LocalReplica};
+pub use deploy::{Application, Deployment, LocalReplica, Overload};
 pub use error::Error;
 pub use extensions::Extensions;
 pub use limits::Limits;

@@ -215,6 +215,11 @@ fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
                 "application name {name:?} must be 1 to {APP_NAME_BYTES_MAX} bytes without control characters"
             )));
         }
+        if app.admission().max_ongoing_requests == 0 {
+            return Err(Error::config(format!(
+                "application {name:?}: max_ongoing_requests must be at least 1"
+            )));
+        }
         if app.timeout().is_some_and(|timeout| timeout.is_zero()) {
             return Err(Error::config(format!(
                 "application {name:?}: request_timeout must be longer than zero"

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::admission::{AdmissionConfig, Overload};
 use crate::middleware::{Layers, Middleware};
 
 use super::{Deployment, Replica};
@@ -42,6 +43,7 @@ pub struct Application {
     factory: Arc<ReplicaFactory>,
     layers: Layers,
     request_timeout: Option<Duration>,
+    admission: AdmissionConfig,
 }
 
 impl Application {
@@ -57,6 +59,7 @@ impl Application {
             route_prefix: "/".to_owned(),
             layers: Layers::default(),
             request_timeout: None,
+            admission: AdmissionConfig::default(),
             factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
         }
     }
@@ -88,6 +91,7 @@ impl Application {
             route_prefix: "/".to_owned(),
             layers: Layers::default(),
             request_timeout: None,
+            admission: AdmissionConfig::default(),
             factory: Arc::new(move || {
                 factory()
                     .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
@@ -147,6 +151,32 @@ impl Application {
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
+    }
+
+    /// How many requests a replica serves at once (Ray Serve's `max_ongoing_requests`,
+    /// default 100); more wait their turn in order. A streamed response holds its turn until
+    /// the stream ends. Must be at least 1.
+    pub fn max_ongoing_requests(mut self, max: usize) -> Self {
+        self.admission.max_ongoing_requests = max;
+        self
+    }
+
+    /// How many requests may wait for a turn on a replica (Ray Serve's `max_queued_requests`;
+    /// default unbounded); past it they are refused at once with the overload answer. `0`
+    /// refuses whatever finds every turn taken.
+    pub fn max_queued_requests(mut self, max: usize) -> Self {
+        self.admission.max_queued_requests = Some(max);
+        self
+    }
+
+    /// What an overloaded replica answers: `503` (default) or `429` with `Retry-After`.
+    pub fn overload_response(mut self, overload: Overload) -> Self {
+        self.admission.overload = overload;
+        self
+    }
+
+    pub(crate) fn admission(&self) -> AdmissionConfig {
+        self.admission
     }
 
     /// The timeout set by [`Application::request_timeout`], if any.
@@ -222,6 +252,7 @@ impl std::fmt::Debug for Application {
             .field("route_prefix", &self.route_prefix)
             .field("layers", &self.layers)
             .field("request_timeout", &self.request_timeout)
+            .field("admission", &self.admission)
             .finish_non_exhaustive()
     }
 }

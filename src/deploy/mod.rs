@@ -4,9 +4,11 @@
 //! calls the factory on its own core to build its own replica, which may then hold `Rc`/
 //! `RefCell` state and is never touched by another core.
 
+pub(crate) mod admission;
 mod application;
 mod deployment;
 
+pub use admission::Overload;
 pub use application::{Application, DEFAULT_APP_NAME, LocalReplica};
 pub use deployment::Deployment;
 pub(crate) use deployment::{Replica, ReplicaFuture};

@@ -110,10 +110,26 @@ pub(crate) async fn dispatch(
         request_id,
     );
     let replica = &shard.replicas[found.app];
-    // A deployment may panic while making its future, or while it runs: both are caught.
+    let admission = &shard.admissions[found.app];
+    // A request waits for its turn on the replica inside the timeout (Ray Serve counts the
+    // time queued against it) and holds the turn until its response is finished, a stream
+    // included. A deployment may panic while making its future, or while it runs: both are
+    // caught.
     let call = async {
+        let turn = match admission.admit().await {
+            Ok(turn) => turn,
+            Err(overloaded) => return Ok::<_, Box<dyn std::any::Any + Send>>(overloaded),
+        };
         let future = std::panic::catch_unwind(AssertUnwindSafe(|| replica.call_boxed(request)))?;
-        AssertUnwindSafe(future).catch_unwind().await
+        let response = AssertUnwindSafe(future).catch_unwind().await?;
+        Ok(if response.is_stream() {
+            response.map_body(move |chunk| {
+                let _held_until_the_stream_ends = &turn;
+                chunk
+            })
+        } else {
+            response
+        })
     };
     let finished = match timeout {
         None => call.await,

@@ -17,6 +17,7 @@ pub(crate) mod request_id;
 mod response_stream;
 mod transport;
 
+use crate::deploy::admission::Admission;
 use std::cell::{Cell, RefCell};
 use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
@@ -61,6 +62,8 @@ pub(crate) struct ShardContext {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) replicas: Vec<Rc<dyn Replica>>,
     pub(crate) app_names: Vec<Rc<str>>,
+    /// Each application's turns and queue on this shard's replica.
+    pub(crate) admissions: Vec<Admission>,
     /// This shard's own copy of `/-/routes`, so serving it touches no reference count that
     /// other cores share.
     pub(crate) routes_json: bytes::Bytes,
@@ -94,12 +97,19 @@ impl ShardContext {
                 }
             }
         }
-        let app_names = config
+        let app_names: Vec<Rc<str>> = config
             .apps
             .iter()
             .map(|app| Rc::from(app.app_name()))
             .collect();
+        let admissions = config
+            .apps
+            .iter()
+            .zip(&app_names)
+            .map(|(app, name)| Admission::new(app.admission(), name.clone()))
+            .collect();
         Ok(ShardContext {
+            admissions,
             routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,
             replicas,

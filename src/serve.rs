@@ -18,6 +18,7 @@ use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::deploy::Application;
+use crate::deploy::health::HealthBoard;
 use crate::error::Error;
 use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, ResolvedOptions, allowed_cores};
@@ -47,6 +48,8 @@ pub(crate) struct ServerConfig {
     pub(crate) routes_json: Bytes,
     /// The end of every 404 body: `Ping http://<host>:<port>/-/routes for available routes.`
     pub(crate) not_found_hint: String,
+    /// Each application's healthy replicas, for `/-/healthz` on every shard.
+    pub(crate) health: HealthBoard,
 }
 
 /// Runs one application with default options, like `serve.run(app)`: blocks until SIGINT or
@@ -184,6 +187,7 @@ impl Serve {
                 options.host,
                 local_addr.port()
             ),
+            health: HealthBoard::new(self.apps.len(), options.cores.len()),
             options,
             apps: self.apps,
             layers: self.layers,
@@ -218,6 +222,12 @@ fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
         if app.admission().max_ongoing_requests == 0 {
             return Err(Error::config(format!(
                 "application {name:?}: max_ongoing_requests must be at least 1"
+            )));
+        }
+        let health = app.health();
+        if health.period.is_zero() || health.timeout.is_zero() {
+            return Err(Error::config(format!(
+                "application {name:?}: health_check_period and health_check_timeout must be longer than zero"
             )));
         }
         if app.timeout().is_some_and(|timeout| timeout.is_zero()) {

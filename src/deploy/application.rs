@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::admission::{AdmissionConfig, Overload};
+use super::health::HealthConfig;
 use crate::middleware::{Layers, Middleware};
 
 use super::{Deployment, Replica};
@@ -44,6 +45,7 @@ pub struct Application {
     layers: Layers,
     request_timeout: Option<Duration>,
     admission: AdmissionConfig,
+    health: HealthConfig,
 }
 
 impl Application {
@@ -60,6 +62,7 @@ impl Application {
             layers: Layers::default(),
             request_timeout: None,
             admission: AdmissionConfig::default(),
+            health: HealthConfig::default(),
             factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
         }
     }
@@ -92,6 +95,7 @@ impl Application {
             layers: Layers::default(),
             request_timeout: None,
             admission: AdmissionConfig::default(),
+            health: HealthConfig::default(),
             factory: Arc::new(move || {
                 factory()
                     .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
@@ -173,6 +177,24 @@ impl Application {
     pub fn overload_response(mut self, overload: Overload) -> Self {
         self.admission.overload = overload;
         self
+    }
+
+    /// How often each replica's [`Deployment::check_health`] runs (default 10 s, as Ray
+    /// Serve's `health_check_period_s`). Must be longer than zero.
+    pub fn health_check_period(mut self, period: Duration) -> Self {
+        self.health.period = period;
+        self
+    }
+
+    /// How long a health check may take before it counts as failed (default 30 s, as Ray
+    /// Serve's `health_check_timeout_s`). Must be longer than zero.
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.health.timeout = timeout;
+        self
+    }
+
+    pub(crate) fn health(&self) -> HealthConfig {
+        self.health
     }
 
     pub(crate) fn admission(&self) -> AdmissionConfig {

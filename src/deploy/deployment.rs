@@ -25,6 +25,14 @@ pub trait Deployment: 'static {
     /// Answers one request. The future may borrow `self` and need not be `Send`.
     fn call(&self, request: Request) -> impl Future<Output = Response>;
 
+    /// Ray Serve's `check_health`: called every `health_check_period` on each replica; an
+    /// `Err` (or a panic, or no answer within `health_check_timeout`) marks the replica
+    /// unhealthy, and `/-/healthz` answers `503` while an application has no healthy replica.
+    /// The default is always healthy.
+    fn check_health(&self) -> impl Future<Output = Result<(), String>> {
+        std::future::ready(Ok(()))
+    }
+
     /// [`Deployment::call`] with its future boxed, as the shard stores it. Deployments whose
     /// future is already boxed (the ingress's routes) return it as it is, so a request costs
     /// one allocation, not two.
@@ -41,13 +49,22 @@ pub trait Deployment: 'static {
 /// route table (one allocation per request; `shard::allocation_tests` counts it).
 pub(crate) type ReplicaFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
 
+/// A health check's future, boxed like a call's.
+pub(crate) type HealthFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+
 /// A deployment with its type erased.
 pub(crate) trait Replica {
     fn call_boxed(&self, request: Request) -> ReplicaFuture<'_>;
+
+    fn check_health_boxed(&self) -> HealthFuture<'_>;
 }
 
 impl<D: Deployment> Replica for D {
     fn call_boxed(&self, request: Request) -> ReplicaFuture<'_> {
         Deployment::call_boxed(self, request)
+    }
+
+    fn check_health_boxed(&self) -> HealthFuture<'_> {
+        Box::pin(self.check_health())
     }
 }

@@ -38,7 +38,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::deploy::{Replica, ReplicaFuture};
+use crate::deploy::{HealthFuture, Replica, ReplicaFuture};
 use crate::{Request, Response};
 
 pub use access_log::AccessLog;
@@ -91,6 +91,10 @@ struct Layered<M> {
 }
 
 impl<M: Middleware> Replica for Layered<M> {
+    fn check_health_boxed(&self) -> HealthFuture<'_> {
+        self.inner.check_health_boxed()
+    }
+
     fn call_boxed(&self, request: Request) -> ReplicaFuture<'_> {
         Box::pin(self.middleware.call(
             request,

@@ -83,13 +83,13 @@ pub(crate) async fn dispatch(
     let root_len = match strip_root(path, &config.options.root_path) {
         Some(root_len) => root_len,
         None => {
-            let response = system_endpoint(&shard.routes_json, &head.method, path)
+            let response = system_endpoint(shard, &head.method, path)
                 .unwrap_or_else(|| not_found(config, path));
             return keep_open(response);
         }
     };
     let inner_path = &path[root_len..];
-    if let Some(response) = system_endpoint(&shard.routes_json, &head.method, inner_path) {
+    if let Some(response) = system_endpoint(shard, &head.method, inner_path) {
         return keep_open(response);
     }
     let Some(found) = config.prefix_trie.lookup(inner_path) else {
@@ -192,10 +192,10 @@ fn strip_root(path: &str, root_path: &str) -> Option<usize> {
 }
 
 /// `/-/routes` and `/-/healthz`, answered by every shard as Ray Serve's proxy does.
-fn system_endpoint(routes_json: &Bytes, method: &Method, path: &str) -> Option<Response> {
+fn system_endpoint(shard: &ShardContext, method: &Method, path: &str) -> Option<Response> {
     let body = match path {
-        "/-/routes" => Response::json_bytes(routes_json.clone()),
-        "/-/healthz" => Response::text("success"),
+        "/-/routes" => Response::json_bytes(shard.routes_json.clone()),
+        "/-/healthz" => healthz(shard),
         _ => return None,
     };
     if method == Method::GET || method == Method::HEAD {
@@ -206,6 +206,18 @@ fn system_endpoint(routes_json: &Bytes, method: &Method, path: &str) -> Option<R
             .with_status(StatusCode::METHOD_NOT_ALLOWED)
             .header(header::ALLOW, HeaderValue::from_static("GET, HEAD")),
     )
+}
+
+/// `success`, or `503` naming the first application without a healthy replica.
+fn healthz(shard: &ShardContext) -> Response {
+    match shard.config.health.first_unhealthy() {
+        None => Response::text("success"),
+        Some(app) => Response::text(format!(
+            "Application {:?} has no healthy replica.",
+            &*shard.app_names[app]
+        ))
+        .with_status(StatusCode::SERVICE_UNAVAILABLE),
+    }
 }
 
 /// Ray Serve's 404 text, naming the path and where to find the routes.

@@ -18,6 +18,7 @@ mod response_stream;
 mod transport;
 
 use crate::deploy::admission::Admission;
+use crate::deploy::health;
 use std::cell::{Cell, RefCell};
 use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
@@ -221,6 +222,21 @@ pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flum
     // SAFETY: the descriptor is a bound, listening TCP socket handed over whole to this shard.
     let listener = unsafe { TcpListener::from_raw_fd(listener_fd) };
     let sweeper = glommio::spawn_local(sweep_deadlines(Rc::downgrade(&context))).detach();
+    let health_checks: Vec<_> = context
+        .replicas
+        .iter()
+        .zip(&context.config.apps)
+        .enumerate()
+        .map(|(app, (replica, config))| {
+            let watched = health::watch(
+                replica.clone(),
+                app,
+                config.health(),
+                context.config.clone(),
+            );
+            glommio::spawn_local(watched).detach()
+        })
+        .collect();
     let stop = shutdown.recv_async();
     futures_lite::pin!(stop);
     loop {
@@ -254,6 +270,9 @@ pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flum
         Timer::new(DRAIN_POLL_INTERVAL).await;
     }
     sweeper.cancel();
+    for check in health_checks {
+        check.cancel();
+    }
 }
 
 /// The shard's deadline sweeper: every [`SWEEP_INTERVAL`], cut the reads whose deadline has

@@ -156,11 +156,17 @@ impl Response {
     {
         self.body = match self.body {
             ResponseBody::Full(bytes) => {
-                let mut whole = BytesMut::from(f(Some(bytes)).unwrap_or_default());
-                if let Some(last) = f(None) {
-                    whole.extend_from_slice(&last);
+                let mapped = f(Some(bytes)).unwrap_or_default();
+                // Joined (a copy) only when the function adds a final chunk.
+                match f(None).filter(|last| !last.is_empty()) {
+                    None => ResponseBody::Full(mapped),
+                    Some(last) => {
+                        let mut whole = BytesMut::with_capacity(mapped.len() + last.len());
+                        whole.extend_from_slice(&mapped);
+                        whole.extend_from_slice(&last);
+                        ResponseBody::Full(whole.freeze())
+                    }
                 }
-                ResponseBody::Full(whole.freeze())
             }
             ResponseBody::Stream(chunks) => ResponseBody::Stream(Box::pin(MappedChunks {
                 chunks,

@@ -74,7 +74,7 @@ async fn secret() -> &'static str {
 fn api_key_guard_protects_a_group_of_routes_and_documents_it() {
     let auth = ApiKeyAuth::new(["k-1"])
         .expect("valid keys")
-        .try_header_name("x-key")
+        .header_name("x-key")
         .expect("valid header name");
     let app = Application::try_new(move || {
         let guarded = Router::new().guard(auth.clone()).get("/secret", secret);

@@ -400,13 +400,15 @@ fn a_request_from_a_refused_origin_reaches_the_handler_without_cors_headers() {
     server.shutdown();
 }
 
+/// Without `Origin` nothing is granted; with rules that depend on the origin the answer still
+/// varies on it (Fetch §3.2.5), so a cache never hands it to a CORS request.
 #[test]
-fn a_request_without_an_origin_is_left_untouched() {
+fn a_request_without_an_origin_gets_no_grant_but_varies_when_the_rules_depend_on_it() {
     let api = Api::default();
-    for cors in [listed_rules(), example_rules()] {
+    for (cors, vary) in [(listed_rules(), "vary: Origin\r\n"), (example_rules(), "")] {
         let server = serve(&api, cors);
         let addr = server.local_addr();
-        assert_eq!(get_from(addr, None).redacted(), handled("GET", ""));
+        assert_eq!(get_from(addr, None).redacted(), handled("GET", vary));
         // Not even a would-be preflight: without an origin it is the handler's.
         assert_eq!(
             send(
@@ -416,7 +418,7 @@ fn a_request_without_an_origin_is_left_untouched() {
                 "Access-Control-Request-Method: POST\r\n"
             )
             .redacted(),
-            handled("OPTIONS", "")
+            handled("OPTIONS", vary)
         );
         server.shutdown();
     }

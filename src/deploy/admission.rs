@@ -5,15 +5,25 @@
 //! Invariant: a request either holds one of the replica's permits while its handler runs (and,
 //! for a streamed response, until the stream ends), waits its turn in FIFO order in a queue
 //! that never exceeds its bound, or is refused at once with the configured overload answer —
-//! never queued without bound. Everything here is per shard: a `Cell` and glommio's local
-//! semaphore, no locks, no atomics. A request waiting its turn is dropped like any other when
-//! its client leaves or its timeout passes, and leaves the queue then.
+//! never queued without bound. A freed turn goes to the oldest waiter, never to a newcomer.
+//! Everything here is per shard: `Cell`s and a queue, no locks, no atomics. A waiting request
+//! leaves the queue when its future is dropped — by its request timeout, or by the shutdown
+//! drain; the engine does not watch the socket while a request waits, so a client that leaves
+//! keeps its place until its turn or its timeout comes.
+//!
+//! Admission is the engine's, around every layer: like a 408, the overload answer passes
+//! through no middleware (no CORS headers, no access-log event — as Ray Serve's proxy answers
+//! backpressure outside the replica's FastAPI middleware), and a middleware runs only once
+//! its request has a turn.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use glommio::sync::{Semaphore, StaticPermit};
 use http::{HeaderValue, StatusCode, header};
 
 use crate::Response;
@@ -54,85 +64,163 @@ impl Default for AdmissionConfig {
 
 /// One replica's admission state on its shard.
 pub(crate) struct Admission {
-    permits: Rc<Semaphore>,
-    queued: Rc<Cell<usize>>,
+    turns: Rc<Turns>,
     config: AdmissionConfig,
-    app_name: Rc<str>,
+    /// The overload answer's body, rendered once (and made `'static`, so each refusal copies
+    /// a reference: refusals are the hot path under overload).
+    overloaded_body: &'static str,
+}
+
+/// The replica's turns and the requests waiting for one, in arrival order.
+///
+/// A released turn is handed straight to the oldest waiter (it never becomes free while
+/// anyone waits), so a newcomer cannot overtake the queue, and a waiter that gives up after
+/// being handed a turn passes it on at once.
+struct Turns {
+    free: Cell<usize>,
+    waiting: RefCell<VecDeque<Rc<Slot>>>,
+}
+
+/// One waiting request's place in the queue.
+#[derive(Default)]
+struct Slot {
+    granted: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Turns {
+    /// Gives a turn back: to the oldest waiter if there is one, else to the free count.
+    fn release(&self) {
+        let next = self.waiting.borrow_mut().pop_front();
+        match next {
+            Some(slot) => {
+                slot.granted.set(true);
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+            }
+            None => self.free.set(self.free.get() + 1),
+        }
+    }
 }
 
 /// Holds a turn on the replica; dropping it gives the turn to the next in the queue.
 pub(crate) struct Turn {
-    _permit: StaticPermit,
+    turns: Rc<Turns>,
 }
 
-/// Counts a request in the queue while it waits.
-struct Queued(Rc<Cell<usize>>);
-
-impl Drop for Queued {
+impl Drop for Turn {
     fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
+        self.turns.release();
+    }
+}
+
+/// A request waiting in the queue. Dropped before its turn comes, it leaves the queue; dropped
+/// after a turn was handed to it but before it took it, it passes the turn on.
+struct Waiting {
+    turns: Rc<Turns>,
+    slot: Rc<Slot>,
+    taken: bool,
+}
+
+impl Future for Waiting {
+    type Output = Turn;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turn> {
+        if self.slot.granted.get() {
+            self.taken = true;
+            return Poll::Ready(Turn {
+                turns: self.turns.clone(),
+            });
+        }
+        self.slot.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        if self.slot.granted.get() {
+            self.turns.release();
+        } else {
+            self.turns
+                .waiting
+                .borrow_mut()
+                .retain(|slot| !Rc::ptr_eq(slot, &self.slot));
+        }
     }
 }
 
 impl Admission {
-    pub(crate) fn new(config: AdmissionConfig, app_name: Rc<str>) -> Self {
+    pub(crate) fn new(config: AdmissionConfig, app_name: &str) -> Self {
+        let queued = match config.max_queued_requests {
+            Some(max) => max.to_string(),
+            None => "unbounded".to_owned(),
+        };
+        let body = format!(
+            "Application {app_name:?} is overloaded: {} requests in progress \
+             (max_ongoing_requests) and {queued} queued (max_queued_requests). Try again later.",
+            config.max_ongoing_requests
+        );
         Admission {
-            permits: Rc::new(Semaphore::new(config.max_ongoing_requests as u64)),
-            queued: Rc::new(Cell::new(0)),
+            turns: Rc::new(Turns {
+                free: Cell::new(config.max_ongoing_requests),
+                waiting: RefCell::new(VecDeque::new()),
+            }),
             config,
-            app_name,
+            overloaded_body: Box::leak(body.into_boxed_str()),
         }
     }
 
-    /// A turn on the replica: at once if one is free and nobody waits, after the requests
-    /// queued before this one otherwise; `Err` with the overload answer when the queue is
-    /// full too.
+    /// A turn on the replica: at once if one is free (then nobody waits), after every request
+    /// queued before this one otherwise; `Err` with the overload answer when the queue is full
+    /// too.
     pub(crate) async fn admit(&self) -> Result<Turn, Response> {
-        if let Ok(permit) = self.permits.try_acquire_static_permit(1) {
-            return Ok(Turn { _permit: permit });
+        let free = self.turns.free.get();
+        if free > 0 {
+            self.turns.free.set(free - 1);
+            return Ok(Turn {
+                turns: self.turns.clone(),
+            });
         }
+        let queued = self.turns.waiting.borrow().len();
         if self
             .config
             .max_queued_requests
-            .is_some_and(|max| self.queued.get() >= max)
+            .is_some_and(|max| queued >= max)
         {
             return Err(self.overloaded());
         }
-        self.queued.set(self.queued.get() + 1);
-        let _queued = Queued(self.queued.clone());
-        match self.permits.acquire_static_permit(1).await {
-            Ok(permit) => Ok(Turn { _permit: permit }),
-            // The semaphore is never closed while the shard runs.
-            Err(_) => Err(self.overloaded()),
+        let slot = Rc::new(Slot::default());
+        self.turns.waiting.borrow_mut().push_back(slot.clone());
+        Ok(Waiting {
+            turns: self.turns.clone(),
+            slot,
+            taken: false,
         }
+        .await)
     }
 
     /// Requests waiting for a turn now.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.queued.get()
+        self.turns.waiting.borrow().len()
     }
 
     fn overloaded(&self) -> Response {
-        let queued = match self.config.max_queued_requests {
-            Some(max) => max.to_string(),
-            None => "unbounded".to_owned(),
-        };
-        let body = format!(
-            "Application {:?} is overloaded: {} requests in progress (max_ongoing_requests) and \
-             {} queued (max_queued_requests). Try again later.",
-            &*self.app_name, self.config.max_ongoing_requests, queued
-        );
+        let response = Response::text(self.overloaded_body);
         match self.config.overload {
-            Overload::ServiceUnavailable => {
-                Response::text(body).with_status(StatusCode::SERVICE_UNAVAILABLE)
+            Overload::ServiceUnavailable => response.with_status(StatusCode::SERVICE_UNAVAILABLE),
+            Overload::TooManyRequests { retry_after } => {
+                // Whole seconds, rounded up: a client must not come back before it was told.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response
+                    .with_status(StatusCode::TOO_MANY_REQUESTS)
+                    .header(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))
             }
-            Overload::TooManyRequests { retry_after } => Response::text(body)
-                .with_status(StatusCode::TOO_MANY_REQUESTS)
-                .header(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after.as_secs().max(1)),
-                ),
         }
     }
 }
@@ -141,7 +229,6 @@ impl Admission {
 mod tests {
     use super::*;
     use futures_lite::FutureExt;
-    use glommio::LocalExecutorBuilder;
 
     fn admission(max_ongoing: usize, max_queued: Option<usize>, overload: Overload) -> Admission {
         Admission::new(
@@ -150,25 +237,44 @@ mod tests {
                 max_queued_requests: max_queued,
                 overload,
             },
-            Rc::from("model"),
+            "model",
         )
-    }
-
-    fn run<T: Send + 'static>(future: impl FnOnce() -> T + Send + 'static) -> T {
-        LocalExecutorBuilder::default()
-            .spawn(move || async move { future() })
-            .expect("executor starts")
-            .join()
-            .expect("executor finishes")
     }
 
     #[test]
     fn turns_then_a_bounded_queue_then_refusals() {
-        run(|| {
-            futures_lite::future::block_on(async {
-                let admission = admission(2, Some(1), Overload::ServiceUnavailable);
-                let first = admission.admit().await.expect("a free turn");
-                let _second = admission.admit().await.expect("a free turn");
+        futures_lite::future::block_on(async {
+            let admission = admission(2, Some(1), Overload::ServiceUnavailable);
+            let first = admission.admit().await.expect("a free turn");
+            let _second = admission.admit().await.expect("a free turn");
+            let mut waiting = Box::pin(admission.admit());
+            assert!(
+                futures_lite::future::poll_once(&mut waiting)
+                    .await
+                    .is_none()
+            );
+            assert_eq!(admission.queued(), 1);
+            let refused = admission.admit().await.err().expect("queue full");
+            assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(
+                String::from_utf8_lossy(refused.body_bytes().unwrap())
+                    .starts_with("Application \"model\" is overloaded: 2 requests")
+            );
+            drop(first);
+            let third = waiting
+                .await
+                .expect("the queued request gets the freed turn");
+            assert_eq!(admission.queued(), 0);
+            drop(third);
+        });
+    }
+
+    #[test]
+    fn a_request_that_leaves_the_queue_frees_its_place() {
+        futures_lite::future::block_on(async {
+            let admission = admission(1, Some(1), Overload::ServiceUnavailable);
+            let held = admission.admit().await.expect("a free turn");
+            {
                 let mut waiting = Box::pin(admission.admit());
                 assert!(
                     futures_lite::future::poll_once(&mut waiting)
@@ -176,67 +282,77 @@ mod tests {
                         .is_none()
                 );
                 assert_eq!(admission.queued(), 1);
-                let refused = admission.admit().await.err().expect("queue full");
-                assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-                assert!(
-                    String::from_utf8_lossy(refused.body_bytes().unwrap())
-                        .starts_with("Application \"model\" is overloaded: 2 requests")
-                );
-                drop(first);
-                let third = waiting
+            }
+            assert_eq!(admission.queued(), 0);
+            let mut again = Box::pin(admission.admit());
+            assert!(futures_lite::future::poll_once(&mut again).await.is_none());
+            drop(held);
+            assert!(
+                again
+                    .or(async { panic!("the turn is handed over") })
                     .await
-                    .expect("the queued request gets the freed turn");
-                assert_eq!(admission.queued(), 0);
-                drop(third);
-            })
+                    .is_ok()
+            );
         });
     }
 
     #[test]
-    fn a_request_that_leaves_the_queue_frees_its_place() {
-        run(|| {
-            futures_lite::future::block_on(async {
-                let admission = admission(1, Some(1), Overload::ServiceUnavailable);
-                let held = admission.admit().await.expect("a free turn");
-                {
-                    let mut waiting = Box::pin(admission.admit());
-                    assert!(
-                        futures_lite::future::poll_once(&mut waiting)
-                            .await
-                            .is_none()
-                    );
-                    assert_eq!(admission.queued(), 1);
-                }
-                assert_eq!(admission.queued(), 0);
-                let mut again = Box::pin(admission.admit());
-                assert!(futures_lite::future::poll_once(&mut again).await.is_none());
-                drop(held);
-                assert!(
-                    again
-                        .or(async { panic!("the turn is handed over") })
-                        .await
-                        .is_ok()
-                );
-            })
+    fn a_freed_turn_goes_to_the_oldest_waiter_not_a_newcomer() {
+        futures_lite::future::block_on(async {
+            let admission = admission(1, None, Overload::ServiceUnavailable);
+            let held = admission.admit().await.expect("a free turn");
+            let mut first = Box::pin(admission.admit());
+            let mut second = Box::pin(admission.admit());
+            assert!(futures_lite::future::poll_once(&mut first).await.is_none());
+            assert!(futures_lite::future::poll_once(&mut second).await.is_none());
+            drop(held);
+            // A newcomer arriving before the woken waiter runs again must wait behind it.
+            let mut newcomer = Box::pin(admission.admit());
+            assert!(
+                futures_lite::future::poll_once(&mut newcomer)
+                    .await
+                    .is_none()
+            );
+            let first_turn = first.await.expect("the oldest waiter's turn");
+            assert!(futures_lite::future::poll_once(&mut second).await.is_none());
+            drop(first_turn);
+            let second_turn = second.await.expect("then the next");
+            drop(second_turn);
+            assert!(newcomer.await.is_ok());
+        });
+    }
+
+    #[test]
+    fn a_waiter_dropped_after_being_handed_a_turn_passes_it_on() {
+        futures_lite::future::block_on(async {
+            let admission = admission(1, None, Overload::ServiceUnavailable);
+            let held = admission.admit().await.expect("a free turn");
+            let mut woken = Box::pin(admission.admit());
+            let mut next = Box::pin(admission.admit());
+            assert!(futures_lite::future::poll_once(&mut woken).await.is_none());
+            assert!(futures_lite::future::poll_once(&mut next).await.is_none());
+            drop(held);
+            // Handed the turn, then dropped before it was polled again.
+            drop(woken);
+            assert!(futures_lite::future::poll_once(&mut next).await.is_some());
         });
     }
 
     #[test]
     fn too_many_requests_says_when_to_retry() {
-        run(|| {
-            futures_lite::future::block_on(async {
-                let admission = admission(
-                    1,
-                    Some(0),
-                    Overload::TooManyRequests {
-                        retry_after: Duration::from_millis(1500),
-                    },
-                );
-                let _held = admission.admit().await.expect("a free turn");
-                let refused = admission.admit().await.err().expect("no queue");
-                assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-                assert_eq!(refused.header_value(&header::RETRY_AFTER).unwrap(), "1");
-            })
+        futures_lite::future::block_on(async {
+            let admission = admission(
+                1,
+                Some(0),
+                Overload::TooManyRequests {
+                    retry_after: Duration::from_millis(1500),
+                },
+            );
+            let _held = admission.admit().await.expect("a free turn");
+            let refused = admission.admit().await.err().expect("no queue");
+            assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+            // 1.5 s rounds up: the client must not come back early.
+            assert_eq!(refused.header_value(&header::RETRY_AFTER).unwrap(), "2");
         });
     }
 }

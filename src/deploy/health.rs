@@ -64,12 +64,17 @@ impl HealthBoard {
     }
 
     fn record(&self, app: usize, healthy: bool) {
-        if let Some(count) = self.healthy.get(app) {
-            if healthy {
-                count.fetch_add(1, Ordering::Relaxed);
-            } else {
-                count.fetch_sub(1, Ordering::Relaxed);
-            }
+        let Some(count) = self.healthy.get(app) else {
+            return;
+        };
+        if healthy {
+            count.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Each replica's checker records its own transitions only, alternating, so the
+            // count cannot go below zero; saturate all the same rather than wrap to "healthy".
+            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |healthy| {
+                healthy.checked_sub(1)
+            });
         }
     }
 }
@@ -84,12 +89,14 @@ pub(crate) async fn watch(
     let board = &server.health;
     let mut healthy = true;
     loop {
-        sleep(config.period).await;
+        // The first check runs at once, so a replica broken from the start is reported
+        // without waiting a whole period.
         let passed = check_once(&*replica, config.timeout).await;
         if passed != healthy {
             healthy = passed;
             board.record(app, healthy);
         }
+        sleep(config.period).await;
     }
 }
 

@@ -64,12 +64,14 @@ impl std::error::Error for AuthError {}
 
 /// Compares two byte strings without stopping at the first difference.
 pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right)
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0
+    if left.len() != right.len() {
+        return false;
+    }
+    // `black_box` keeps the optimiser from turning the fold into an early exit.
+    let difference = left.iter().zip(right).fold(0u8, |difference, (a, b)| {
+        std::hint::black_box(difference | (a ^ b))
+    });
+    std::hint::black_box(difference) == 0
 }
 
 /// Credentials, checked and shared by every shard (read-only after build).
@@ -189,7 +191,9 @@ impl Guard for BearerAuth {
 /// ```
 /// use ringserve::middleware::auth::ApiKeyAuth;
 ///
-/// let auth = ApiKeyAuth::new(["k-123"]).expect("valid keys").header_name("x-api-key");
+/// let auth = ApiKeyAuth::new(["k-123"])
+///     .and_then(|auth| auth.header_name("x-key"))
+///     .expect("valid keys and header name");
 /// # let _ = auth;
 /// ```
 #[derive(Clone, Debug)]
@@ -211,17 +215,8 @@ impl ApiKeyAuth {
         })
     }
 
-    /// Reads the key from this header instead. A name that is not a valid header name is
-    /// refused by [`ApiKeyAuth::try_header_name`]; this one keeps the previous name then.
-    pub fn header_name(self, name: &str) -> Self {
-        match self.clone().try_header_name(name) {
-            Ok(auth) => auth,
-            Err(_) => self,
-        }
-    }
-
     /// Reads the key from this header instead, or says why the name is not valid.
-    pub fn try_header_name(mut self, name: &str) -> Result<Self, AuthError> {
+    pub fn header_name(mut self, name: &str) -> Result<Self, AuthError> {
         self.header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| AuthError::InvalidHeaderName(name.to_owned()))?;
         Ok(self)
@@ -323,7 +318,10 @@ mod tests {
 
     #[test]
     fn api_keys() {
-        let auth = ApiKeyAuth::new(["k1"]).unwrap().header_name("x-key");
+        let auth = ApiKeyAuth::new(["k1"])
+            .unwrap()
+            .header_name("x-key")
+            .unwrap();
         assert!(auth.check(&request("X-Key: k1\r\n")).is_ok());
         assert_eq!(
             refused(auth.check(&request("X-Key: k2\r\n"))),
@@ -337,7 +335,7 @@ mod tests {
         assert_eq!(
             ApiKeyAuth::new(["k"])
                 .unwrap()
-                .try_header_name("bad name")
+                .header_name("bad name")
                 .unwrap_err(),
             AuthError::InvalidHeaderName("bad name".to_owned())
         );

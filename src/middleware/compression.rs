@@ -474,17 +474,24 @@ fn eligibility(response: &Response) -> Eligibility {
         return Eligibility::Untouched;
     }
     let status = response.status();
+    let compressible = response
+        .header_value(&header::CONTENT_TYPE)
+        .is_some_and(|content_type| is_compressible(content_type.as_bytes()));
+    // A 304's fields are copied into the cached response it validates (RFC 9111 §4.3.4): it
+    // is touched only when it says it stands for a compressible type, so a video's strong
+    // ETag is never weakened on its way through a cache.
     if status == StatusCode::NOT_MODIFIED {
-        return Eligibility::NotModified;
+        return if compressible {
+            Eligibility::NotModified
+        } else {
+            Eligibility::Untouched
+        };
     }
     // A 205 is sent with `content-length: 0` whatever its body; a 206's ranges count identity
     // bytes, so encoding its part would make them lie.
     let without_content = !status_has_body(status)
         || status == StatusCode::RESET_CONTENT
         || status == StatusCode::PARTIAL_CONTENT;
-    let compressible = response
-        .header_value(&header::CONTENT_TYPE)
-        .is_some_and(|content_type| is_compressible(content_type.as_bytes()));
     if without_content || !compressible {
         return Eligibility::Untouched;
     }
@@ -1059,6 +1066,10 @@ mod tests {
         let not_modified = || {
             Response::new(StatusCode::NOT_MODIFIED)
                 .header(header::ETAG, HeaderValue::from_static("\"v1\""))
+                .header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )
         };
         let negotiated = compression.respond(not_modified(), Some(Coding::Brotli), false);
         assert_eq!(header(&negotiated, &header::ETAG), ["W/\"v1\""]);
@@ -1067,6 +1078,12 @@ mod tests {
         let identity = compression.respond(not_modified(), None, false);
         assert_eq!(header(&identity, &header::ETAG), ["\"v1\""]);
         assert!(header(&identity, &header::VARY).is_empty());
+        // A 304 that does not say it stands for a compressible type is left alone.
+        let untyped = Response::new(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, HeaderValue::from_static("\"v9\""));
+        let untyped = compression.respond(untyped, Some(Coding::Gzip), false);
+        assert_eq!(header(&untyped, &header::ETAG), ["\"v9\""]);
+        assert!(header(&untyped, &header::VARY).is_empty());
         // A weak tag stays as it is.
         let weak =
             Response::text(report(2000)).header(header::ETAG, HeaderValue::from_static("W/\"v2\""));

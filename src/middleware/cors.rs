@@ -349,21 +349,55 @@ fn static_value(text: String) -> Option<HeaderValue> {
     Some(HeaderValue::from_static(Box::leak(text.into_boxed_str())))
 }
 
-/// The header value for a configured origin, if it is a serialized origin:
-/// `scheme "://" host [ ":" port ]`, lower-case scheme, no path, query or userinfo.
+/// The header value for a configured origin, if it is one a browser can send: a serialized
+/// origin (`scheme "://" host [ ":" port ]`) with a lower-case scheme and host, no default
+/// port (443 for https, 80 for http — browsers omit it), no path, query or user info. The host
+/// is lower-cased here, as browsers send it; anything else is refused rather than kept as an
+/// origin that could never match.
 fn render_origin(origin: &str) -> Option<HeaderValue> {
-    let (scheme, rest) = origin.split_once("://")?;
+    let (scheme, authority) = origin.split_once("://")?;
     let scheme_ok = !scheme.is_empty()
         && scheme.bytes().all(|byte| {
             byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"+-.".contains(&byte)
         });
-    let host_ok = !rest.is_empty()
-        && rest
+    let (host, port) = split_host_port(authority)?;
+    let host_ok = !host.is_empty()
+        && !host.contains("..")
+        && !host.starts_with('.')
+        && host
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || b"-.:[]".contains(&byte));
-    (scheme_ok && host_ok)
-        .then(|| static_value(origin.to_owned()))
-        .flatten()
+    let port_ok = match port {
+        None => true,
+        Some(port) => {
+            let default = matches!((scheme, port), ("https", "443") | ("http", "80"));
+            !default
+                && !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+        }
+    };
+    if !(scheme_ok && host_ok && port_ok) {
+        return None;
+    }
+    static_value(origin.to_ascii_lowercase())
+}
+
+/// Host and optional port of an authority; an IPv6 host keeps its brackets.
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, rest) = authority.split_at(close + 1);
+        return match rest {
+            "" => Some((host, None)),
+            _ => Some((host, Some(rest.strip_prefix(':')?))),
+        };
+    }
+    match authority.split_once(':') {
+        Some((host, port)) if !port.contains(':') => Some((host, Some(port))),
+        Some(_) => None,
+        None => Some((authority, None)),
+    }
 }
 
 /// How a request's origin was judged.
@@ -393,9 +427,17 @@ impl Cors {
         }
     }
 
+    /// Whether a preflight's method may be used. The CORS-safelisted methods (`GET`, `HEAD`,
+    /// `POST`) always may: the Fetch standard never requires them in
+    /// `Access-Control-Allow-Methods`, so refusing them would block a request the browser
+    /// would send anyway as a simple one. With any method allowed, the method must still be a
+    /// valid token, since it is echoed back.
     fn method_allowed(&self, method: &[u8]) -> bool {
+        if matches!(method, b"GET" | b"HEAD" | b"POST") {
+            return true;
+        }
         match &self.methods {
-            Allowed::Any => true,
+            Allowed::Any => Method::from_bytes(method).is_ok(),
             Allowed::Only(methods) => methods
                 .iter()
                 .any(|allowed| allowed.as_str().as_bytes() == method),
@@ -450,8 +492,7 @@ impl Cors {
         let mut response = Response::new(StatusCode::OK);
         response = self.grant_origin(response, verdict);
         let allow_methods = match self.methods {
-            // Any method: grant the one asked for (validated as a token by `method_allowed`'s
-            // caller through HeaderValue).
+            // Any method: grant the one asked for (a valid token: `method_allowed` checked).
             Allowed::Any => HeaderValue::from_bytes(method).unwrap_or(ANY),
             Allowed::Only(_) => self.allow_methods.clone(),
         };
@@ -495,8 +536,14 @@ impl Cors {
 impl Middleware for Cors {
     async fn call(&self, request: Request, next: Next<'_>) -> Response {
         let Some(origin) = request.header("origin") else {
-            // Not a cross-origin request from a browser: nothing to grant.
-            return next.run(request).await;
+            // Not a cross-origin request from a browser: nothing to grant. But when the grant
+            // depends on the origin, a cache must not hand this answer to a CORS request
+            // (Fetch §3.2.5): it varies on `Origin` all the same.
+            let response = next.run(request).await;
+            return match self.origins {
+                RenderedOrigins::Any => response,
+                _ => response.header(header::VARY, ORIGIN),
+            };
         };
         if request.method() == Method::OPTIONS
             && let Some(method) = request.header("access-control-request-method")
@@ -540,6 +587,51 @@ mod tests {
                 .build()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn configured_origins_are_normalized_or_refused() {
+        let value =
+            |origin: &str| render_origin(origin).map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(
+            value("https://App.Example").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            value("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(
+            value("https://[::1]:8443").as_deref(),
+            Some("https://[::1]:8443")
+        );
+        for never_sent in [
+            "https://a.example:443",
+            "http://a.example:80",
+            "https://:80",
+            "https://a:b:c",
+            "https://a..b",
+            "https://a.example/",
+            "https://a.example:",
+            "https://[::1",
+        ] {
+            assert_eq!(value(never_sent), None, "{never_sent}");
+        }
+    }
+
+    #[test]
+    fn safelisted_methods_are_always_allowed_in_a_preflight() {
+        let cors = Cors::builder().allow_any_origin().build().unwrap();
+        assert!(cors.method_allowed(b"POST"));
+        assert!(cors.method_allowed(b"HEAD"));
+        assert!(!cors.method_allowed(b"DELETE"));
+        let any = Cors::builder()
+            .allow_any_origin()
+            .allow_any_method()
+            .build()
+            .unwrap();
+        assert!(any.method_allowed(b"PURGE"));
+        assert!(!any.method_allowed(b"PUT, DELETE"));
     }
 
     #[test]

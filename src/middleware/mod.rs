@@ -8,7 +8,9 @@
 //! its handler directly, so an empty chain costs nothing (`benches/middleware.rs`). A layer,
 //! like a replica, lives on one shard: it may hold `Rc`/`RefCell` state and need not be `Send`
 //! (`layer_with` builds one per shard and application). The engine's own answers — `/-/routes`,
-//! `/-/healthz`, the 404 for a path no application owns — are not wrapped.
+//! `/-/healthz`, the 404 for a path no application owns, a 408, and the 503/429 of an
+//! overloaded replica (admission happens before any layer runs, as Ray Serve's proxy answers
+//! backpressure outside the replica) — are not wrapped.
 //!
 //! What a middleware can do: read the request (and its body), change its headers for the
 //! handler ([`Request::set_header`](crate::Request::set_header),

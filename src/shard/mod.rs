@@ -107,7 +107,7 @@ impl ShardContext {
             .apps
             .iter()
             .zip(&app_names)
-            .map(|(app, name)| Admission::new(app.admission(), name.clone()))
+            .map(|(app, name)| Admission::new(app.admission(), name))
             .collect();
         Ok(ShardContext {
             admissions,

@@ -1617,6 +1617,34 @@ fn header_read_timeout_counts_from_the_start_of_the_head_not_from_the_last_byte(
     assert_closed(&mut stream);
 }
 
+/// Guards the close after a read timeout: a client that keeps sending past the deadline still
+/// reads the whole 408 and then a clean end of stream — never a reset, which a socket closed
+/// with unread input sends and which can discard the answer. (The sweeper shuts the read side
+/// to end the timed-out read; Linux then drops further input instead of queueing it.)
+#[test]
+fn a_client_that_keeps_sending_after_the_read_timeout_still_reads_the_408() {
+    let server = inspect_server_with(short_timeout_limits());
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+        .unwrap();
+    // Past the 300 ms timeout (and the sweeper's 50 ms), the 408 is on its way; the client,
+    // unaware, sends more of its head before reading.
+    sleep(Duration::from_millis(600));
+    let _ = stream.write_all(&[b's'; 16 * 1024]);
+    sleep(Duration::from_millis(100));
+    let response = read_response(&mut stream, false);
+    assert_eq!(response.redacted(), rejection(TIMEOUT_408, TIMEOUT_REASON));
+    // The server drained what came after the deadline and ended with FIN, not a reset: a
+    // socket closed with unread input resets, and a reset can discard the answer.
+    let mut rest = [0u8; 64];
+    assert_eq!(
+        stream.read(&mut rest).map_err(|error| error.kind()),
+        Ok(0),
+        "the connection ended with a reset"
+    );
+}
+
 #[test]
 fn a_half_sent_content_length_body_gets_408_after_body_read_timeout() {
     let server = inspect_server_with(short_timeout_limits());

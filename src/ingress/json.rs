@@ -18,6 +18,7 @@ use utoipa::openapi::{Content, Required, ResponseBuilder};
 use super::body::read_body;
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::openapi::OperationDoc;
+use super::pydantic::{RangeEnd, choices, range_error};
 use super::respond::IntoResponse;
 use super::validation::{ErrorDetail, LocItem, Location};
 use crate::{Request, Response};
@@ -361,13 +362,8 @@ fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
             .rsplit_once(", expected ")
             .map(|(_, expected)| expected)
             .unwrap_or_default();
-        let options: Vec<String> = expected
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(|option| format!("'{option}'"))
-            .collect();
-        let listed = join_or(&options);
+        let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let listed = choices(&options);
         let detail = ErrorDetail::new("enum", Location::Body, format!("Input should be {listed}"))
             .input(input)
             .ctx(serde_json::json!({ "expected": listed }));
@@ -431,15 +427,6 @@ fn between<'m>(message: &'m str, start: &str, end: &str) -> Option<&'m str> {
         .map(|(inside, _)| inside)
 }
 
-/// `'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`: pydantic's list of choices.
-fn join_or(options: &[String]) -> String {
-    match options {
-        [] => String::new(),
-        [only] => only.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
 /// The range of serde's name for an integer type.
 fn integer_bounds(expected: &str) -> Option<(i128, i128)> {
     Some(match expected {
@@ -468,36 +455,19 @@ fn out_of_range(input: &Value, (min, max): (i128, i128)) -> Option<ErrorDetail> 
             let float = input.as_f64().filter(|float| float.fract() == 0.0)?;
             Some(if float < 0.0 { i128::MIN } else { i128::MAX })
         })?;
-    if value < min {
-        Some(
-            ErrorDetail::new(
-                "greater_than_equal",
-                Location::Body,
-                format!("Input should be greater than or equal to {min}"),
-            )
-            .input(input.clone())
-            .ctx(serde_json::json!({ "ge": number(min) })),
-        )
+    let (end, limit) = if value < min {
+        (RangeEnd::Min, min)
     } else if value > max {
-        Some(
-            ErrorDetail::new(
-                "less_than_equal",
-                Location::Body,
-                format!("Input should be less than or equal to {max}"),
-            )
-            .input(input.clone())
-            .ctx(serde_json::json!({ "le": number(max) })),
-        )
+        (RangeEnd::Max, max)
     } else {
-        None
-    }
-}
-
-fn number(value: i128) -> Value {
-    i64::try_from(value)
-        .map(Value::from)
-        .or_else(|_| u64::try_from(value).map(Value::from))
-        .unwrap_or_else(|_| Value::String(value.to_string()))
+        return None;
+    };
+    let (kind, msg, ctx) = range_error(end, limit);
+    Some(
+        ErrorDetail::new(kind, Location::Body, msg)
+            .input(input.clone())
+            .ctx(ctx),
+    )
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ mod json;
 mod openapi;
 mod params;
 mod parts;
+mod pydantic;
 mod respond;
 mod router;
 mod validation;

@@ -44,6 +44,7 @@ use serde::{Deserializer, Serialize};
 use serde_json::{Value, json};
 use smallvec::SmallVec;
 
+use super::pydantic::{RangeEnd, choices, range_error};
 use super::validation::{ErrorDetail, LocItem, Location};
 
 /// Deserializes `T` from name/value pairs found at `location` (values already percent-decoded).
@@ -744,12 +745,6 @@ where
     }
 }
 
-/// Which end of an integer type's range a value passed.
-enum RangeEnd {
-    Min,
-    Max,
-}
-
 /// A float, as Rust spells one (including `inf` and `nan`, which pydantic also accepts).
 fn parse_float<N: FromStr>(raw: &str) -> Result<N, ParamError> {
     raw.parse().map_err(|_| {
@@ -785,23 +780,6 @@ fn parse_char(raw: &str) -> Result<char, ParamError> {
     match (chars.next(), chars.next()) {
         (Some(c), None) => Ok(c),
         _ => Err(ParamError::value_error("expected a single character").input(raw)),
-    }
-}
-
-/// A JSON number for a `ctx` bound, or its decimal text when it is beyond JSON's 64 bits.
-fn json_number<N: Serialize + Display>(n: N) -> Value {
-    serde_json::to_value(&n).unwrap_or_else(|_| Value::String(n.to_string()))
-}
-
-/// pydantic's "'a', 'b' or 'c'" for the allowed values.
-fn expected_list(variants: &[&str]) -> String {
-    match variants {
-        [] => String::new(),
-        [only] => format!("'{only}'"),
-        [init @ .., last] => {
-            let init: Vec<String> = init.iter().map(|v| format!("'{v}'")).collect();
-            format!("{} or '{last}'", init.join(", "))
-        }
     }
 }
 
@@ -880,13 +858,8 @@ impl ParamError {
 
     /// An integer past its type's `end`, whose value is `limit`.
     fn out_of_range<N: Serialize + Display>(end: RangeEnd, limit: N, raw: &str) -> Self {
-        let (kind, relation, key) = match end {
-            RangeEnd::Min => ("greater_than_equal", "greater than or equal to", "ge"),
-            RangeEnd::Max => ("less_than_equal", "less than or equal to", "le"),
-        };
-        ParamError::new(kind, format!("Input should be {relation} {limit}"))
-            .input(raw)
-            .ctx(json!({ key: json_number(limit) }))
+        let (kind, msg, ctx) = range_error(end, limit);
+        ParamError::new(kind, msg).input(raw).ctx(ctx)
     }
 
     /// A value asked to hold `what`, which one string cannot.
@@ -979,7 +952,7 @@ impl de::Error for ParamError {
             ))
             .input(variant);
         }
-        let expected = expected_list(expected);
+        let expected = choices(expected);
         ParamError::new("enum", format!("Input should be {expected}"))
             .input(variant)
             .ctx(json!({ "expected": expected }))

@@ -32,7 +32,8 @@
 //! - Statuses: 1xx, 204, 205 and 304 carry no content, and a 206's ranges count identity
 //!   bytes: none is compressed. A 304 to a client that negotiated a coding gets `Vary` and a weakened `ETag`,
 //!   what the 200 it validates carried when it was compressed.
-//! - `HEAD`: never compressed (the engine drops the body, and states the identity length).
+//! - `HEAD`: never compressed (the engine drops the body); a whole body keeps the identity
+//!   length, a streamed one carries the `Content-Encoding` its GET would.
 //! - Whole bodies: compressed when at least `min_bytes` long (default
 //!   [`DEFAULT_MIN_BYTES`]), and sent as they were when the encoding is not smaller.
 //! - Streamed bodies: always compressed, their size being unknown. A flush costs a few bytes
@@ -238,7 +239,13 @@ impl Compression {
             Eligibility::Eligible => {
                 let response = add_vary(response);
                 match coding {
-                    // The engine drops a HEAD's body unsent: encoding it would be waste.
+                    // The engine drops a HEAD's body unsent: encoding it would be waste. A
+                    // stream's GET is always encoded, so its HEAD says so too (RFC 9110
+                    // §9.3.2: the same fields as the GET); a whole body's GET is encoded only
+                    // when large enough and worth it, which only compressing would tell.
+                    Some(coding) if is_head && response.is_stream() => {
+                        mark_encoded(response, coding)
+                    }
                     Some(_) if is_head => response,
                     Some(coding) if response.is_stream() => self.compress_stream(response, coding),
                     Some(coding) => self.compress_whole(response, coding),

@@ -30,8 +30,9 @@
 //!   and every `+json` or `+xml` subtype (so `image/svg+xml`). Everything else — images, video,
 //!   archives, a missing `Content-Type` — is sent as it is, without `Vary`.
 //! - Statuses: 1xx, 204, 205 and 304 carry no content, and a 206's ranges count identity
-//!   bytes: none is compressed. A 304 to a client that negotiated a coding gets `Vary` and a weakened `ETag`,
-//!   what the 200 it validates carried when it was compressed.
+//!   bytes: none is compressed. A 304 for a compressible type, to a client that negotiated a coding,
+//!   gets `Vary` and a weakened `ETag`, what the 200 it validates carried when it was
+//!   compressed; a 304 that does not name its type is left alone.
 //! - `HEAD`: never compressed (the engine drops the body); a whole body keeps the identity
 //!   length, a streamed one carries the `Content-Encoding` its GET would.
 //! - Whole bodies: compressed when at least `min_bytes` long (default

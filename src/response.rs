@@ -203,6 +203,11 @@ impl Response {
         }
     }
 
+    pub(crate) fn with_body(mut self, body: ResponseBody) -> Self {
+        self.body = body;
+        self
+    }
+
     pub(crate) fn into_parts(self) -> (StatusCode, ResponseHeaders, ResponseBody) {
         (self.status, self.headers, self.body)
     }

@@ -8,10 +8,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_lite::FutureExt;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -23,6 +25,7 @@ use crate::error::Error;
 use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
+use crate::shard::forward::{self, Loads};
 use crate::shard::{self, ShardContext};
 
 /// How often `Serve::run` checks that every shard is still running.
@@ -50,6 +53,9 @@ pub(crate) struct ServerConfig {
     pub(crate) not_found_hint: String,
     /// Each application's healthy replicas, for `/-/healthz` on every shard.
     pub(crate) health: HealthBoard,
+    /// Each application's load on each shard's replica, published by that shard, read by the
+    /// others when they forward.
+    pub(crate) loads: Loads,
 }
 
 /// Runs one application with default options, like `serve.run(app)`: blocks until SIGINT or
@@ -178,6 +184,7 @@ impl Serve {
             .options
             .resolve(|name| std::env::var(name).ok(), &allowed_cores())?;
         let prefix_trie = build_routes(&self.apps)?;
+        check_replicas(&self.apps, options.cores.len())?;
         let listeners = bind_listeners(&options)?;
         let local_addr = listeners.local_addr;
         let config = Arc::new(ServerConfig {
@@ -187,7 +194,13 @@ impl Serve {
                 options.host,
                 local_addr.port()
             ),
-            health: HealthBoard::new(self.apps.len(), options.cores.len()),
+            health: HealthBoard::new(
+                self.apps
+                    .iter()
+                    .map(|app| app.hosts(options.cores.len()).len())
+                    .collect(),
+            ),
+            loads: forward::loads(self.apps.len(), options.cores.len()),
             options,
             apps: self.apps,
             layers: self.layers,
@@ -207,6 +220,21 @@ fn watch_signals(mut signals: Signals, signalled: mpsc::Sender<()>) {
     if arrivals.next().is_some() {
         std::process::exit(FORCED_EXIT_STATUS);
     }
+}
+
+/// Every application asks for between one replica and one per shard.
+fn check_replicas(apps: &[Application], shards: usize) -> Result<(), Error> {
+    for app in apps {
+        if let Some(asked) = app.replicas_asked()
+            && !(1..=shards).contains(&asked)
+        {
+            return Err(Error::config(format!(
+                "application {:?}: num_replicas is {asked}, must be between 1 and the {shards} shard(s)",
+                app.app_name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
@@ -324,7 +352,22 @@ fn start_shards(
         exited: exited_rx,
     };
     let cores = config.options.cores.clone();
+    // Links between shards only when some application lives on fewer shards than it is
+    // reached from: otherwise no shard ever forwards, and its reactor polls no channel.
+    let forwarding = config
+        .apps
+        .iter()
+        .any(|app| app.hosts(cores.len()).len() < cores.len());
+    let mut links = if forwarding {
+        forward::build_links(cores.len())
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (index, (core, socket)) in cores.into_iter().zip(sockets).enumerate() {
+        let shard_links = links.get_mut(index).and_then(Option::take);
         let config = config.clone();
         let stopped = stopped.clone();
         let ready = ready_tx.clone();
@@ -336,14 +379,34 @@ fn start_shards(
             .name(&format!("ringserve-shard-{index}"))
             .spawn(move || async move {
                 let _exit_guard = exit_guard;
-                let context = ShardContext::new(index, config);
+                let context = match ShardContext::new(index, config) {
+                    Ok(context) => Rc::new(context),
+                    Err(message) => {
+                        let _ = ready.send(Err(message));
+                        return;
+                    }
+                };
+                if let Some(links) = shard_links {
+                    // Every shard connects its links before it reports ready; a shard that
+                    // failed never connects, and then the stop ends the wait.
+                    let connected = async {
+                        Some(forward::Forwarder::connect(index, links, context.clone()).await)
+                    }
+                    .or(async {
+                        let _ = stopped.recv_async().await;
+                        None
+                    })
+                    .await;
+                    let Some(forwarder) = connected else {
+                        return;
+                    };
+                    let _ = context.forwarder.set(forwarder);
+                }
                 // Send, then drop the sender: `start` sees a disconnect only once every shard
                 // has answered or died, never while a running shard still holds a clone.
-                let _ = ready.send(context.as_ref().map(drop).map_err(Clone::clone));
+                let _ = ready.send(Ok(()));
                 drop(ready);
-                if let Ok(context) = context {
-                    shard::run(socket, context, stopped).await;
-                }
+                shard::run(socket, context, stopped).await;
             })
             .map_err(|error| shard_start_error(index, core, error));
         match spawned {

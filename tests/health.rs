@@ -27,7 +27,10 @@ impl Deployment for Checked {
     }
 
     async fn check_health(&self) -> Result<(), String> {
-        let on_shard_0 = std::thread::current().name() == Some("ringserve-shard-0");
+        // glommio names the thread `ringserve-shard-0-<executor id>`.
+        let on_shard_0 = std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("ringserve-shard-0-"));
         match STATE.load(Ordering::SeqCst) {
             FAILING => Err("model unloaded".to_owned()),
             FAILING_ON_SHARD_0 if on_shard_0 => Err("model unloaded".to_owned()),

@@ -77,8 +77,12 @@ pub(crate) struct Admission {
 /// anyone waits), so a newcomer cannot overtake the queue, and a waiter that gives up after
 /// being handed a turn passes it on at once.
 struct Turns {
+    capacity: usize,
     free: Cell<usize>,
     waiting: RefCell<VecDeque<Rc<Slot>>>,
+    /// Told the replica's load (turns held plus requests waiting) whenever it changes, when
+    /// other shards forward to this replica and choose by it.
+    publish: std::cell::OnceCell<Box<dyn Fn(usize)>>,
 }
 
 /// One waiting request's place in the queue.
@@ -89,6 +93,12 @@ struct Slot {
 }
 
 impl Turns {
+    fn publish(&self) {
+        if let Some(publish) = self.publish.get() {
+            publish(self.capacity - self.free.get() + self.waiting.borrow().len());
+        }
+    }
+
     /// Gives a turn back: to the oldest waiter if there is one, else to the free count.
     fn release(&self) {
         let next = self.waiting.borrow_mut().pop_front();
@@ -101,6 +111,7 @@ impl Turns {
             }
             None => self.free.set(self.free.get() + 1),
         }
+        self.publish();
     }
 }
 
@@ -150,6 +161,7 @@ impl Drop for Waiting {
                 .waiting
                 .borrow_mut()
                 .retain(|slot| !Rc::ptr_eq(slot, &self.slot));
+            self.turns.publish();
         }
     }
 }
@@ -167,6 +179,8 @@ impl Admission {
         );
         Admission {
             turns: Rc::new(Turns {
+                capacity: config.max_ongoing_requests,
+                publish: std::cell::OnceCell::new(),
                 free: Cell::new(config.max_ongoing_requests),
                 waiting: RefCell::new(VecDeque::new()),
             }),
@@ -182,6 +196,7 @@ impl Admission {
         let free = self.turns.free.get();
         if free > 0 {
             self.turns.free.set(free - 1);
+            self.turns.publish();
             return Ok(Turn {
                 turns: self.turns.clone(),
             });
@@ -196,12 +211,18 @@ impl Admission {
         }
         let slot = Rc::new(Slot::default());
         self.turns.waiting.borrow_mut().push_back(slot.clone());
+        self.turns.publish();
         Ok(Waiting {
             turns: self.turns.clone(),
             slot,
             taken: false,
         }
         .await)
+    }
+
+    /// Reports the replica's load through `publish` from now on.
+    pub(crate) fn publish_load_with(&self, publish: impl Fn(usize) + 'static) {
+        let _ = self.turns.publish.set(Box::new(publish));
     }
 
     /// Requests waiting for a turn now.

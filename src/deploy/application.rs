@@ -46,6 +46,7 @@ pub struct Application {
     request_timeout: Option<Duration>,
     admission: AdmissionConfig,
     health: HealthConfig,
+    num_replicas: Option<usize>,
 }
 
 impl Application {
@@ -63,6 +64,7 @@ impl Application {
             request_timeout: None,
             admission: AdmissionConfig::default(),
             health: HealthConfig::default(),
+            num_replicas: None,
             factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
         }
     }
@@ -96,6 +98,7 @@ impl Application {
             request_timeout: None,
             admission: AdmissionConfig::default(),
             health: HealthConfig::default(),
+            num_replicas: None,
             factory: Arc::new(move || {
                 factory()
                     .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
@@ -191,6 +194,25 @@ impl Application {
     pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
         self.health.timeout = timeout;
         self
+    }
+
+    /// How many replicas to build (Ray Serve's `num_replicas`): on the first `n` shards, one
+    /// each; requests accepted on the other shards are forwarded to them over lock-free
+    /// channels, and the response comes back the same way. Default: one per shard. Use `1`
+    /// for a deployment too expensive to build on every core. Must be between 1 and the
+    /// number of shards.
+    pub fn num_replicas(mut self, n: usize) -> Self {
+        self.num_replicas = Some(n);
+        self
+    }
+
+    /// The shards that host a replica, out of `shards`.
+    pub(crate) fn hosts(&self, shards: usize) -> std::ops::Range<usize> {
+        0..self.num_replicas.unwrap_or(shards).min(shards)
+    }
+
+    pub(crate) fn replicas_asked(&self) -> Option<usize> {
+        self.num_replicas
     }
 
     pub(crate) fn health(&self) -> HealthConfig {

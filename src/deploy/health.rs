@@ -48,11 +48,10 @@ pub(crate) struct HealthBoard {
 }
 
 impl HealthBoard {
-    pub(crate) fn new(apps: usize, replicas_per_app: usize) -> Self {
+    /// A board for applications with these numbers of replicas, all healthy.
+    pub(crate) fn new(replicas: Vec<usize>) -> Self {
         HealthBoard {
-            healthy: (0..apps)
-                .map(|_| AtomicUsize::new(replicas_per_app))
-                .collect(),
+            healthy: replicas.into_iter().map(AtomicUsize::new).collect(),
         }
     }
 

@@ -127,7 +127,8 @@ fn test_shard() -> ShardContext {
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),
         not_found_hint: String::new(),
-        health: crate::deploy::health::HealthBoard::new(1, 1),
+        health: crate::deploy::health::HealthBoard::new(vec![1]),
+        loads: crate::shard::forward::loads(1, 1),
     };
     ShardContext::new(0, Arc::new(config)).expect("replica builds")
 }

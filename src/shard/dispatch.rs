@@ -14,10 +14,13 @@ use glommio::timer::Timer;
 use http::{HeaderValue, Method, StatusCode, header};
 
 use super::ShardContext;
+use super::forward::Carried;
+use crate::deploy::Replica;
+use crate::deploy::admission::Admission;
 use crate::http1::head::{RequestHead, TimeoutOverride};
 use crate::limits::REQUEST_ID_BYTES_MAX;
 use crate::request::{Request, RequestId};
-use crate::request_body::Body;
+use crate::request_body::{Body, BodyStream};
 use crate::response::Response;
 use crate::serve::ServerConfig;
 
@@ -101,35 +104,36 @@ pub(crate) async fn dispatch(
         head.timeout_override,
     );
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
-    let request = Request::new(
-        head_bytes,
-        head,
-        root_len + found.prefix_len,
-        body,
-        shard.app_names[found.app].clone(),
-        request_id,
-    );
-    let replica = &shard.replicas[found.app];
-    let admission = &shard.admissions[found.app];
-    // A request waits for its turn on the replica inside the timeout (Ray Serve counts the
-    // time queued against it) and holds the turn until its response is finished, a stream
-    // included. A deployment may panic while making its future, or while it runs: both are
-    // caught.
+    let app = found.app;
+    let route_offset = root_len + found.prefix_len;
     let call = async {
-        let turn = match admission.admit().await {
-            Ok(turn) => turn,
-            Err(overloaded) => return Ok::<_, Box<dyn std::any::Any + Send>>(overloaded),
-        };
-        let future = std::panic::catch_unwind(AssertUnwindSafe(|| replica.call_boxed(request)))?;
-        let response = AssertUnwindSafe(future).catch_unwind().await?;
-        Ok(if response.is_stream() {
-            response.map_body(move |chunk| {
-                let _held_until_the_stream_ends = &turn;
-                chunk
-            })
-        } else {
-            response
-        })
+        match &shard.replicas[app] {
+            Some(replica) => {
+                let request = Request::new(
+                    head_bytes,
+                    head,
+                    route_offset,
+                    body,
+                    shard.app_names[app].clone(),
+                    request_id,
+                );
+                call_replica(&shard.admissions[app], replica.as_ref(), request).await
+            }
+            // No replica here: one on another shard serves it.
+            None => Ok(forward(
+                shard,
+                app,
+                Carried {
+                    head: head_bytes,
+                    parts: head,
+                    route_offset,
+                    body: Bytes::new(),
+                    request_id,
+                },
+                body,
+            )
+            .await),
+        }
     };
     let finished = match timeout {
         None => call.await,
@@ -159,10 +163,70 @@ pub(crate) async fn dispatch(
             close: false,
             deadline,
         },
-        Err(_) => keep_open(
-            Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR),
-        ),
+        Err(_) => keep_open(internal_error()),
     }
+}
+
+/// The `500` for a handler that panicked.
+pub(crate) fn internal_error() -> Response {
+    Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A panic caught from a handler.
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+
+/// Calls this shard's replica: it waits for its turn first (inside the request timeout, as Ray
+/// Serve counts the time queued against it) and holds the turn until its response is
+/// finished, a stream included. A deployment may panic while making its future, or while it
+/// runs: both are caught.
+pub(crate) async fn call_replica(
+    admission: &Admission,
+    replica: &dyn Replica,
+    request: Request,
+) -> Result<Response, Panic> {
+    let turn = match admission.admit().await {
+        Ok(turn) => turn,
+        Err(overloaded) => return Ok(overloaded),
+    };
+    let future = std::panic::catch_unwind(AssertUnwindSafe(|| replica.call_boxed(request)))?;
+    let response = AssertUnwindSafe(future).catch_unwind().await?;
+    Ok(if response.is_stream() {
+        response.map_body(move |chunk| {
+            let _held_until_the_stream_ends = &turn;
+            chunk
+        })
+    } else {
+        response
+    })
+}
+
+/// Serves a request on another shard's replica. The body is read whole first (up to the body
+/// limit): what crosses cores is owned bytes.
+async fn forward(shard: &ShardContext, app: usize, mut carried: Carried, body: Body) -> Response {
+    let Some(forwarder) = shard.forwarder.get() else {
+        return internal_error();
+    };
+    let Some(target) = forwarder.choose(&shard.hosts[app], &shard.config.loads[app]) else {
+        return internal_error();
+    };
+    carried.body = match body {
+        Body::Full(bytes) => bytes,
+        streaming => match BodyStream::new(streaming).collect_bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => return body_error(error),
+        },
+    };
+    forwarder.call(target, app, carried).await
+}
+
+/// The answer to a request body that could not be read for forwarding.
+fn body_error(error: crate::BodyError) -> Response {
+    let status = match error {
+        crate::BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        crate::BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Response::text(error.to_string()).with_status(status)
 }
 
 fn keep_open(response: Response) -> Outcome {

@@ -13,13 +13,12 @@ mod body_pump;
 mod connection;
 mod date;
 mod dispatch;
+pub(crate) mod forward;
 pub(crate) mod request_id;
 mod response_stream;
 mod transport;
 
-use crate::deploy::admission::Admission;
-use crate::deploy::health;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,8 +30,11 @@ use glommio::timer::Timer;
 use slab::Slab;
 
 use crate::deploy::Replica;
+use crate::deploy::admission::Admission;
+use crate::deploy::health;
 use crate::serve::ServerConfig;
 use date::DateCache;
+use forward::Forwarder;
 use request_id::RequestIdGenerator;
 use transport::{GlommioTransport, Transport};
 
@@ -61,7 +63,13 @@ struct ConnectionEntry {
 /// Everything one shard owns.
 pub(crate) struct ShardContext {
     pub(crate) config: Arc<ServerConfig>,
-    pub(crate) replicas: Vec<Rc<dyn Replica>>,
+    /// This shard's replica of each application; `None` where the application has fewer
+    /// replicas than there are shards and this shard hosts none (its requests are forwarded).
+    pub(crate) replicas: Vec<Option<Rc<dyn Replica>>>,
+    /// For each application, the shards that host a replica.
+    pub(crate) hosts: Vec<Vec<usize>>,
+    /// The links to other shards, when some application is forwarded.
+    pub(crate) forwarder: OnceCell<Rc<Forwarder>>,
     pub(crate) app_names: Vec<Rc<str>>,
     /// Each application's turns and queue on this shard's replica.
     pub(crate) admissions: Vec<Admission>,
@@ -78,12 +86,22 @@ pub(crate) struct ShardContext {
 impl ShardContext {
     /// Builds the shard's replicas; a factory that panics is reported by application name.
     pub(crate) fn new(index: usize, config: Arc<ServerConfig>) -> Result<Self, String> {
+        let shards = config.options.cores.len();
+        let hosts: Vec<Vec<usize>> = config
+            .apps
+            .iter()
+            .map(|app| app.hosts(shards).collect())
+            .collect();
         let mut replicas = Vec::with_capacity(config.apps.len());
-        for app in &config.apps {
+        for (app, hosts) in config.apps.iter().zip(&hosts) {
+            if !hosts.contains(&index) {
+                replicas.push(None);
+                continue;
+            }
             let built =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.build_replica()));
             match built {
-                Ok(Ok(replica)) => replicas.push(config.layers.wrap(replica)),
+                Ok(Ok(replica)) => replicas.push(Some(config.layers.wrap(replica))),
                 Ok(Err(reason)) => {
                     return Err(format!(
                         "application {:?} failed to build its replica on shard {index}: {reason}",
@@ -107,13 +125,26 @@ impl ShardContext {
             .apps
             .iter()
             .zip(&app_names)
-            .map(|(app, name)| Admission::new(app.admission(), name))
+            .enumerate()
+            .map(|(app_index, (app, name))| {
+                let admission = Admission::new(app.admission(), name);
+                // Others choose where to forward by this replica's published load.
+                if hosts[app_index].len() < shards {
+                    let config = config.clone();
+                    admission.publish_load_with(move |load| {
+                        config.loads[app_index][index].publish(load);
+                    });
+                }
+                admission
+            })
             .collect();
         Ok(ShardContext {
             admissions,
             routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,
             replicas,
+            hosts,
+            forwarder: OnceCell::new(),
             app_names,
             date: DateCache::new(),
             request_ids: RequestIdGenerator::new(index),
@@ -215,9 +246,12 @@ fn stop_listening(listener_fd: RawFd) {
 }
 
 /// Runs one shard until shutdown: accept, serve, then drain within the grace period.
-pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flume::Receiver<()>) {
+pub(crate) async fn run(
+    listener: OwnedFd,
+    context: Rc<ShardContext>,
+    shutdown: flume::Receiver<()>,
+) {
     use std::os::fd::{FromRawFd, IntoRawFd};
-    let context = Rc::new(context);
     let listener_fd = listener.into_raw_fd();
     // SAFETY: the descriptor is a bound, listening TCP socket handed over whole to this shard.
     let listener = unsafe { TcpListener::from_raw_fd(listener_fd) };
@@ -227,7 +261,10 @@ pub(crate) async fn run(listener: OwnedFd, context: ShardContext, shutdown: flum
         .iter()
         .zip(&context.config.apps)
         .enumerate()
-        .map(|(app, (replica, config))| {
+        .filter_map(|(app, (replica, config))| {
+            replica.as_ref().map(|replica| (app, replica, config))
+        })
+        .map(|(app, replica, config)| {
             let watched = health::watch(
                 replica.clone(),
                 app,

@@ -1,0 +1,511 @@
+//! Cross-core forwarding: a request accepted on a shard without a replica of its application
+//! is served by a replica on another shard, and the response — streamed ones included — comes
+//! back to the shard that owns the connection.
+//!
+//! Invariant: shards talk only through glommio's single-producer single-consumer shared
+//! channels, one per ordered pair of shards, built before any shard starts: no locks. What
+//! crosses is owned and `Send` (the request's head and whole body as `Bytes`, the response's
+//! head, body or chunks as `Bytes`); everything else — the waiting calls, the calls being
+//! served, their wakers — stays on its own shard in `RefCell`s. A call whose origin gives up
+//! (its request timed out, its client left mid-stream) sends `Cancel`, and the serving shard
+//! drops the handler's future. A link's capacity bounds what is in flight between two shards;
+//! a streamed response's chunks wait in the link (and in at most `CHUNKS_BUFFERED_MAX` on the
+//! origin) until the client reads them.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use futures_lite::{Stream, StreamExt};
+use glommio::channels::shared_channel::{
+    self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
+};
+use glommio::task::JoinHandle;
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use super::ShardContext;
+use crate::body::{BoxError, ResponseBody};
+use crate::http1::head::RequestHead;
+use crate::request::{Request, RequestId};
+use crate::request_body::Body;
+use crate::response::Response;
+
+/// Messages a link holds at most: past it, the sender waits (backpressure between shards).
+const LINK_CAPACITY: usize = 256;
+
+/// Chunks of one forwarded stream the origin holds before it stops taking more from the link.
+const CHUNKS_BUFFERED_MAX: usize = 16;
+
+/// What travels between shards.
+pub(crate) enum Message {
+    /// Serve this request on one of your replicas of `app`; answer to the sender with `id`.
+    /// (Boxed: a request's head is large, and every message is as large as the largest.)
+    Call {
+        id: u64,
+        app: usize,
+        request: Box<Carried>,
+    },
+    /// The origin gave up on call `id`: drop its handler.
+    Cancel { id: u64 },
+    /// The response's head, and its whole body unless chunks follow.
+    Head { id: u64, head: ForwardedHead },
+    /// The next chunk of a streamed response.
+    Chunk { id: u64, chunk: Bytes },
+    /// The end of a streamed response; `complete: false` when it was cut (an `Err` item).
+    End { id: u64, complete: bool },
+}
+
+/// A response's status, headers and whole body (`None` when its chunks follow).
+pub(crate) struct ForwardedHead {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Option<Bytes>,
+}
+
+/// A request as it crosses cores: everything owned, nothing tied to the origin shard.
+pub(crate) struct Carried {
+    pub(crate) head: Bytes,
+    pub(crate) parts: RequestHead,
+    pub(crate) route_offset: usize,
+    pub(crate) body: Bytes,
+    pub(crate) request_id: RequestId,
+}
+
+/// A shard's ends of the links, before they are connected on its executor.
+pub(crate) struct Links {
+    outgoing: Vec<Option<SharedSender<Message>>>,
+    incoming: Vec<Option<SharedReceiver<Message>>>,
+}
+
+/// One link per ordered pair of shards; element `i` is shard `i`'s ends.
+pub(crate) fn build_links(shards: usize) -> Vec<Links> {
+    let mut links: Vec<Links> = (0..shards)
+        .map(|_| Links {
+            outgoing: (0..shards).map(|_| None).collect(),
+            incoming: (0..shards).map(|_| None).collect(),
+        })
+        .collect();
+    for from in 0..shards {
+        for to in 0..shards {
+            if from != to {
+                let (sender, receiver) = shared_channel::new_bounded(LINK_CAPACITY);
+                links[from].outgoing[to] = Some(sender);
+                links[to].incoming[from] = Some(receiver);
+            }
+        }
+    }
+    links
+}
+
+/// Each replica's load as its shard publishes it — calls admitted or waiting — for other
+/// shards choosing where to forward. Padded to a cache line each, so a shard publishing its
+/// own count does not slow the others' reads of theirs.
+#[repr(align(64))]
+#[derive(Default)]
+pub(crate) struct Load(AtomicUsize);
+
+impl Load {
+    /// Written only by the shard that hosts the replica, read by the others when they choose:
+    /// `Relaxed` suffices, the count is a hint and a stale one only makes a choice worse.
+    pub(crate) fn publish(&self, load: usize) {
+        self.0.store(load, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A call this shard forwarded, waiting for its answer.
+#[derive(Default)]
+struct Waiting {
+    head: Option<ForwardedHead>,
+    chunks: VecDeque<Bytes>,
+    end: Option<bool>,
+    /// The task waiting for the head or the next chunk.
+    reader: Option<Waker>,
+    /// The link's receive loop, waiting for room in `chunks`.
+    writer: Option<Waker>,
+}
+
+type WaitingCall = Rc<RefCell<Waiting>>;
+
+/// A shard's side of forwarding.
+pub(crate) struct Forwarder {
+    senders: Vec<Option<ConnectedSender<Message>>>,
+    /// Calls this shard forwarded, by id.
+    waiting: RefCell<HashMap<u64, WaitingCall>>,
+    next_id: Cell<u64>,
+    /// Calls this shard serves for others, by origin and id, to cancel them.
+    serving: RefCell<HashMap<(usize, u64), JoinHandle<()>>>,
+    /// A small xorshift state for choosing between replicas: no shared randomness.
+    random: Cell<u64>,
+}
+
+impl Forwarder {
+    /// Connects this shard's links on its own executor (every shard does so at start; each
+    /// connection waits for its peer), then starts one receive loop per incoming link.
+    pub(crate) async fn connect(index: usize, links: Links, shard: Rc<ShardContext>) -> Rc<Self> {
+        let senders = links.outgoing.into_iter().map(|sender| async move {
+            match sender {
+                Some(sender) => Some(sender.connect().await),
+                None => None,
+            }
+        });
+        let receivers = links.incoming.into_iter().map(|receiver| async move {
+            match receiver {
+                Some(receiver) => Some(receiver.connect().await),
+                None => None,
+            }
+        });
+        // Connected concurrently: each waits for its peer, which connects its own in turn.
+        let senders: Vec<_> = senders.map(glommio::spawn_local).collect();
+        let receivers: Vec<_> = receivers.map(glommio::spawn_local).collect();
+        let mut connected_senders = Vec::with_capacity(senders.len());
+        for sender in senders {
+            connected_senders.push(sender.await);
+        }
+        let mut connected_receivers = Vec::with_capacity(receivers.len());
+        for receiver in receivers {
+            connected_receivers.push(receiver.await);
+        }
+        let forwarder = Rc::new(Forwarder {
+            senders: connected_senders,
+            waiting: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+            serving: RefCell::new(HashMap::new()),
+            random: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+        });
+        for (origin, receiver) in connected_receivers.into_iter().enumerate() {
+            if let Some(receiver) = receiver {
+                let weak = Rc::downgrade(&shard);
+                glommio::spawn_local(receive(origin, receiver, weak)).detach();
+            }
+        }
+        forwarder
+    }
+
+    /// The shard to forward a call for `app` to: of two hosting shards picked at random, the
+    /// less loaded (power of two choices); the only one when there is one.
+    pub(crate) fn choose(&self, hosts: &[usize], loads: &[Load]) -> Option<usize> {
+        match hosts {
+            [] => None,
+            [only] => Some(*only),
+            _ => {
+                let first = hosts[self.next_random() % hosts.len()];
+                let mut second = hosts[self.next_random() % hosts.len()];
+                if second == first {
+                    second = hosts
+                        [(hosts.iter().position(|&h| h == first).unwrap_or(0) + 1) % hosts.len()];
+                }
+                let load = |shard: usize| loads.get(shard).map_or(usize::MAX, Load::read);
+                Some(if load(second) < load(first) {
+                    second
+                } else {
+                    first
+                })
+            }
+        }
+    }
+
+    fn next_random(&self) -> usize {
+        let mut x = self.random.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random.set(x);
+        x as usize
+    }
+
+    /// Sends `request` to `target` to be served by its replica of `app`, and answers with its
+    /// response. Dropped before the response is whole (timeout, client gone), it cancels the
+    /// call on `target`.
+    pub(crate) async fn call(
+        self: &Rc<Self>,
+        target: usize,
+        app: usize,
+        request: Carried,
+    ) -> Response {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1));
+        let waiting: WaitingCall = Rc::default();
+        self.waiting.borrow_mut().insert(id, waiting.clone());
+        let mut guard = CallGuard {
+            forwarder: self.clone(),
+            target,
+            id,
+            finished: false,
+        };
+        let request = Box::new(request);
+        if !self.send(target, Message::Call { id, app, request }).await {
+            return unavailable();
+        }
+        let ForwardedHead {
+            status,
+            headers,
+            body,
+        } = std::future::poll_fn(|cx| {
+            let mut state = waiting.borrow_mut();
+            match state.head.take() {
+                Some(head) => Poll::Ready(head),
+                None => {
+                    state.reader = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        let mut response = Response::new(status);
+        for (name, value) in headers {
+            response = response.header(name, value);
+        }
+        match body {
+            Some(body) => {
+                guard.finished = true;
+                response.body(body)
+            }
+            None => response.with_body(ResponseBody::Stream(Box::pin(ForwardedChunks {
+                waiting,
+                guard,
+            }))),
+        }
+    }
+
+    async fn send(&self, target: usize, message: Message) -> bool {
+        match self.senders.get(target).and_then(Option::as_ref) {
+            Some(sender) => sender.send(message).await.is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// `503` for a call the serving shard could not be reached for (it is shutting down).
+fn unavailable() -> Response {
+    Response::text("Service Unavailable: the replica's shard is not reachable")
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// Cancels a forwarded call on its serving shard unless it finished.
+struct CallGuard {
+    forwarder: Rc<Forwarder>,
+    target: usize,
+    id: u64,
+    finished: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.forwarder.waiting.borrow_mut().remove(&self.id);
+        if self.finished {
+            return;
+        }
+        let forwarder = self.forwarder.clone();
+        let (target, id) = (self.target, self.id);
+        // Sent from a task of its own: a drop cannot wait for room in the link.
+        glommio::spawn_local(async move {
+            forwarder.send(target, Message::Cancel { id }).await;
+        })
+        .detach();
+    }
+}
+
+/// A streamed response served on another shard, read chunk by chunk as it arrives.
+struct ForwardedChunks {
+    waiting: WaitingCall,
+    guard: CallGuard,
+}
+
+impl Stream for ForwardedChunks {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut state = self.waiting.borrow_mut();
+        if let Some(chunk) = state.chunks.pop_front() {
+            if let Some(writer) = state.writer.take() {
+                writer.wake();
+            }
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        match state.end {
+            Some(complete) => {
+                drop(state);
+                self.guard.finished = true;
+                if complete {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err("the replica's stream failed".into())))
+                }
+            }
+            None => {
+                state.reader = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Receives from the link of `origin` until it closes.
+async fn receive(
+    origin: usize,
+    receiver: ConnectedReceiver<Message>,
+    shard: std::rc::Weak<ShardContext>,
+) {
+    while let Some(message) = receiver.recv().await {
+        let Some(shard) = shard.upgrade() else {
+            return;
+        };
+        let Some(forwarder) = shard.forwarder.get().cloned() else {
+            return;
+        };
+        match message {
+            Message::Call { id, app, request } => {
+                let task = glommio::spawn_local(serve(
+                    shard.clone(),
+                    forwarder.clone(),
+                    origin,
+                    id,
+                    app,
+                    *request,
+                ))
+                .detach();
+                forwarder.serving.borrow_mut().insert((origin, id), task);
+            }
+            Message::Cancel { id } => {
+                if let Some(task) = forwarder.serving.borrow_mut().remove(&(origin, id)) {
+                    task.cancel();
+                }
+            }
+            Message::Head { id, head } => deliver(&forwarder, id, |state| state.head = Some(head)),
+            Message::Chunk { id, chunk } => {
+                let waiting = forwarder.waiting.borrow().get(&id).cloned();
+                if let Some(waiting) = waiting {
+                    // Bounded: wait for the reader to take some before taking more.
+                    std::future::poll_fn(|cx| {
+                        let mut state = waiting.borrow_mut();
+                        if state.chunks.len() < CHUNKS_BUFFERED_MAX {
+                            Poll::Ready(())
+                        } else {
+                            state.writer = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    })
+                    .await;
+                    let mut state = waiting.borrow_mut();
+                    state.chunks.push_back(chunk);
+                    if let Some(reader) = state.reader.take() {
+                        reader.wake();
+                    }
+                }
+            }
+            Message::End { id, complete } => {
+                deliver(&forwarder, id, |state| state.end = Some(complete))
+            }
+        }
+    }
+}
+
+/// Updates a waiting call (if it still waits) and wakes its reader.
+fn deliver(forwarder: &Forwarder, id: u64, update: impl FnOnce(&mut Waiting)) {
+    let waiting = forwarder.waiting.borrow().get(&id).cloned();
+    if let Some(waiting) = waiting {
+        let mut state = waiting.borrow_mut();
+        update(&mut state);
+        if let Some(reader) = state.reader.take() {
+            reader.wake();
+        }
+    }
+}
+
+/// Serves a call from `origin` on this shard's replica of `app`, and sends the answer back.
+async fn serve(
+    shard: Rc<ShardContext>,
+    forwarder: Rc<Forwarder>,
+    origin: usize,
+    id: u64,
+    app: usize,
+    carried: Carried,
+) {
+    let response = serve_locally(&shard, app, carried).await;
+    let (status, headers, body) = response.into_parts();
+    let headers: Vec<_> = headers.into_iter().collect();
+    match body {
+        ResponseBody::Full(body) => {
+            forwarder
+                .send(
+                    origin,
+                    Message::Head {
+                        id,
+                        head: ForwardedHead {
+                            status,
+                            headers,
+                            body: Some(body),
+                        },
+                    },
+                )
+                .await;
+        }
+        ResponseBody::Stream(mut stream) => {
+            if forwarder
+                .send(
+                    origin,
+                    Message::Head {
+                        id,
+                        head: ForwardedHead {
+                            status,
+                            headers,
+                            body: None,
+                        },
+                    },
+                )
+                .await
+            {
+                let complete = loop {
+                    match stream.next().await {
+                        Some(Ok(chunk)) if chunk.is_empty() => {}
+                        Some(Ok(chunk)) => {
+                            if !forwarder.send(origin, Message::Chunk { id, chunk }).await {
+                                break false;
+                            }
+                        }
+                        Some(Err(_)) => break false,
+                        None => break true,
+                    }
+                };
+                forwarder.send(origin, Message::End { id, complete }).await;
+            }
+        }
+    }
+    forwarder.serving.borrow_mut().remove(&(origin, id));
+}
+
+/// The replica's answer on this shard, admission and panics included, as for a local call.
+async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Response {
+    let Some(replica) = shard.replicas.get(app).and_then(Option::as_ref) else {
+        return unavailable();
+    };
+    let request = Request::new(
+        carried.head,
+        carried.parts,
+        carried.route_offset,
+        Body::Full(carried.body),
+        shard.app_names[app].clone(),
+        carried.request_id,
+    );
+    super::dispatch::call_replica(&shard.admissions[app], replica.as_ref(), request)
+        .await
+        .unwrap_or_else(|_| super::dispatch::internal_error())
+}
+
+/// Every shard's count of the calls its replica of each application holds, for choosing.
+pub(crate) type Loads = Vec<Vec<Load>>;
+
+/// Loads for `apps` applications on `shards` shards, all zero.
+pub(crate) fn loads(apps: usize, shards: usize) -> Loads {
+    (0..apps)
+        .map(|_| (0..shards).map(|_| Load::default()).collect())
+        .collect()
+}

@@ -31,8 +31,10 @@
 //!          body framing   Content-Length | chunked | none; limits enforced; what arrived
 //!                         with the head is handed over whole, the rest pumped on demand
 //!          prefix trie    longest-prefix lookup → application id (built once, before start)
+//!          admission      a turn on the replica (max_ongoing_requests), or wait, or 503
 //!          handler        Deployment::call on this shard's replica, timeout, panic → 500
-//!                         (an ingress app: matchit route → extractors → user fn)
+//!                         (an ingress app: matchit route → extractors → user fn), or on
+//!                         another shard's, forwarded over an SPSC channel (num_replicas)
 //!          http1::encode  status line + headers + Content-Length, or chunked for streams
 //!          write          pipelined responses batched into one write
 //!   deadline sweeper      one per shard: cuts reads whose timeout passed (no timer per read)
@@ -45,10 +47,13 @@
 //! - `serve`: [`Serve`] — validation, prefix trie, listeners, shards, [`ServerHandle`].
 //! - [`http1`]: the codec, no socket I/O: head parsing, body framing, encoding, rejections.
 //! - `shard`: per core — accept loop and deadline sweeper, connection loop, body pump,
-//!   response streaming, transport, dispatch, date cache, request ids.
+//!   response streaming, transport, dispatch, forwarding to other shards, date cache,
+//!   request ids.
 //! - [`prefix`]: the precomputed prefix trie.
-//! - `deploy`: [`Deployment`] and [`Application`].
+//! - `deploy`: [`Deployment`] and [`Application`]; admission (turns, queue, overload) and
+//!   health checks.
 //! - [`ingress`]: FastAPI-style routing — `Router`, extractors, validation errors, OpenAPI.
+//! - [`middleware`]: layers around applications — CORS, auth, compression, access log.
 //! - `request`, `request_body`: [`Request`], its whole or streamed body ([`BodyStream`]).
 //! - `response`, `body`, [`sse`]: [`Response`], whole or streamed bodies, server-sent events.
 

@@ -379,6 +379,25 @@ fn start_shards(
             .name(&format!("ringserve-shard-{index}"))
             .spawn(move || async move {
                 let _exit_guard = exit_guard;
+                // Links first: connecting waits for every peer, and must not wait through a
+                // slow replica build (glommio polls a waiting connection on every turn). A
+                // shard that fails drops its ends, which ends its peers' waits; the stop
+                // signal ends them for a shard that never started.
+                let links = match shard_links {
+                    None => None,
+                    Some(links) => {
+                        let connected = async { Some(forward::Forwarder::connect(links).await) }
+                            .or(async {
+                                let _ = stopped.recv_async().await;
+                                None
+                            })
+                            .await;
+                        match connected {
+                            Some(connected) => Some(connected),
+                            None => return,
+                        }
+                    }
+                };
                 let context = match ShardContext::new(index, config) {
                     Ok(context) => Rc::new(context),
                     Err(message) => {
@@ -386,20 +405,8 @@ fn start_shards(
                         return;
                     }
                 };
-                if let Some(links) = shard_links {
-                    // Every shard connects its links before it reports ready; a shard that
-                    // failed never connects, and then the stop ends the wait.
-                    let connected = async {
-                        Some(forward::Forwarder::connect(index, links, context.clone()).await)
-                    }
-                    .or(async {
-                        let _ = stopped.recv_async().await;
-                        None
-                    })
-                    .await;
-                    let Some(forwarder) = connected else {
-                        return;
-                    };
+                if let Some(links) = links {
+                    let forwarder = forward::Forwarder::start(index, links, &context);
                     let _ = context.forwarder.set(forwarder);
                 }
                 // Send, then drop the sender: `start` sees a disconnect only once every shard

@@ -17,8 +17,12 @@ use ringserve::{Application, Cores, Deployment, Request, Response, Serve, Server
 /// `/slow` sleeps `?ms` (counting its futures started and dropped).
 struct WhereAmI;
 
+// Counted only by `/slow` (the cancellation test) and `/capped` (the caps test): each test
+// reads its own counters.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 static DROPPED: AtomicUsize = AtomicUsize::new(0);
+static CAPPED_NOW: AtomicUsize = AtomicUsize::new(0);
+static CAPPED_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 struct CountsDrop;
 
@@ -51,6 +55,21 @@ impl Deployment for WhereAmI {
                 }))
             }
             "/echo" => Response::text(request.body().await.unwrap_or_default()),
+            "/capped" => {
+                let now = CAPPED_NOW.fetch_add(1, Ordering::SeqCst) + 1;
+                CAPPED_PEAK.fetch_max(now, Ordering::SeqCst);
+                glommio::timer::sleep(Duration::from_millis(300)).await;
+                CAPPED_NOW.fetch_sub(1, Ordering::SeqCst);
+                Response::text(shard_name())
+            }
+            "/panicking-stream" => Response::stream(
+                stream::iter(0..1)
+                    .map(|_| -> Result<&'static str, Infallible> { panic!("the stream panicked") }),
+            ),
+            "/flood" => Response::stream(
+                stream::iter(0..2000)
+                    .map(|_| Ok::<_, Infallible>(bytes::Bytes::from_static(&[b'x'; 1024]))),
+            ),
             "/slow" => {
                 STARTED.fetch_add(1, Ordering::SeqCst);
                 let _counted = CountsDrop;
@@ -198,7 +217,7 @@ fn the_single_replicas_caps_apply_to_forwarded_requests() {
             std::thread::spawn(move || {
                 common::exchange_until_close(
                     addr,
-                    b"GET /slow?300 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                    b"GET /capped HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
                 )
             })
         })
@@ -210,6 +229,8 @@ fn the_single_replicas_caps_apply_to_forwarded_requests() {
     let served = statuses.iter().filter(|s| *s == "HTTP/1.1 200").count();
     let refused = statuses.iter().filter(|s| *s == "HTTP/1.1 503").count();
     assert!(served >= 1, "{statuses:?}");
+    // Never more than one at a time on the replica, forwarded calls included.
+    assert_eq!(CAPPED_PEAK.load(Ordering::SeqCst), 1);
     assert!(refused >= 1, "{statuses:?}");
     assert_eq!(served + refused, 10, "{statuses:?}");
     server.shutdown();
@@ -228,4 +249,59 @@ fn more_replicas_than_shards_is_refused_before_start() {
         error.to_string(),
         "invalid configuration: application \"model\": num_replicas is 3, must be between 1 and the 2 shard(s)"
     );
+}
+
+#[test]
+fn clients_that_leave_forwarded_streams_or_ask_for_their_head_do_not_stall_the_link() {
+    let server = two_shards(
+        Application::new(|| WhereAmI).num_replicas(1),
+        common::test_options().request_timeout(Duration::from_secs(3)),
+    );
+    let addr = server.local_addr();
+    // Clients that read the head of a 2 MiB stream and leave, and HEAD requests whose
+    // stream is dropped unread: on the shards that forwarded them, the streams stop.
+    for _ in 0..6 {
+        let mut stream = common::connect(addr);
+        stream
+            .write_all(b"GET /flood HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 64];
+        let _ = stream.read(&mut head);
+        drop(stream);
+        let head = common::request(addr, b"HEAD /flood HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(head.status(), 200);
+    }
+    // Everything else still gets through, promptly, from every shard.
+    let started = std::time::Instant::now();
+    for response in spread(addr, 20, GET) {
+        assert_eq!(body(&response), "ringserve-shard-0", "{response}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    server.shutdown();
+}
+
+#[test]
+fn a_forwarded_stream_that_panics_cuts_its_response_and_the_replicas_shard_survives() {
+    let server = two_shards(
+        Application::new(|| WhereAmI).num_replicas(1),
+        common::test_options(),
+    );
+    let addr = server.local_addr();
+    for response in spread(
+        addr,
+        10,
+        "GET /panicking-stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ) {
+        // The head went out; the body ends without its last chunk.
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(!response.ends_with("0\r\n\r\n"), "{response}");
+    }
+    for response in spread(addr, 10, GET) {
+        assert_eq!(body(&response), "ringserve-shard-0", "{response}");
+    }
+    server.shutdown();
 }

@@ -8,9 +8,11 @@
 //! head, body or chunks as `Bytes`); everything else — the waiting calls, the calls being
 //! served, their wakers — stays on its own shard in `RefCell`s. A call whose origin gives up
 //! (its request timed out, its client left mid-stream) sends `Cancel`, and the serving shard
-//! drops the handler's future. A link's capacity bounds what is in flight between two shards;
-//! a streamed response's chunks wait in the link (and in at most `CHUNKS_BUFFERED_MAX` on the
-//! origin) until the client reads them.
+//! drops the handler's future. A link's capacity bounds what is in flight between two shards,
+//! and each streamed response has its own window of `CHUNK_CREDITS` chunks, renewed as the
+//! origin's client reads them: a slow reader holds back only its own stream, never the link,
+//! and a receive loop never waits. When a link closes (its shard stopped), every call
+//! waiting on it is answered at once.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -19,8 +21,10 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
+use std::panic::AssertUnwindSafe;
+
 use bytes::Bytes;
-use futures_lite::{Stream, StreamExt};
+use futures_lite::{FutureExt, Stream, StreamExt};
 use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
@@ -37,8 +41,12 @@ use crate::response::Response;
 /// Messages a link holds at most: past it, the sender waits (backpressure between shards).
 const LINK_CAPACITY: usize = 256;
 
-/// Chunks of one forwarded stream the origin holds before it stops taking more from the link.
-const CHUNKS_BUFFERED_MAX: usize = 16;
+/// Chunks of one forwarded stream that may be sent before the origin's client has read them:
+/// the most the origin ever buffers for one call.
+const CHUNK_CREDITS: usize = 16;
+
+/// The origin returns credits in batches of this many read chunks, to send fewer messages.
+const CREDIT_BATCH: usize = CHUNK_CREDITS / 2;
 
 /// What travels between shards.
 pub(crate) enum Message {
@@ -51,6 +59,8 @@ pub(crate) enum Message {
     },
     /// The origin gave up on call `id`: drop its handler.
     Cancel { id: u64 },
+    /// The origin's client read `chunks` more chunks of call `id`: that many more may come.
+    Credit { id: u64, chunks: usize },
     /// The response's head, and its whole body unless chunks follow.
     Head { id: u64, head: ForwardedHead },
     /// The next chunk of a streamed response.
@@ -73,6 +83,12 @@ pub(crate) struct Carried {
     pub(crate) route_offset: usize,
     pub(crate) body: Bytes,
     pub(crate) request_id: RequestId,
+}
+
+/// A shard's links, connected.
+pub(crate) struct ConnectedLinks {
+    senders: Vec<Option<ConnectedSender<Message>>>,
+    receivers: Vec<Option<ConnectedReceiver<Message>>>,
 }
 
 /// A shard's ends of the links, before they are connected on its executor.
@@ -121,15 +137,32 @@ impl Load {
 }
 
 /// A call this shard forwarded, waiting for its answer.
-#[derive(Default)]
 struct Waiting {
+    /// The shard serving it.
+    target: usize,
     head: Option<ForwardedHead>,
+    /// At most `CHUNK_CREDITS`: the serving shard sends no more than it was granted.
     chunks: VecDeque<Bytes>,
     end: Option<bool>,
+    /// Chunks read since credits were last returned.
+    read_since_credit: usize,
     /// The task waiting for the head or the next chunk.
     reader: Option<Waker>,
-    /// The link's receive loop, waiting for room in `chunks`.
-    writer: Option<Waker>,
+}
+
+/// A call this shard serves for another, as its credits and cancellation need it.
+struct Serving {
+    /// Set once spawned (the entry goes in first: a task may finish, and remove it, before
+    /// `spawn_local` returns).
+    task: Option<JoinHandle<()>>,
+    credits: Rc<Credits>,
+}
+
+/// How many chunks a served stream may still send, and the task waiting for more.
+#[derive(Default)]
+struct Credits {
+    left: Cell<usize>,
+    waiter: Cell<Option<Waker>>,
 }
 
 type WaitingCall = Rc<RefCell<Waiting>>;
@@ -140,53 +173,81 @@ pub(crate) struct Forwarder {
     /// Calls this shard forwarded, by id.
     waiting: RefCell<HashMap<u64, WaitingCall>>,
     next_id: Cell<u64>,
-    /// Calls this shard serves for others, by origin and id, to cancel them.
-    serving: RefCell<HashMap<(usize, u64), JoinHandle<()>>>,
+    /// Calls this shard serves for others, by origin and id, to cancel and credit them.
+    serving: RefCell<HashMap<(usize, u64), Serving>>,
     /// A small xorshift state for choosing between replicas: no shared randomness.
     random: Cell<u64>,
 }
 
 impl Forwarder {
-    /// Connects this shard's links on its own executor (every shard does so at start; each
-    /// connection waits for its peer), then starts one receive loop per incoming link.
-    pub(crate) async fn connect(index: usize, links: Links, shard: Rc<ShardContext>) -> Rc<Self> {
-        let senders = links.outgoing.into_iter().map(|sender| async move {
-            match sender {
-                Some(sender) => Some(sender.connect().await),
-                None => None,
-            }
-        });
-        let receivers = links.incoming.into_iter().map(|receiver| async move {
-            match receiver {
-                Some(receiver) => Some(receiver.connect().await),
-                None => None,
-            }
-        });
+    /// Connects this shard's links on its own executor. Every shard does so at start, before
+    /// it builds its replicas (a connection waits for its peer, and glommio polls a waiting
+    /// connection on every turn: waiting through a slow replica build would spin).
+    pub(crate) async fn connect(links: Links) -> ConnectedLinks {
+        let senders: Vec<_> = links
+            .outgoing
+            .into_iter()
+            .map(|sender| {
+                glommio::spawn_local(async move {
+                    match sender {
+                        Some(sender) => Some(sender.connect().await),
+                        None => None,
+                    }
+                })
+            })
+            .collect();
+        let receivers: Vec<_> = links
+            .incoming
+            .into_iter()
+            .map(|receiver| {
+                glommio::spawn_local(async move {
+                    match receiver {
+                        Some(receiver) => Some(receiver.connect().await),
+                        None => None,
+                    }
+                })
+            })
+            .collect();
         // Connected concurrently: each waits for its peer, which connects its own in turn.
-        let senders: Vec<_> = senders.map(glommio::spawn_local).collect();
-        let receivers: Vec<_> = receivers.map(glommio::spawn_local).collect();
-        let mut connected_senders = Vec::with_capacity(senders.len());
+        let mut connected = ConnectedLinks {
+            senders: Vec::with_capacity(senders.len()),
+            receivers: Vec::with_capacity(receivers.len()),
+        };
         for sender in senders {
-            connected_senders.push(sender.await);
+            connected.senders.push(sender.await);
         }
-        let mut connected_receivers = Vec::with_capacity(receivers.len());
         for receiver in receivers {
-            connected_receivers.push(receiver.await);
+            connected.receivers.push(receiver.await);
         }
+        connected
+    }
+
+    /// The shard's forwarder over its connected links, with one receive loop per incoming link.
+    pub(crate) fn start(index: usize, links: ConnectedLinks, shard: &Rc<ShardContext>) -> Rc<Self> {
         let forwarder = Rc::new(Forwarder {
-            senders: connected_senders,
+            senders: links.senders,
             waiting: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             serving: RefCell::new(HashMap::new()),
             random: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         });
-        for (origin, receiver) in connected_receivers.into_iter().enumerate() {
+        for (origin, receiver) in links.receivers.into_iter().enumerate() {
             if let Some(receiver) = receiver {
-                let weak = Rc::downgrade(&shard);
-                glommio::spawn_local(receive(origin, receiver, weak)).detach();
+                let loop_ = receive(
+                    origin,
+                    receiver,
+                    Rc::downgrade(shard),
+                    Rc::downgrade(&forwarder),
+                );
+                glommio::spawn_local(loop_).detach();
             }
         }
         forwarder
+    }
+
+    /// Whether this shard still serves calls for other shards (the drain waits for them).
+    pub(crate) fn is_serving(&self) -> bool {
+        !self.serving.borrow().is_empty()
     }
 
     /// The shard to forward a call for `app` to: of two hosting shards picked at random, the
@@ -232,7 +293,14 @@ impl Forwarder {
     ) -> Response {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
-        let waiting: WaitingCall = Rc::default();
+        let waiting: WaitingCall = Rc::new(RefCell::new(Waiting {
+            target,
+            head: None,
+            chunks: VecDeque::new(),
+            end: None,
+            read_since_credit: 0,
+            reader: None,
+        }));
         self.waiting.borrow_mut().insert(id, waiting.clone());
         let mut guard = CallGuard {
             forwarder: self.clone(),
@@ -252,6 +320,12 @@ impl Forwarder {
             let mut state = waiting.borrow_mut();
             match state.head.take() {
                 Some(head) => Poll::Ready(head),
+                // The link closed before the answer came: the serving shard stopped.
+                None if state.end.is_some() => Poll::Ready(ForwardedHead {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    headers: Vec::new(),
+                    body: Some(Bytes::from_static(UNREACHABLE)),
+                }),
                 None => {
                     state.reader = Some(cx.waker().clone());
                     Poll::Pending
@@ -283,10 +357,11 @@ impl Forwarder {
     }
 }
 
+const UNREACHABLE: &[u8] = b"Service Unavailable: the replica's shard is not reachable";
+
 /// `503` for a call the serving shard could not be reached for (it is shutting down).
 fn unavailable() -> Response {
-    Response::text("Service Unavailable: the replica's shard is not reachable")
-        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+    Response::text(Bytes::from_static(UNREACHABLE)).with_status(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// Cancels a forwarded call on its serving shard unless it finished.
@@ -295,6 +370,19 @@ struct CallGuard {
     target: usize,
     id: u64,
     finished: bool,
+}
+
+impl CallGuard {
+    /// Lets the serving shard send `chunks` more chunks of this call (sent from a task of its
+    /// own: a stream's poll cannot wait for room in the link).
+    fn grant(&self, chunks: usize) {
+        let forwarder = self.forwarder.clone();
+        let (target, id) = (self.target, self.id);
+        glommio::spawn_local(async move {
+            forwarder.send(target, Message::Credit { id, chunks }).await;
+        })
+        .detach();
+    }
 }
 
 impl Drop for CallGuard {
@@ -325,8 +413,11 @@ impl Stream for ForwardedChunks {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut state = self.waiting.borrow_mut();
         if let Some(chunk) = state.chunks.pop_front() {
-            if let Some(writer) = state.writer.take() {
-                writer.wake();
+            state.read_since_credit += 1;
+            if state.read_since_credit >= CREDIT_BATCH {
+                let chunks = std::mem::take(&mut state.read_since_credit);
+                drop(state);
+                self.guard.grant(chunks);
             }
             return Poll::Ready(Some(Ok(chunk)));
         }
@@ -348,61 +439,88 @@ impl Stream for ForwardedChunks {
     }
 }
 
-/// Receives from the link of `origin` until it closes.
+/// Receives from the link of `origin` until it closes, never waiting on anything but the
+/// link; then answers every call still waiting on `origin`.
 async fn receive(
     origin: usize,
     receiver: ConnectedReceiver<Message>,
     shard: std::rc::Weak<ShardContext>,
+    forwarder: std::rc::Weak<Forwarder>,
 ) {
     while let Some(message) = receiver.recv().await {
-        let Some(shard) = shard.upgrade() else {
-            return;
-        };
-        let Some(forwarder) = shard.forwarder.get().cloned() else {
+        let (Some(shard), Some(forwarder)) = (shard.upgrade(), forwarder.upgrade()) else {
             return;
         };
         match message {
             Message::Call { id, app, request } => {
-                let task = glommio::spawn_local(serve(
+                let credits = Rc::new(Credits {
+                    left: Cell::new(CHUNK_CREDITS),
+                    waiter: Cell::new(None),
+                });
+                let served = serve(
                     shard.clone(),
                     forwarder.clone(),
                     origin,
                     id,
                     app,
                     *request,
-                ))
-                .detach();
-                forwarder.serving.borrow_mut().insert((origin, id), task);
+                    credits.clone(),
+                );
+                forwarder.serving.borrow_mut().insert(
+                    (origin, id),
+                    Serving {
+                        task: None,
+                        credits,
+                    },
+                );
+                let task = glommio::spawn_local(served).detach();
+                if let Some(serving) = forwarder.serving.borrow_mut().get_mut(&(origin, id)) {
+                    serving.task = Some(task);
+                }
             }
             Message::Cancel { id } => {
-                if let Some(task) = forwarder.serving.borrow_mut().remove(&(origin, id)) {
+                let serving = forwarder.serving.borrow_mut().remove(&(origin, id));
+                if let Some(task) = serving.and_then(|serving| serving.task) {
                     task.cancel();
                 }
             }
-            Message::Head { id, head } => deliver(&forwarder, id, |state| state.head = Some(head)),
-            Message::Chunk { id, chunk } => {
-                let waiting = forwarder.waiting.borrow().get(&id).cloned();
-                if let Some(waiting) = waiting {
-                    // Bounded: wait for the reader to take some before taking more.
-                    std::future::poll_fn(|cx| {
-                        let mut state = waiting.borrow_mut();
-                        if state.chunks.len() < CHUNKS_BUFFERED_MAX {
-                            Poll::Ready(())
-                        } else {
-                            state.writer = Some(cx.waker().clone());
-                            Poll::Pending
-                        }
-                    })
-                    .await;
-                    let mut state = waiting.borrow_mut();
-                    state.chunks.push_back(chunk);
-                    if let Some(reader) = state.reader.take() {
-                        reader.wake();
+            Message::Credit { id, chunks } => {
+                let credits = forwarder
+                    .serving
+                    .borrow()
+                    .get(&(origin, id))
+                    .map(|serving| serving.credits.clone());
+                if let Some(credits) = credits {
+                    credits.left.set(credits.left.get() + chunks);
+                    if let Some(waiter) = credits.waiter.take() {
+                        waiter.wake();
                     }
                 }
             }
+            Message::Head { id, head } => deliver(&forwarder, id, |state| state.head = Some(head)),
+            // Within the call's credits, so the buffer stays bounded without waiting here.
+            Message::Chunk { id, chunk } => {
+                deliver(&forwarder, id, |state| state.chunks.push_back(chunk))
+            }
             Message::End { id, complete } => {
                 deliver(&forwarder, id, |state| state.end = Some(complete))
+            }
+        }
+    }
+    // The link closed: its shard stopped. Its calls will never be answered; say so now.
+    if let Some(forwarder) = forwarder.upgrade() {
+        let stranded: Vec<WaitingCall> = forwarder
+            .waiting
+            .borrow()
+            .values()
+            .filter(|waiting| waiting.borrow().target == origin)
+            .cloned()
+            .collect();
+        for waiting in stranded {
+            let mut state = waiting.borrow_mut();
+            state.end.get_or_insert(false);
+            if let Some(reader) = state.reader.take() {
+                reader.wake();
             }
         }
     }
@@ -428,6 +546,7 @@ async fn serve(
     id: u64,
     app: usize,
     carried: Carried,
+    credits: Rc<Credits>,
 ) {
     let response = serve_locally(&shard, app, carried).await;
     let (status, headers, body) = response.into_parts();
@@ -464,15 +583,29 @@ async fn serve(
                 .await
             {
                 let complete = loop {
-                    match stream.next().await {
-                        Some(Ok(chunk)) if chunk.is_empty() => {}
-                        Some(Ok(chunk)) => {
+                    // A panic inside the handler's stream must not take this shard down: it
+                    // cuts the response, as it does for a local one.
+                    let next = AssertUnwindSafe(stream.next()).catch_unwind().await;
+                    match next {
+                        Ok(Some(Ok(chunk))) if chunk.is_empty() => {}
+                        Ok(Some(Ok(chunk))) => {
+                            // No more than the origin's client has room for.
+                            std::future::poll_fn(|cx| {
+                                if credits.left.get() > 0 {
+                                    Poll::Ready(())
+                                } else {
+                                    credits.waiter.set(Some(cx.waker().clone()));
+                                    Poll::Pending
+                                }
+                            })
+                            .await;
+                            credits.left.set(credits.left.get() - 1);
                             if !forwarder.send(origin, Message::Chunk { id, chunk }).await {
                                 break false;
                             }
                         }
-                        Some(Err(_)) => break false,
-                        None => break true,
+                        Ok(Some(Err(_))) | Err(_) => break false,
+                        Ok(None) => break true,
                     }
                 };
                 forwarder.send(origin, Message::End { id, complete }).await;

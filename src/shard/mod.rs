@@ -3,9 +3,11 @@
 //! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
 //! never `Arc` clones or locks. The only atomics on the request path are the reference counts
 //! inside `bytes` buffers, which this shard alone touches (uncontended). What it shares with
-//! other shards is the read-only [`ServerConfig`], built before any shard starts and only
-//! read through a reference. The only cross-thread signal is the shutdown channel, awaited by
-//! the accept loop alone.
+//! other shards is the [`ServerConfig`], built before any shard starts and read through a
+//! reference — read-only but for two kinds of counters, each written by one shard and read
+//! by others: replica loads (for forwarding) and healthy-replica counts (for `/-/healthz`).
+//! Cross-thread signals are the shutdown channel and, when an application has fewer replicas
+//! than shards, the forwarding links (`forward`).
 
 #[cfg(test)]
 mod allocation_tests;
@@ -129,7 +131,7 @@ impl ShardContext {
             .map(|(app_index, (app, name))| {
                 let admission = Admission::new(app.admission(), name);
                 // Others choose where to forward by this replica's published load.
-                if hosts[app_index].len() < shards {
+                if (2..shards).contains(&hosts[app_index].len()) {
                     let config = config.clone();
                     admission.publish_load_with(move |load| {
                         config.loads[app_index][index].publish(load);
@@ -303,7 +305,14 @@ pub(crate) async fn run(
     drop(listener);
     context.drain();
     let grace_end = Instant::now() + context.config.options.shutdown_grace;
-    while context.open_connections() > 0 && Instant::now() < grace_end {
+    // Calls served for other shards count too: their clients are waiting on those shards.
+    let serving_others = || {
+        context
+            .forwarder
+            .get()
+            .is_some_and(|forwarder| forwarder.is_serving())
+    };
+    while (context.open_connections() > 0 || serving_others()) && Instant::now() < grace_end {
         Timer::new(DRAIN_POLL_INTERVAL).await;
     }
     sweeper.cancel();

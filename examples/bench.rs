@@ -5,8 +5,7 @@
 //!   an integer — served by the ingress (`Router`, `Path<i64>`, `Json`), mounted at `/items`
 //! - `GET /stream` → ten chunks `chunk 0\n` … `chunk 9\n`, chunked, no pauses
 //! - `POST /echo` → the request body
-//! - `GET /single/` → `hello` from the one replica on the first shard (forwarded from the
-//!   others)
+//! - `GET /single/` → `hello` from a single replica (forwarded from the other shards)
 //!
 //! ```text
 //! RINGSERVE_CORES=0-0 cargo run --release --example bench
@@ -58,8 +57,8 @@ fn main() -> Result<(), ringserve::Error> {
     let items = Application::try_new(|| Router::new().get("/{item_id}", read_item).build())
         .name("items")
         .route_prefix("/items");
-    // The same `hello` from a single replica on the first shard: requests accepted on the
-    // other shards cross cores to it (perf/forwarding.sh compares it with `GET /`).
+    // The same `hello` from a single replica: requests accepted on the other shards cross
+    // cores to it (perf/forwarding.sh compares it with `GET /`).
     let single = Application::new(|| Bench)
         .name("single")
         .route_prefix("/single")

@@ -197,7 +197,7 @@ impl Serve {
             health: HealthBoard::new(
                 self.apps
                     .iter()
-                    .map(|app| app.hosts(options.cores.len()).len())
+                    .map(|app| app.replica_count(options.cores.len()))
                     .collect(),
             ),
             loads: forward::loads(self.apps.len(), options.cores.len()),
@@ -357,7 +357,7 @@ fn start_shards(
     let forwarding = config
         .apps
         .iter()
-        .any(|app| app.hosts(cores.len()).len() < cores.len());
+        .any(|app| app.replica_count(cores.len()) < cores.len());
     let mut links = if forwarding {
         forward::build_links(cores.len())
             .into_iter()

@@ -305,3 +305,29 @@ fn a_forwarded_stream_that_panics_cuts_its_response_and_the_replicas_shard_survi
     }
     server.shutdown();
 }
+
+#[test]
+fn single_replica_applications_spread_over_the_shards() {
+    let server = common::start(
+        Serve::new()
+            .options(common::test_options().cores(Cores::Count(2)))
+            .app(Application::new(|| WhereAmI).name("first").num_replicas(1))
+            .app(
+                Application::new(|| WhereAmI)
+                    .name("second")
+                    .route_prefix("/second")
+                    .num_replicas(1),
+            ),
+    );
+    for response in spread(server.local_addr(), 10, GET) {
+        assert_eq!(body(&response), "ringserve-shard-0", "{response}");
+    }
+    for response in spread(
+        server.local_addr(),
+        10,
+        "GET /second HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ) {
+        assert_eq!(body(&response), "ringserve-shard-1", "{response}");
+    }
+    server.shutdown();
+}

@@ -196,8 +196,9 @@ impl Application {
         self
     }
 
-    /// How many replicas to build (Ray Serve's `num_replicas`): on the first `n` shards, one
-    /// each; requests accepted on the other shards are forwarded to them over lock-free
+    /// How many replicas to build (Ray Serve's `num_replicas`): on `n` consecutive shards,
+    /// one each, starting at the application's position among the server's (the first
+    /// application's on shard 0, the second's on shard 1, …); requests accepted on the other shards are forwarded to them over lock-free
     /// channels, and the response comes back the same way. Default: one per shard. Use `1`
     /// for a deployment too expensive to build on every core. Must be between 1 and the
     /// number of shards.
@@ -206,9 +207,18 @@ impl Application {
         self
     }
 
-    /// The shards that host a replica, out of `shards`.
-    pub(crate) fn hosts(&self, shards: usize) -> std::ops::Range<usize> {
-        0..self.num_replicas.unwrap_or(shards).min(shards)
+    /// How many shards host a replica, out of `shards`.
+    pub(crate) fn replica_count(&self, shards: usize) -> usize {
+        self.num_replicas.unwrap_or(shards).min(shards)
+    }
+
+    /// The shards that host a replica of the application at `index` among the server's:
+    /// consecutive shards starting at `index`, so that single-replica applications spread
+    /// over the cores instead of all landing on the first.
+    pub(crate) fn hosts(&self, index: usize, shards: usize) -> Vec<usize> {
+        (0..self.replica_count(shards))
+            .map(|offset| (index + offset) % shards.max(1))
+            .collect()
     }
 
     pub(crate) fn replicas_asked(&self) -> Option<usize> {

@@ -92,7 +92,8 @@ impl ShardContext {
         let hosts: Vec<Vec<usize>> = config
             .apps
             .iter()
-            .map(|app| app.hosts(shards).collect())
+            .enumerate()
+            .map(|(index, app)| app.hosts(index, shards))
             .collect();
         let mut replicas = Vec::with_capacity(config.apps.len());
         for (app, hosts) in config.apps.iter().zip(&hosts) {

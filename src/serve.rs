@@ -184,7 +184,7 @@ impl Serve {
             .options
             .resolve(|name| std::env::var(name).ok(), &allowed_cores())?;
         let prefix_trie = build_routes(&self.apps)?;
-        check_replicas(&self.apps, options.cores.len())?;
+        check_replicas(&self.apps, &options.cores)?;
         let listeners = bind_listeners(&options)?;
         let local_addr = listeners.local_addr;
         let config = Arc::new(ServerConfig {
@@ -222,9 +222,40 @@ fn watch_signals(mut signals: Signals, signalled: mpsc::Sender<()>) {
     }
 }
 
-/// Every application asks for between one replica and one per shard.
-fn check_replicas(apps: &[Application], shards: usize) -> Result<(), Error> {
+/// Every application asks for between one replica and one per shard, on cores the server runs
+/// on, at most one per core.
+fn check_replicas(apps: &[Application], cores: &[usize]) -> Result<(), Error> {
+    let shards = cores.len();
     for app in apps {
+        if let Some(wanted) = app.replica_cores_asked() {
+            let name = app.app_name();
+            if wanted.is_empty() {
+                return Err(Error::config(format!(
+                    "application {name:?}: replica_cores is empty"
+                )));
+            }
+            for (position, core) in wanted.iter().enumerate() {
+                if !cores.contains(core) {
+                    return Err(Error::config(format!(
+                        "application {name:?}: replica core {core} is not one of the server's cores {cores:?}"
+                    )));
+                }
+                if wanted[..position].contains(core) {
+                    return Err(Error::config(format!(
+                        "application {name:?}: replica core {core} is named twice"
+                    )));
+                }
+            }
+            if app
+                .replicas_asked()
+                .is_some_and(|asked| asked != wanted.len())
+            {
+                return Err(Error::config(format!(
+                    "application {name:?}: num_replicas and replica_cores ({} cores) disagree",
+                    wanted.len()
+                )));
+            }
+        }
         if let Some(asked) = app.replicas_asked()
             && !(1..=shards).contains(&asked)
         {

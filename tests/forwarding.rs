@@ -331,3 +331,41 @@ fn single_replica_applications_spread_over_the_shards() {
     }
     server.shutdown();
 }
+
+#[test]
+fn replicas_sit_on_the_cores_named_and_bad_cores_are_refused() {
+    let on_cores = |app: Application| {
+        Serve::new()
+            .options(common::test_options().cores(Cores::List(vec![0, 1])))
+            .app(app.name("model"))
+    };
+    let server = common::start(on_cores(Application::new(|| WhereAmI).replica_cores([1])));
+    for response in spread(server.local_addr(), 10, GET) {
+        assert_eq!(body(&response), "ringserve-shard-1", "{response}");
+    }
+    server.shutdown();
+    for (app, message) in [
+        (
+            Application::new(|| WhereAmI).replica_cores([7]),
+            "replica core 7 is not one of the server's cores [0, 1]",
+        ),
+        (
+            Application::new(|| WhereAmI).replica_cores([1, 1]),
+            "replica core 1 is named twice",
+        ),
+        (
+            Application::new(|| WhereAmI)
+                .replica_cores([0])
+                .num_replicas(2),
+            "num_replicas and replica_cores (1 cores) disagree",
+        ),
+    ] {
+        let Err(error) = on_cores(app).start() else {
+            panic!("{message}: must not start");
+        };
+        assert_eq!(
+            error.to_string(),
+            format!("invalid configuration: application \"model\": {message}")
+        );
+    }
+}

@@ -47,6 +47,7 @@ pub struct Application {
     admission: AdmissionConfig,
     health: HealthConfig,
     num_replicas: Option<usize>,
+    replica_cores: Option<Vec<usize>>,
 }
 
 impl Application {
@@ -65,6 +66,7 @@ impl Application {
             admission: AdmissionConfig::default(),
             health: HealthConfig::default(),
             num_replicas: None,
+            replica_cores: None,
             factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
         }
     }
@@ -99,6 +101,7 @@ impl Application {
             admission: AdmissionConfig::default(),
             health: HealthConfig::default(),
             num_replicas: None,
+            replica_cores: None,
             factory: Arc::new(move || {
                 factory()
                     .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
@@ -207,18 +210,41 @@ impl Application {
         self
     }
 
-    /// How many shards host a replica, out of `shards`.
-    pub(crate) fn replica_count(&self, shards: usize) -> usize {
-        self.num_replicas.unwrap_or(shards).min(shards)
+    /// Places the replicas on these CPU cores (each one of the server's), one replica each:
+    /// for a deployment that must sit where its memory or device is. Overrides the spread
+    /// that `num_replicas` gets by default; with both set, they must agree.
+    pub fn replica_cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
+        self.replica_cores = Some(cores.into_iter().collect());
+        self
     }
 
-    /// The shards that host a replica of the application at `index` among the server's:
-    /// consecutive shards starting at `index`, so that single-replica applications spread
-    /// over the cores instead of all landing on the first.
-    pub(crate) fn hosts(&self, index: usize, shards: usize) -> Vec<usize> {
-        (0..self.replica_count(shards))
-            .map(|offset| (index + offset) % shards.max(1))
-            .collect()
+    /// How many shards host a replica, out of `shards`.
+    pub(crate) fn replica_count(&self, shards: usize) -> usize {
+        match &self.replica_cores {
+            Some(cores) => cores.len().min(shards),
+            None => self.num_replicas.unwrap_or(shards).min(shards),
+        }
+    }
+
+    /// The shards that host a replica of the application at `index` among the server's,
+    /// whose shards run on `cores`: the shards of `replica_cores`, or else consecutive shards
+    /// starting at `index`, so that single-replica applications spread over the cores
+    /// instead of all landing on the first. (`Serve` has checked the cores.)
+    pub(crate) fn hosts(&self, index: usize, cores: &[usize]) -> Vec<usize> {
+        let shards = cores.len();
+        match &self.replica_cores {
+            Some(wanted) => wanted
+                .iter()
+                .filter_map(|core| cores.iter().position(|shard_core| shard_core == core))
+                .collect(),
+            None => (0..self.replica_count(shards))
+                .map(|offset| (index + offset) % shards.max(1))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn replica_cores_asked(&self) -> Option<&[usize]> {
+        self.replica_cores.as_deref()
     }
 
     pub(crate) fn replicas_asked(&self) -> Option<usize> {

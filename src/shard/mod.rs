@@ -93,7 +93,7 @@ impl ShardContext {
             .apps
             .iter()
             .enumerate()
-            .map(|(index, app)| app.hosts(index, shards))
+            .map(|(index, app)| app.hosts(index, &config.options.cores))
             .collect();
         let mut replicas = Vec::with_capacity(config.apps.len());
         for (app, hosts) in config.apps.iter().zip(&hosts) {

@@ -390,7 +390,13 @@ fn start_shards(
         .iter()
         .any(|app| app.replica_count(cores.len()) < cores.len());
     let mut links = if forwarding {
-        forward::build_links(cores.len())
+        let hosts: Vec<Vec<usize>> = config
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(index, app)| app.hosts(index, &cores))
+            .collect();
+        forward::build_links(cores.len(), &hosts)
             .into_iter()
             .map(Some)
             .collect()

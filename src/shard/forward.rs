@@ -3,7 +3,8 @@
 //! back to the shard that owns the connection.
 //!
 //! Invariant: shards talk only through glommio's single-producer single-consumer shared
-//! channels, one per ordered pair of shards, built before any shard starts: no locks. What
+//! channels, one per ordered pair of shards that forwarding needs, built before any shard
+//! starts: no locks. What
 //! crosses is owned and `Send` (the request's head and whole body as `Bytes`, the response's
 //! head, body or chunks as `Bytes`); everything else — the waiting calls, the calls being
 //! served, their wakers — stays on its own shard in `RefCell`s. A call whose origin gives up
@@ -97,17 +98,25 @@ pub(crate) struct Links {
     incoming: Vec<Option<SharedReceiver<Message>>>,
 }
 
-/// One link per ordered pair of shards; element `i` is shard `i`'s ends.
-pub(crate) fn build_links(shards: usize) -> Vec<Links> {
+/// The links forwarding needs, given each application's hosting shards: a shard that hosts
+/// none of an application's replicas sends calls to the shards that do, and they answer back
+/// — one link each way for such a pair, none for any other (every link adds work to both
+/// shards' reactors on every turn). Element `i` is shard `i`'s ends.
+pub(crate) fn build_links(shards: usize, hosts: &[Vec<usize>]) -> Vec<Links> {
     let mut links: Vec<Links> = (0..shards)
         .map(|_| Links {
             outgoing: (0..shards).map(|_| None).collect(),
             incoming: (0..shards).map(|_| None).collect(),
         })
         .collect();
+    let forwards = |from: usize, to: usize| {
+        hosts
+            .iter()
+            .any(|hosts| hosts.contains(&to) && !hosts.contains(&from))
+    };
     for from in 0..shards {
         for to in 0..shards {
-            if from != to {
+            if from != to && (forwards(from, to) || forwards(to, from)) {
                 let (sender, receiver) = shared_channel::new_bounded(LINK_CAPACITY);
                 links[from].outgoing[to] = Some(sender);
                 links[to].incoming[from] = Some(receiver);
@@ -641,4 +650,31 @@ pub(crate) fn loads(apps: usize, shards: usize) -> Loads {
     (0..apps)
         .map(|_| (0..shards).map(|_| Load::default()).collect())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linked(links: &[Links]) -> Vec<(usize, usize)> {
+        let mut pairs = Vec::new();
+        for (from, ends) in links.iter().enumerate() {
+            for (to, sender) in ends.outgoing.iter().enumerate() {
+                if sender.is_some() {
+                    assert!(links[to].incoming[from].is_some());
+                    pairs.push((from, to));
+                }
+            }
+        }
+        pairs
+    }
+
+    #[test]
+    fn links_join_only_shards_that_forward_to_each_other() {
+        // One app on shard 0 of 3, one on every shard: 1 and 2 call 0, 0 answers them.
+        let links = build_links(3, &[vec![0], vec![0, 1, 2]]);
+        assert_eq!(linked(&links), [(0, 1), (0, 2), (1, 0), (2, 0)]);
+        // Replicas everywhere: nothing to link.
+        assert!(linked(&build_links(3, &[vec![0, 1, 2]])).is_empty());
+    }
 }

@@ -186,6 +186,10 @@ pub(crate) struct Forwarder {
     serving: RefCell<HashMap<(usize, u64), Serving>>,
     /// A small xorshift state for choosing between replicas: no shared randomness.
     random: Cell<u64>,
+    /// Calls this shard has sent to each shard and not yet seen finished: added to the load a
+    /// host published, which cannot count calls still on their way to it — without them, a
+    /// burst from this shard would all pick the same host.
+    outstanding: RefCell<Vec<usize>>,
 }
 
 impl Forwarder {
@@ -233,12 +237,14 @@ impl Forwarder {
 
     /// The shard's forwarder over its connected links, with one receive loop per incoming link.
     pub(crate) fn start(index: usize, links: ConnectedLinks, shard: &Rc<ShardContext>) -> Rc<Self> {
+        let shards = links.senders.len();
         let forwarder = Rc::new(Forwarder {
             senders: links.senders,
             waiting: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             serving: RefCell::new(HashMap::new()),
             random: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+            outstanding: RefCell::new(vec![0; shards]),
         });
         for (origin, receiver) in links.receivers.into_iter().enumerate() {
             if let Some(receiver) = receiver {
@@ -272,7 +278,11 @@ impl Forwarder {
                     second = hosts
                         [(hosts.iter().position(|&h| h == first).unwrap_or(0) + 1) % hosts.len()];
                 }
-                let load = |shard: usize| loads.get(shard).map_or(usize::MAX, Load::read);
+                let outstanding = self.outstanding.borrow();
+                let load = |shard: usize| {
+                    let published = loads.get(shard).map_or(usize::MAX, Load::read);
+                    published.saturating_add(outstanding.get(shard).copied().unwrap_or(0))
+                };
                 Some(if load(second) < load(first) {
                     second
                 } else {
@@ -311,6 +321,9 @@ impl Forwarder {
             reader: None,
         }));
         self.waiting.borrow_mut().insert(id, waiting.clone());
+        if let Some(count) = self.outstanding.borrow_mut().get_mut(target) {
+            *count += 1;
+        }
         let mut guard = CallGuard {
             forwarder: self.clone(),
             target,
@@ -397,6 +410,9 @@ impl CallGuard {
 impl Drop for CallGuard {
     fn drop(&mut self) {
         self.forwarder.waiting.borrow_mut().remove(&self.id);
+        if let Some(count) = self.forwarder.outstanding.borrow_mut().get_mut(self.target) {
+            *count = count.saturating_sub(1);
+        }
         if self.finished {
             return;
         }
@@ -667,6 +683,35 @@ mod tests {
             }
         }
         pairs
+    }
+
+    fn unlinked(shards: usize) -> Forwarder {
+        Forwarder {
+            senders: (0..shards).map(|_| None).collect(),
+            waiting: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+            serving: RefCell::new(HashMap::new()),
+            random: Cell::new(7),
+            outstanding: RefCell::new(vec![0; shards]),
+        }
+    }
+
+    #[test]
+    fn of_two_hosts_the_less_loaded_counting_calls_on_their_way() {
+        let forwarder = unlinked(3);
+        let loads = loads(1, 3);
+        assert_eq!(forwarder.choose(&[], &loads[0]), None);
+        assert_eq!(forwarder.choose(&[2], &loads[0]), Some(2));
+        loads[0][1].publish(5);
+        for _ in 0..10 {
+            assert_eq!(forwarder.choose(&[1, 2], &loads[0]), Some(2));
+        }
+        // Equal published loads: the host this shard already sent more to is avoided.
+        loads[0][1].publish(0);
+        forwarder.outstanding.borrow_mut()[2] = 3;
+        for _ in 0..10 {
+            assert_eq!(forwarder.choose(&[1, 2], &loads[0]), Some(1));
+        }
     }
 
     #[test]

@@ -43,6 +43,18 @@ impl fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
+impl BodyError {
+    /// The status a request whose body failed this way is answered with, as the engine
+    /// answers it: 413, 408, or 400 (a client that left gets no answer at all).
+    pub fn status(self) -> http::StatusCode {
+        match self {
+            BodyError::TooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut => http::StatusCode::REQUEST_TIMEOUT,
+            BodyError::Malformed | BodyError::Disconnected => http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 /// A request's body as the request holds it.
 pub(crate) enum Body {
     /// All of it arrived with the head (or there is none).

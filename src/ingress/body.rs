@@ -4,7 +4,6 @@
 //! extractor has run; a read failure answers with the status the engine would give it.
 
 use bytes::Bytes;
-use http::StatusCode;
 use utoipa::PartialSchema;
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::{Content, Required};
@@ -13,18 +12,14 @@ use super::extract::{FromRequest, PathParams, Rejection};
 use super::http_error::HttpError;
 use super::openapi::OperationDoc;
 use super::validation::{ErrorDetail, Location};
-use crate::{BodyError, Request};
+use crate::Request;
 
 /// Reads the whole body, turning a failure into the answer it deserves.
 pub(crate) async fn read_body(request: &mut Request) -> Result<Bytes, Rejection> {
-    request.body().await.map_err(|error| {
-        let status = match error {
-            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        HttpError::new(status, error.to_string()).into()
-    })
+    request
+        .body()
+        .await
+        .map_err(|error| HttpError::new(error.status(), error.to_string()).into())
 }
 
 fn describe_raw(

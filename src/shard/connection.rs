@@ -37,7 +37,6 @@ use crate::limits::{
 };
 use crate::request::RequestId;
 use crate::request_body::Body;
-use crate::response::Response;
 
 /// Serves one accepted connection until it closes. `key` is its entry in the shard's
 /// connection table, made before the task was spawned; `None` means the shard is full, and
@@ -260,9 +259,7 @@ impl<T: Transport> Connection<T> {
         // An interim (1xx) status cannot end a request: the client would wait for a final one
         // forever, or, after 101, stop speaking HTTP/1. hyper answers 500 too.
         let (status, headers, body) = if status.is_informational() {
-            Response::text("Internal Server Error")
-                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
-                .into_parts()
+            dispatch::internal_error().into_parts()
         } else {
             (status, headers, body)
         };

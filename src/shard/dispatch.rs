@@ -221,12 +221,7 @@ async fn forward(shard: &ShardContext, app: usize, mut carried: Carried, body: B
 
 /// The answer to a request body that could not be read for forwarding.
 fn body_error(error: crate::BodyError) -> Response {
-    let status = match error {
-        crate::BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        crate::BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    Response::text(error.to_string()).with_status(status)
+    Response::text(error.to_string()).with_status(error.status())
 }
 
 fn keep_open(response: Response) -> Outcome {

@@ -32,20 +32,11 @@ impl Drop for CountsDrop {
     }
 }
 
-/// `ringserve-shard-N` (glommio appends its executor id to the thread's name).
-fn shard_name() -> String {
-    let name = std::thread::current().name().unwrap_or("?").to_owned();
-    match name.rsplit_once('-') {
-        Some((shard, _executor)) => shard.to_owned(),
-        None => name,
-    }
-}
-
 impl Deployment for WhereAmI {
     async fn call(&self, mut request: Request) -> Response {
         match request.path() {
             "/stream" => {
-                let name = shard_name();
+                let name = common::current_shard();
                 Response::stream(stream::iter(0..3).then(move |i| {
                     let name = name.clone();
                     async move {
@@ -60,7 +51,7 @@ impl Deployment for WhereAmI {
                 CAPPED_PEAK.fetch_max(now, Ordering::SeqCst);
                 glommio::timer::sleep(Duration::from_millis(300)).await;
                 CAPPED_NOW.fetch_sub(1, Ordering::SeqCst);
-                Response::text(shard_name())
+                Response::text(common::current_shard())
             }
             "/panicking-stream" => Response::stream(
                 stream::iter(0..1)
@@ -75,9 +66,9 @@ impl Deployment for WhereAmI {
                 let _counted = CountsDrop;
                 let millis = request.query().and_then(|q| q.parse().ok()).unwrap_or(0);
                 glommio::timer::sleep(Duration::from_millis(millis)).await;
-                Response::text(shard_name())
+                Response::text(common::current_shard())
             }
-            _ => Response::text(shard_name()),
+            _ => Response::text(common::current_shard()),
         }
     }
 }

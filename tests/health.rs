@@ -27,10 +27,7 @@ impl Deployment for Checked {
     }
 
     async fn check_health(&self) -> Result<(), String> {
-        // glommio names the thread `ringserve-shard-0-<executor id>`.
-        let on_shard_0 = std::thread::current()
-            .name()
-            .is_some_and(|name| name.starts_with("ringserve-shard-0-"));
+        let on_shard_0 = common::current_shard() == "ringserve-shard-0";
         match STATE.load(Ordering::SeqCst) {
             FAILING => Err("model unloaded".to_owned()),
             FAILING_ON_SHARD_0 if on_shard_0 => Err("model unloaded".to_owned()),

@@ -34,10 +34,6 @@ struct Entries {
     entries: Vec<String>,
 }
 
-fn shard_thread() -> String {
-    shard_name(std::thread::current().name().unwrap_or("<unnamed>")).to_owned()
-}
-
 /// Appends the body to this replica's log. The `RefCell` borrow ends before the function
 /// returns; nothing is held across an await.
 async fn append(State(log): State<Log>, entry: String) -> (StatusCode, String) {
@@ -46,12 +42,15 @@ async fn append(State(log): State<Log>, entry: String) -> (StatusCode, String) {
         log.push(entry);
         log.len()
     };
-    (StatusCode::CREATED, format!("{} {count}", shard_thread()))
+    (
+        StatusCode::CREATED,
+        format!("{} {count}", common::current_shard()),
+    )
 }
 
 async fn list(State(log): State<Log>) -> Json<Entries> {
     Json(Entries {
-        shard: shard_thread(),
+        shard: common::current_shard(),
         entries: log.borrow().clone(),
     })
 }
@@ -63,25 +62,6 @@ fn log_app() -> Application {
             .get("/log", list)
             .build_with_state(Log::default())
     })
-}
-
-/// The engine names its shard threads `ringserve-shard-<index>`; glommio appends its own
-/// executor id (`-<n>`), removed here.
-fn shard_name(thread: &str) -> &str {
-    let Some(rest) = thread.strip_prefix("ringserve-shard-") else {
-        return thread;
-    };
-    match rest.split_once('-') {
-        Some((index, executor))
-            if !index.is_empty()
-                && index.bytes().all(|byte| byte.is_ascii_digit())
-                && !executor.is_empty()
-                && executor.bytes().all(|byte| byte.is_ascii_digit()) =>
-        {
-            &thread[..thread.len() - executor.len() - 1]
-        }
-        _ => thread,
-    }
 }
 
 fn post_entry(stream: &mut TcpStream, entry: &str) -> RawResponse {

@@ -1072,25 +1072,6 @@ impl Deployment for WhereAmI {
     }
 }
 
-/// The engine names its shard threads `ringserve-shard-<index>`; glommio appends its own
-/// executor id (`-<n>`) to the name it is given, so that suffix is removed here.
-fn shard_name(thread: &str) -> &str {
-    let Some(rest) = thread.strip_prefix("ringserve-shard-") else {
-        return thread;
-    };
-    match rest.split_once('-') {
-        Some((index, executor))
-            if !index.is_empty()
-                && index.bytes().all(|byte| byte.is_ascii_digit())
-                && !executor.is_empty()
-                && executor.bytes().all(|byte| byte.is_ascii_digit()) =>
-        {
-            &thread[..thread.len() - executor.len() - 1]
-        }
-        _ => thread,
-    }
-}
-
 #[test]
 fn two_shards_both_serve_each_with_its_own_replica() {
     let built = Arc::new(AtomicUsize::new(0));
@@ -1122,7 +1103,7 @@ fn two_shards_both_serve_each_with_its_own_replica() {
             let body = response.body_text();
             let (thread, count) = body.split_once(' ').expect("thread and count");
             calls
-                .entry(shard_name(thread).to_owned())
+                .entry(common::shard_name(thread).to_owned())
                 .or_default()
                 .push(count.parse().unwrap());
         }

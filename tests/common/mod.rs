@@ -225,3 +225,28 @@ pub fn assert_closed(stream: &mut TcpStream) {
         other => panic!("expected the server to close the connection, got {other:?}"),
     }
 }
+
+/// The shard a thread belongs to, `ringserve-shard-<index>`: the engine names its shard
+/// threads so, and glommio appends its own executor id (`-<n>`), removed here. Other names are
+/// returned as they are.
+pub fn shard_name(thread: &str) -> &str {
+    let Some(rest) = thread.strip_prefix("ringserve-shard-") else {
+        return thread;
+    };
+    match rest.split_once('-') {
+        Some((index, executor))
+            if !index.is_empty()
+                && index.bytes().all(|byte| byte.is_ascii_digit())
+                && !executor.is_empty()
+                && executor.bytes().all(|byte| byte.is_ascii_digit()) =>
+        {
+            &thread[..thread.len() - executor.len() - 1]
+        }
+        _ => thread,
+    }
+}
+
+/// The shard the calling thread belongs to (see [`shard_name`]).
+pub fn current_shard() -> String {
+    shard_name(std::thread::current().name().unwrap_or("?")).to_owned()
+}

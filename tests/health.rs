@@ -42,15 +42,19 @@ impl Deployment for Checked {
 }
 
 fn start(shards: usize) -> ServerHandle {
+    start_with(shards, |app| app)
+}
+
+fn start_with(shards: usize, configure: impl FnOnce(Application) -> Application) -> ServerHandle {
     common::start(
         Serve::new()
             .options(common::test_options().cores(Cores::Count(shards)))
-            .app(
+            .app(configure(
                 Application::new(|| Checked)
                     .name("model")
                     .health_check_period(Duration::from_millis(30))
                     .health_check_timeout(Duration::from_millis(100)),
-            ),
+            )),
     )
 }
 
@@ -152,4 +156,20 @@ fn a_zero_health_period_is_refused_before_start() {
         "invalid configuration: application \"model\": health_check_period and \
          health_check_timeout must be longer than zero"
     );
+}
+
+#[test]
+fn an_application_whose_only_replica_fails_is_unhealthy_on_every_shard() {
+    one_at_a_time(|| {
+        // One replica for two shards: the count starts at one, not two.
+        let server = start_with(2, |app| app.num_replicas(1));
+        wait_for(&server, 200);
+        STATE.store(FAILING, Ordering::SeqCst);
+        for _ in 0..6 {
+            wait_for(&server, 503);
+        }
+        STATE.store(HEALTHY, Ordering::SeqCst);
+        wait_for(&server, 200);
+        server.shutdown();
+    });
 }

@@ -1,5 +1,6 @@
 //! From a complete request to a response: system endpoints, root path, the prefix trie, the
-//! replica call with its timeout, and the answers the engine gives itself (404, 408, 500).
+//! replica call — after its turn (admission), on this shard or forwarded to another — with
+//! its timeout, and the answers the engine gives itself (404, 408, 500, 503).
 //!
 //! Invariant: whatever the handler does — return, run past its timeout, or panic — exactly one
 //! response comes back, and a handler past its timeout has its future dropped before the 408 is

@@ -113,6 +113,15 @@ impl Response {
         self
     }
 
+    /// Adds several headers, in order (as [`Response::header`] does for one).
+    pub fn headers_from(
+        mut self,
+        headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+    ) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
     /// Sets a header, replacing every value the response had for that name.
     pub fn set_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.retain(|(existing, _)| *existing != name);

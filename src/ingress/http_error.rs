@@ -64,14 +64,13 @@ impl HttpError {
     pub fn into_response(self) -> Response {
         let body =
             serde_json::to_vec(&serde_json::json!({ "detail": self.detail })).unwrap_or_default();
-        let mut response = Response::new(self.status).header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        for (name, value) in self.headers {
-            response = response.header(name, value);
-        }
-        response.body(body)
+        Response::new(self.status)
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .headers_from(self.headers)
+            .body(body)
     }
 }
 

@@ -130,7 +130,7 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 impl<T: IntoResponse, const N: usize> IntoResponse for ([(HeaderName, HeaderValue); N], T) {
     fn into_response(self) -> Response {
         let (headers, body) = self;
-        with_headers(body.into_response(), headers)
+        body.into_response().headers_from(headers)
     }
 
     fn describe(operation: &mut OperationDoc) {
@@ -143,20 +143,12 @@ impl<T: IntoResponse, const N: usize> IntoResponse
 {
     fn into_response(self) -> Response {
         let (status, headers, body) = self;
-        with_headers(body.into_response(), headers).with_status(status)
+        body.into_response()
+            .headers_from(headers)
+            .with_status(status)
     }
 
     fn describe(operation: &mut OperationDoc) {
         T::describe(operation);
     }
-}
-
-fn with_headers<const N: usize>(
-    mut response: Response,
-    headers: [(HeaderName, HeaderValue); N],
-) -> Response {
-    for (name, value) in headers {
-        response = response.header(name, value);
-    }
-    response
 }

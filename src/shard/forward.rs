@@ -355,10 +355,7 @@ impl Forwarder {
             }
         })
         .await;
-        let mut response = Response::new(status);
-        for (name, value) in headers {
-            response = response.header(name, value);
-        }
+        let response = Response::new(status).headers_from(headers);
         match body {
             Some(body) => {
                 guard.finished = true;

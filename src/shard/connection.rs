@@ -6,9 +6,19 @@
 //! order; responses already encoded are flushed before any wait — for input, for a body, or
 //! for a handler that did not finish at once — so a pipelining client never waits on us for a
 //! response we hold; every wait for the client is bounded by a deadline (a handler's by the
-//! request timeout, when one is set); and a refused request ends the connection after its
-//! error response, with a bounded lingering close so the client reads the response instead
-//! of a reset.
+//! request timeout, when one is set); a handler that did not finish at once has its future
+//! dropped as soon as its client leaves, and the connection ends without an answer; and a
+//! refused request ends the connection after its error response, with a bounded lingering
+//! close so the client reads the response instead of a reset.
+//!
+//! A client "leaves" when a peek at its socket sees end of stream or an error. That includes a
+//! half-close — a FIN after the request (`shutdown(SHUT_WR)`, `nc -N`) — which nginx also
+//! takes for an abort (its 499): a client that wants its answer keeps its side open (it can
+//! say `connection: close` to end after it). A handler that finishes at once is never watched,
+//! so it still answers a half-closed client. Only a handler that has to wait pays for the
+//! watch (one peek, armed once, not while the shard drains); while its request body is still
+//! arriving the body pump's reads notice the client leaving instead, and once the client sends
+//! more (a pipelined request) the watch ends and the handler is simply awaited.
 
 use std::io;
 use std::rc::Rc;
@@ -59,6 +69,14 @@ pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>, k
         shard.unregister(key);
     }
     drop(connection);
+}
+
+/// Why a handler that had to wait was dropped before it answered.
+enum Dropped {
+    /// Its request body could not be read to the end.
+    BodyFailed(PumpFailure),
+    /// The client closed its connection (or the socket failed) while the handler ran.
+    ClientGone,
 }
 
 /// What the connection does after a request.
@@ -193,6 +211,17 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// Returns once the client has closed its connection (a half-close included) or the socket
+    /// failed. One peek and no read: if the client sends more first — a pipelined request — it
+    /// never returns, and those bytes stay on the socket for the loop to read after this
+    /// answer (peeking again would only see the same bytes at once, a busy loop).
+    async fn client_left(&mut self) {
+        // `Ok(false)` (end of stream) and errors mean the client is gone: return.
+        if let Ok(true) = self.transport.peer_activity().await {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Takes the body that came with the head, calls the application (pumping the rest of
     /// the body to it as it asks), and encodes its response.
     async fn answer(&mut self, head: RequestHead) -> Next {
@@ -230,26 +259,44 @@ impl<T: Transport> Connection<T> {
                     if !self.write_buf.is_empty() && self.flush().await.is_err() {
                         return Next::Abort;
                     }
+                    // The handler is polled first in each race, so an answer that is
+                    // ready wins over a failure noticed in the same wake-up.
                     let raced = match pump.as_mut() {
-                        None => Ok(dispatched.await),
-                        Some(pump) => {
+                        // While the body is still arriving, the pump's reads see the client
+                        // leave; a peek would only see the body's bytes.
+                        Some(pump) if !pump.is_done() => {
                             async { Ok(dispatched.await) }
-                                .or(async { Err(self.pump_body(pump).await) })
+                                .or(async { Err(Dropped::BodyFailed(self.pump_body(pump).await)) })
                                 .await
                         }
+                        // A drain may have shut the read side of a connection that was idle
+                        // when it began, which would read as a client that left: a drain
+                        // lets in-flight requests finish instead.
+                        _ if !shard.draining.get() => {
+                            async { Ok(dispatched.await) }
+                                .or(async {
+                                    self.client_left().await;
+                                    Err(Dropped::ClientGone)
+                                })
+                                .await
+                        }
+                        _ => Ok(dispatched.await),
                     };
                     match raced {
                         Ok(outcome) => outcome,
                         // The body failed before the handler answered: the handler is
                         // dropped and the client gets the body's error status.
-                        Err(PumpFailure::Refused(error)) => {
+                        Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => {
                             self.refuse(error).await;
                             return Next::Abort;
                         }
-                        Err(PumpFailure::Gone) => {
+                        Err(Dropped::BodyFailed(PumpFailure::Gone)) => {
                             let _ = self.flush().await;
                             return Next::Abort;
                         }
+                        // Nobody is there to answer, and the answers before this one were
+                        // flushed before the wait.
+                        Err(Dropped::ClientGone) => return Next::Abort,
                     }
                 }
             }

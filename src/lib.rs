@@ -69,19 +69,21 @@ mod options;
 pub mod prefix;
 mod request;
 mod request_body;
+mod request_builder;
 mod response;
 mod serve;
 mod shard;
 pub mod sse;
 
 pub use body::BoxError;
-pub use deploy::{Application, Deployment, LocalReplica, Overload};
+pub use deploy::{Application, Deployment, DeploymentHandle, LocalReplica, Overload};
 pub use error::Error;
 pub use extensions::Extensions;
 pub use limits::Limits;
 pub use options::{Cores, HttpOptions};
 pub use request::Request;
 pub use request_body::{BodyError, BodyStream};
+pub use request_builder::RequestBuilder;
 pub use response::Response;
 pub use serve::{Serve, ServerHandle, run};
 

@@ -122,6 +122,54 @@ impl Request {
         ))
     }
 
+    /// A request made in code — to call another deployment through a
+    /// [`DeploymentHandle`](crate::DeploymentHandle), or in a test.
+    pub fn builder(method: Method, target: impl Into<String>) -> crate::RequestBuilder {
+        crate::RequestBuilder::new(method, target)
+    }
+
+    pub(crate) fn route_offset(&self) -> usize {
+        self.route_offset
+    }
+
+    /// The id the engine generated, if the client sent none.
+    pub(crate) fn generated_id(&self) -> Option<[u8; REQUEST_ID_BYTES]> {
+        match self.request_id {
+            RequestId::Generated(bytes) => Some(bytes),
+            RequestId::FromClient(_) => None,
+        }
+    }
+
+    pub(crate) fn app_name_rc(&self) -> Rc<str> {
+        self.app_name.clone()
+    }
+
+    pub(crate) fn set_app_name(&mut self, name: Rc<str>) {
+        self.app_name = name;
+    }
+
+    /// Whether a middleware changed the headers (the head bytes alone no longer tell them).
+    pub(crate) fn has_header_edits(&self) -> bool {
+        self.header_edits.is_some()
+    }
+
+    /// Head bytes, parsed head, route offset, body and id, as they cross cores. Header edits
+    /// must have been applied first (`request_builder::reencode`); extensions stay behind.
+    pub(crate) fn into_parts(self) -> (Bytes, RequestHead, usize, Body, RequestId) {
+        debug_assert!(self.header_edits.is_none(), "header edits would be lost");
+        (
+            self.head,
+            self.parts,
+            self.route_offset,
+            self.body,
+            self.request_id,
+        )
+    }
+
+    pub(crate) fn into_body(self) -> Body {
+        self.body
+    }
+
     /// The method.
     pub fn method(&self) -> &Method {
         &self.parts.method

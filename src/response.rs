@@ -212,6 +212,46 @@ impl Response {
         }
     }
 
+    /// The body, whole: a streamed body is read to its end (no limit: for responses from
+    /// deployments this application calls, through a [`DeploymentHandle`](crate::DeploymentHandle)).
+    /// An `Err` when the stream ended with one.
+    ///
+    /// ```
+    /// use ringserve::Response;
+    ///
+    /// let streamed = Response::stream(futures_lite::stream::iter(
+    ///     ["a", "b"].map(Ok::<_, std::io::Error>),
+    /// ));
+    /// let body = futures_lite::future::block_on(streamed.into_bytes()).unwrap();
+    /// assert_eq!(body, "ab");
+    /// ```
+    pub async fn into_bytes(self) -> Result<Bytes, BoxError> {
+        match self.body {
+            ResponseBody::Full(bytes) => Ok(bytes),
+            ResponseBody::Stream(mut chunks) => {
+                let mut whole = BytesMut::new();
+                while let Some(chunk) = futures_lite::StreamExt::next(&mut chunks).await {
+                    whole.extend_from_slice(&chunk?);
+                }
+                Ok(whole.freeze())
+            }
+        }
+    }
+
+    /// The body as a stream of chunks — each chunk of a streamed body as it is produced, or a
+    /// whole body as one chunk — to pass a called deployment's stream on, or to read it
+    /// piece by piece.
+    pub fn into_chunks(self) -> impl Stream<Item = Result<Bytes, BoxError>> + 'static {
+        let chunks: ChunkStream = match self.body {
+            ResponseBody::Full(bytes) if bytes.is_empty() => {
+                Box::pin(futures_lite::stream::empty())
+            }
+            ResponseBody::Full(bytes) => Box::pin(futures_lite::stream::once(Ok(bytes))),
+            ResponseBody::Stream(chunks) => chunks,
+        };
+        chunks
+    }
+
     pub(crate) fn with_body(mut self, body: ResponseBody) -> Self {
         self.body = body;
         self

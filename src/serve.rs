@@ -5,7 +5,7 @@
 //! before any shard accepts; an `Err` from `start` means nothing is left running. After
 //! `start`, the [`ServerConfig`] is read-only and shared by all shards.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
@@ -20,6 +20,7 @@ use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::deploy::Application;
+use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::error::Error;
 use crate::middleware::{Layers, Middleware};
@@ -43,8 +44,14 @@ const APP_NAME_BYTES_MAX: usize = 256;
 /// What all shards share, read-only, built before they start.
 pub(crate) struct ServerConfig {
     pub(crate) options: ResolvedOptions,
+    /// The applications given to `Serve::app`, in order, then the deployments they bind
+    /// (`Application::deployment`), each once: an application's index is its place here.
     pub(crate) apps: Vec<Application>,
-    /// Middleware around every application, outermost first.
+    /// How many of `apps` are reachable over HTTP: the first ones, those given to `Serve::app`.
+    pub(crate) routed: usize,
+    /// Each deployment's index in `apps`, for handles.
+    pub(crate) deployments: HashMap<DeploymentId, usize>,
+    /// Middleware around every routed application, outermost first.
     pub(crate) layers: Layers,
     pub(crate) prefix_trie: PrefixTrie,
     /// `/-/routes`, rendered once.
@@ -183,26 +190,39 @@ impl Serve {
         let options = self
             .options
             .resolve(|name| std::env::var(name).ok(), &allowed_cores())?;
-        let prefix_trie = build_routes(&self.apps)?;
-        check_replicas(&self.apps, &options.cores)?;
+        self.start_resolved(options)
+    }
+
+    /// [`Serve::start`] with the options already resolved: tests run more shards than the
+    /// machine has cores by naming a core twice.
+    pub(crate) fn start_resolved(self, options: ResolvedOptions) -> Result<ServerHandle, Error> {
+        let routed = self.apps.len();
+        let apps = with_bound_deployments(self.apps);
+        let prefix_trie = build_routes(&apps, routed)?;
+        check_replicas(&apps, &options.cores)?;
         let listeners = bind_listeners(&options)?;
         let local_addr = listeners.local_addr;
         let config = Arc::new(ServerConfig {
-            routes_json: render_routes(&self.apps),
+            routes_json: render_routes(&apps[..routed]),
             not_found_hint: format!(
                 "Ping http://{}:{}/-/routes for available routes.",
                 options.host,
                 local_addr.port()
             ),
             health: HealthBoard::new(
-                self.apps
-                    .iter()
+                apps.iter()
                     .map(|app| app.replica_count(options.cores.len()))
                     .collect(),
             ),
-            loads: forward::loads(self.apps.len(), options.cores.len()),
+            loads: forward::loads(apps.len(), options.cores.len()),
             options,
-            apps: self.apps,
+            deployments: apps
+                .iter()
+                .enumerate()
+                .map(|(index, app)| (app.id(), index))
+                .collect(),
+            apps,
+            routed,
             layers: self.layers,
             prefix_trie,
         });
@@ -268,7 +288,25 @@ fn check_replicas(apps: &[Application], cores: &[usize]) -> Result<(), Error> {
     Ok(())
 }
 
-fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
+/// `apps`, then every deployment they bind (and those bind), each once.
+fn with_bound_deployments(mut apps: Vec<Application>) -> Vec<Application> {
+    let mut seen: HashSet<DeploymentId> = apps.iter().map(Application::id).collect();
+    let mut next = 0;
+    while next < apps.len() {
+        let bound: Vec<Application> = apps[next]
+            .bound_deployments()
+            .iter()
+            .filter(|deployment| seen.insert(deployment.id()))
+            .cloned()
+            .collect();
+        apps.extend(bound);
+        next += 1;
+    }
+    apps
+}
+
+/// Checks every application and bound deployment; the prefix trie of the first `routed`.
+fn build_routes(apps: &[Application], routed: usize) -> Result<PrefixTrie, Error> {
     let mut names = HashSet::new();
     for app in apps {
         let name = app.app_name();
@@ -296,11 +334,11 @@ fn build_routes(apps: &[Application]) -> Result<PrefixTrie, Error> {
         }
         if !names.insert(name) {
             return Err(Error::config(format!(
-                "application name {name:?} is used by two applications"
+                "application name {name:?} is used twice (names are unique among a server's applications and the deployments they bind)"
             )));
         }
     }
-    let prefixes: Vec<&str> = apps.iter().map(Application::prefix).collect();
+    let prefixes: Vec<&str> = apps[..routed].iter().map(Application::prefix).collect();
     PrefixTrie::build(&prefixes).map_err(|error| Error::config(error.to_string()))
 }
 

@@ -33,6 +33,11 @@ fn example_path(name: &str) -> PathBuf {
 }
 
 fn start_example(name: &str) -> Example {
+    start_example_on(name, "1")
+}
+
+/// Starts an example on `cores` shards (`RINGSERVE_CORES`).
+fn start_example_on(name: &str, cores: &str) -> Example {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -40,7 +45,7 @@ fn start_example(name: &str) -> Example {
     let child = Command::new(example_path(name))
         .env("RINGSERVE_HOST", "127.0.0.1")
         .env("RINGSERVE_PORT", port.to_string())
-        .env("RINGSERVE_CORES", "1")
+        .env("RINGSERVE_CORES", cores)
         .spawn()
         .unwrap_or_else(|error| {
             panic!("starting example {name} ({error}); plain `cargo test` builds the examples")
@@ -181,6 +186,50 @@ fn bench_serves_the_comparison_endpoints() {
         .chain(std::iter::once("0\r\n\r\n".to_owned()))
         .collect();
     assert_eq!(body, expected);
+}
+
+#[test]
+fn composition_runs_a_pipeline_an_ensemble_and_a_stream_across_shards() {
+    let example = start_example_on("composition", "2");
+    let post = |path: &str, body: &str| {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        common::request(example.addr, request.as_bytes())
+    };
+    // Sentiment has one replica; new connections land on both shards and reach it.
+    for _ in 0..10 {
+        let pipeline = post("/pipeline", "What a GREAT, great day!");
+        assert_eq!(pipeline.status(), 200);
+        assert_eq!(
+            pipeline.body_text(),
+            r#"{"text":"what a great great day","score":2,"model_shard":0}"#
+        );
+    }
+    let ensemble = post("/ensemble", "A bad, bad day.");
+    assert_eq!(
+        ensemble.body_text(),
+        r#"{"score":-2,"words":4,"model_shard":0}"#
+    );
+    let streamed = common::exchange_until_close(
+        example.addr,
+        b"GET /countdown/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    let body = &streamed[streamed.find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(
+        body,
+        "2\r\n3\n\r\n2\r\n2\n\r\n2\r\n1\n\r\n8\r\nliftoff\n\r\n0\r\n\r\n"
+    );
+    // Only the ingress is routed; the deployments it binds are reached through it.
+    assert_eq!(
+        common::get(example.addr, "/-/routes").body_text(),
+        r#"{"/":"front"}"#
+    );
+    validate_openapi(
+        "composition",
+        &common::get(example.addr, "/openapi.json").body_text(),
+    );
 }
 
 #[test]

@@ -167,13 +167,15 @@ impl Drop for Waiting {
 }
 
 impl Admission {
-    pub(crate) fn new(config: AdmissionConfig, app_name: &str) -> Self {
+    /// Admission for the replica of `app_name`, which the overload answer calls by `kind`
+    /// ("Application", or "Deployment" for one reached only through handles).
+    pub(crate) fn new(config: AdmissionConfig, kind: &str, app_name: &str) -> Self {
         let queued = match config.max_queued_requests {
             Some(max) => max.to_string(),
             None => "unbounded".to_owned(),
         };
         let body = format!(
-            "Application {app_name:?} is overloaded: {} requests in progress \
+            "{kind} {app_name:?} is overloaded: {} requests in progress \
              (max_ongoing_requests) and {queued} queued (max_queued_requests). Try again later.",
             config.max_ongoing_requests
         );
@@ -220,6 +222,16 @@ impl Admission {
         .await)
     }
 
+    /// Whether every turn is taken: a newcomer would have to queue.
+    pub(crate) fn is_saturated(&self) -> bool {
+        self.turns.free.get() == 0
+    }
+
+    /// Turns held plus requests waiting: the load other shards see published.
+    pub(crate) fn load(&self) -> usize {
+        self.turns.capacity - self.turns.free.get() + self.turns.waiting.borrow().len()
+    }
+
     /// Reports the replica's load through `publish` from now on.
     pub(crate) fn publish_load_with(&self, publish: impl Fn(usize) + 'static) {
         let _ = self.turns.publish.set(Box::new(publish));
@@ -258,6 +270,7 @@ mod tests {
                 max_queued_requests: max_queued,
                 overload,
             },
+            "Application",
             "model",
         )
     }

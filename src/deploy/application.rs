@@ -11,6 +11,7 @@ use super::admission::{AdmissionConfig, Overload};
 use super::health::HealthConfig;
 use crate::middleware::{Layers, Middleware};
 
+use super::handle::{DeploymentHandle, DeploymentId};
 use super::{Deployment, Replica};
 
 /// Ray Serve's name for an application that was not given one.
@@ -48,6 +49,10 @@ pub struct Application {
     health: HealthConfig,
     num_replicas: Option<usize>,
     replica_cores: Option<Vec<usize>>,
+    /// Which deployment this is, for handles (clones are the same deployment).
+    id: DeploymentId,
+    /// The deployments its replicas call through handles (Ray Serve's `.bind(other.bind())`).
+    deployments: Vec<Application>,
 }
 
 impl Application {
@@ -67,6 +72,8 @@ impl Application {
             health: HealthConfig::default(),
             num_replicas: None,
             replica_cores: None,
+            id: DeploymentId::fresh(),
+            deployments: Vec::new(),
             factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
         }
     }
@@ -102,6 +109,8 @@ impl Application {
             health: HealthConfig::default(),
             num_replicas: None,
             replica_cores: None,
+            id: DeploymentId::fresh(),
+            deployments: Vec::new(),
             factory: Arc::new(move || {
                 factory()
                     .map(|replica| Rc::new(replica) as Rc<dyn Replica>)
@@ -201,8 +210,11 @@ impl Application {
 
     /// How many replicas to build (Ray Serve's `num_replicas`): on `n` consecutive shards,
     /// one each, starting at the application's position among the server's (the first
-    /// application's on shard 0, the second's on shard 1, …); requests accepted on the other shards are forwarded to them over lock-free
-    /// channels, and the response comes back the same way. Default: one per shard. Use `1`
+    /// application's on shard 0, the second's on shard 1, …, then the deployments they bind);
+    /// requests accepted on the other shards are forwarded to them over lock-free channels,
+    /// and the response comes back the same way. A host whose own replica has no free turn
+    /// sends a request to another host's less loaded replica instead of queuing it
+    /// (spill-over). Default: one per shard, each shard serving its own connections. Use `1`
     /// for a deployment too expensive to build on every core. Must be between 1 and the
     /// number of shards.
     pub fn num_replicas(mut self, n: usize) -> Self {
@@ -216,6 +228,34 @@ impl Application {
     pub fn replica_cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
         self.replica_cores = Some(cores.into_iter().collect());
         self
+    }
+
+    /// A handle to call this deployment from the replicas of another: capture it in that
+    /// application's factory, and bind this one to it with [`Application::deployment`]. See
+    /// [`DeploymentHandle`] for how calls are routed, admitted and cancelled.
+    pub fn handle(&self) -> DeploymentHandle {
+        DeploymentHandle::new(self.id, &self.name)
+    }
+
+    /// Binds `deployment` to this application, so that its replicas can call it through
+    /// handles (Ray Serve's `Ingress.bind(Model.bind())`): the server builds its replicas —
+    /// with its own `num_replicas`, cores, caps and health checks — when it builds this
+    /// application's. A deployment bound this way is not reachable over HTTP (its route
+    /// prefix is not used) unless it is also given to [`Serve::app`](crate::Serve::app); it
+    /// may bind deployments of its own (a pipeline A → B → C), and one bound to several
+    /// applications is one deployment. Its name must be unique in the server.
+    pub fn deployment(mut self, deployment: Application) -> Self {
+        self.deployments.push(deployment);
+        self
+    }
+
+    pub(crate) fn id(&self) -> DeploymentId {
+        self.id
+    }
+
+    /// The deployments bound with [`Application::deployment`].
+    pub(crate) fn bound_deployments(&self) -> &[Application] {
+        &self.deployments
     }
 
     /// How many shards host a replica, out of `shards`.
@@ -333,6 +373,7 @@ impl std::fmt::Debug for Application {
             .field("layers", &self.layers)
             .field("request_timeout", &self.request_timeout)
             .field("admission", &self.admission)
+            .field("deployments", &self.deployments)
             .finish_non_exhaustive()
     }
 }

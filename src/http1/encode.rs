@@ -209,7 +209,7 @@ fn write_engine_headers(out: &mut BytesMut, engine: &EngineHeaders<'_>) {
     }
 }
 
-fn write_decimal(out: &mut BytesMut, value: u64) {
+pub(crate) fn write_decimal(out: &mut BytesMut, value: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     let mut rest = value;

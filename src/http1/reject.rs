@@ -51,6 +51,14 @@ pub enum ParseError {
     Overloaded,
 }
 
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 impl ParseError {
     /// The status this error is answered with.
     pub fn status(self) -> StatusCode {

@@ -123,6 +123,8 @@ fn test_shard() -> ShardContext {
     let config = ServerConfig {
         options,
         apps: vec![Application::new(|| StaticHello)],
+        routed: 1,
+        deployments: Default::default(),
         layers: Default::default(),
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),

@@ -108,8 +108,8 @@ pub(crate) async fn dispatch(
     let app = found.app;
     let route_offset = root_len + found.prefix_len;
     let call = async {
-        match &shard.replicas[app] {
-            Some(replica) => {
+        match place(shard, app) {
+            Place::Here(replica) => {
                 let request = Request::new(
                     head_bytes,
                     head,
@@ -118,11 +118,11 @@ pub(crate) async fn dispatch(
                     shard.app_names[app].clone(),
                     request_id,
                 );
-                call_replica(&shard.admissions[app], replica.as_ref(), request).await
+                call_replica(&shard.admissions[app], replica, request).await
             }
-            // No replica here: one on another shard serves it.
-            None => Ok(forward(
+            Place::There(target) => Ok(forward(
                 shard,
+                target,
                 app,
                 Carried {
                     head: head_bytes,
@@ -134,6 +134,7 @@ pub(crate) async fn dispatch(
                 body,
             )
             .await),
+            Place::Nowhere => Ok(internal_error()),
         }
     };
     let finished = match timeout {
@@ -201,13 +202,57 @@ pub(crate) async fn call_replica(
     })
 }
 
-/// Serves a request on another shard's replica. The body is read whole first (up to the body
-/// limit): what crosses cores is owned bytes.
-async fn forward(shard: &ShardContext, app: usize, mut carried: Carried, body: Body) -> Response {
-    let Some(forwarder) = shard.forwarder.get() else {
-        return internal_error();
+/// Where a call for an application is served.
+pub(crate) enum Place<'a> {
+    /// By this shard's replica.
+    Here(&'a dyn Replica),
+    /// By the replica on that shard.
+    There(usize),
+    /// Nowhere: no replica here and no link to one (never, once `Serve` has checked).
+    Nowhere,
+}
+
+/// This shard's replica of `app`, when it has one with a free turn; otherwise another host's,
+/// chosen by power of two choices — when this shard has no replica, or (spill-over) when every
+/// turn on its own is taken, the application lives on some shards only (`forward::spills_over`)
+/// and the other replica is less loaded than this one. A call forwarded to another shard is
+/// served there, never sent on again. Checking for spill-over costs one `Cell` read per
+/// request.
+pub(crate) fn place(shard: &ShardContext, app: usize) -> Place<'_> {
+    let admission = &shard.admissions[app];
+    let local = shard.replicas[app].as_deref();
+    if let Some(replica) = local
+        && !admission.is_saturated()
+    {
+        return Place::Here(replica);
+    }
+    let hosts = &shard.hosts[app];
+    let elsewhere = || {
+        let forwarder = shard.forwarder.get()?;
+        forwarder.choose(hosts, &shard.config.loads[app], shard.index)
     };
-    let Some(target) = forwarder.choose(&shard.hosts[app], &shard.config.loads[app]) else {
+    match local {
+        None => elsewhere().map_or(Place::Nowhere, |(target, _)| Place::There(target)),
+        Some(replica) if super::forward::spills_over(hosts.len(), shard.shards()) => {
+            match elsewhere() {
+                Some((target, load)) if load < admission.load() => Place::There(target),
+                _ => Place::Here(replica),
+            }
+        }
+        Some(replica) => Place::Here(replica),
+    }
+}
+
+/// Serves a request on shard `target`'s replica of `app`. The body is read whole first (up to
+/// the body limit): what crosses cores is owned bytes.
+pub(crate) async fn forward(
+    shard: &ShardContext,
+    target: usize,
+    app: usize,
+    mut carried: Carried,
+    body: Body,
+) -> Response {
+    let Some(forwarder) = shard.forwarder.get() else {
         return internal_error();
     };
     carried.body = match body {
@@ -273,7 +318,12 @@ fn healthz(shard: &ShardContext) -> Response {
     match shard.config.health.first_unhealthy() {
         None => Response::text("success"),
         Some(app) => Response::text(format!(
-            "Application {:?} has no healthy replica.",
+            "{} {:?} has no healthy replica.",
+            if app < shard.config.routed {
+                "Application"
+            } else {
+                "Deployment"
+            },
             &*shard.app_names[app]
         ))
         .with_status(StatusCode::SERVICE_UNAVAILABLE),

@@ -99,9 +99,11 @@ pub(crate) struct Links {
 }
 
 /// The links forwarding needs, given each application's hosting shards: a shard that hosts
-/// none of an application's replicas sends calls to the shards that do, and they answer back
-/// — one link each way for such a pair, none for any other (every link adds work to both
-/// shards' reactors on every turn). Element `i` is shard `i`'s ends.
+/// none of an application's replicas sends calls to the shards that do, and they answer back;
+/// the hosts of an application placed on some shards only also send each other the calls
+/// their own replica has no turn for (spill-over, see `dispatch::place`). One link each way
+/// for such a pair, none for any other (every link adds work to both shards' reactors on
+/// every turn). Element `i` is shard `i`'s ends.
 pub(crate) fn build_links(shards: usize, hosts: &[Vec<usize>]) -> Vec<Links> {
     let mut links: Vec<Links> = (0..shards)
         .map(|_| Links {
@@ -110,9 +112,9 @@ pub(crate) fn build_links(shards: usize, hosts: &[Vec<usize>]) -> Vec<Links> {
         })
         .collect();
     let forwards = |from: usize, to: usize| {
-        hosts
-            .iter()
-            .any(|hosts| hosts.contains(&to) && !hosts.contains(&from))
+        hosts.iter().any(|hosts| {
+            hosts.contains(&to) && (!hosts.contains(&from) || spills_over(hosts.len(), shards))
+        })
     };
     for from in 0..shards {
         for to in 0..shards {
@@ -124,6 +126,13 @@ pub(crate) fn build_links(shards: usize, hosts: &[Vec<usize>]) -> Vec<Links> {
         }
     }
     links
+}
+
+/// Whether the hosts of an application with `replicas` replicas on `shards` shards send each
+/// other the calls they have no turn for. Not when every shard hosts one (the default): each
+/// shard then serves its own connections, and no link is built just in case.
+pub(crate) fn spills_over(replicas: usize, shards: usize) -> bool {
+    (2..shards).contains(&replicas)
 }
 
 /// Each replica's load as its shard publishes it — calls admitted or waiting — for other
@@ -265,31 +274,42 @@ impl Forwarder {
         !self.serving.borrow().is_empty()
     }
 
-    /// The shard to forward a call for `app` to: of two hosting shards picked at random, the
-    /// less loaded (power of two choices); the only one when there is one.
-    pub(crate) fn choose(&self, hosts: &[usize], loads: &[Load]) -> Option<usize> {
-        match hosts {
-            [] => None,
-            [only] => Some(*only),
+    /// The shard to send a call for an application to, of its `hosts` other than `exclude`
+    /// (this shard): of two picked at random, the less loaded (power of two choices); the
+    /// only one when there is one. With its load as this shard sees it.
+    pub(crate) fn choose(
+        &self,
+        hosts: &[usize],
+        loads: &[Load],
+        exclude: usize,
+    ) -> Option<(usize, usize)> {
+        let candidates = || hosts.iter().copied().filter(move |&host| host != exclude);
+        let outstanding = self.outstanding.borrow();
+        let load = |shard: usize| {
+            let published = loads.get(shard).map_or(usize::MAX, Load::read);
+            published.saturating_add(outstanding.get(shard).copied().unwrap_or(0))
+        };
+        let count = candidates().count();
+        let chosen = match count {
+            0 => return None,
+            1 => candidates().next()?,
             _ => {
-                let first = hosts[self.next_random() % hosts.len()];
-                let mut second = hosts[self.next_random() % hosts.len()];
-                if second == first {
-                    second = hosts
-                        [(hosts.iter().position(|&h| h == first).unwrap_or(0) + 1) % hosts.len()];
+                let first_index = self.next_random() % count;
+                // A different second one: drawn from the others, skipping the first.
+                let mut second_index = self.next_random() % (count - 1);
+                if second_index >= first_index {
+                    second_index += 1;
                 }
-                let outstanding = self.outstanding.borrow();
-                let load = |shard: usize| {
-                    let published = loads.get(shard).map_or(usize::MAX, Load::read);
-                    published.saturating_add(outstanding.get(shard).copied().unwrap_or(0))
-                };
-                Some(if load(second) < load(first) {
+                let first = candidates().nth(first_index)?;
+                let second = candidates().nth(second_index)?;
+                if load(second) < load(first) {
                     second
                 } else {
                     first
-                })
+                }
             }
-        }
+        };
+        Some((chosen, load(chosen)))
     }
 
     fn next_random(&self) -> usize {
@@ -697,18 +717,27 @@ mod tests {
     fn of_two_hosts_the_less_loaded_counting_calls_on_their_way() {
         let forwarder = unlinked(3);
         let loads = loads(1, 3);
-        assert_eq!(forwarder.choose(&[], &loads[0]), None);
-        assert_eq!(forwarder.choose(&[2], &loads[0]), Some(2));
+        let choose = |hosts: &[usize], exclude| {
+            forwarder
+                .choose(hosts, &loads[0], exclude)
+                .map(|(host, _)| host)
+        };
+        assert_eq!(choose(&[], 0), None);
+        assert_eq!(choose(&[2], 0), Some(2));
+        // Never the excluded shard (the caller itself), even when it is the only host.
+        assert_eq!(choose(&[2], 2), None);
         loads[0][1].publish(5);
         for _ in 0..10 {
-            assert_eq!(forwarder.choose(&[1, 2], &loads[0]), Some(2));
+            assert_eq!(choose(&[1, 2], 0), Some(2));
+            assert_eq!(choose(&[0, 1, 2], 0), Some(2));
         }
         // Equal published loads: the host this shard already sent more to is avoided.
         loads[0][1].publish(0);
         forwarder.outstanding.borrow_mut()[2] = 3;
         for _ in 0..10 {
-            assert_eq!(forwarder.choose(&[1, 2], &loads[0]), Some(1));
+            assert_eq!(choose(&[1, 2], 0), Some(1));
         }
+        assert_eq!(forwarder.choose(&[2], &loads[0], 0), Some((2, 3)));
     }
 
     #[test]
@@ -718,5 +747,10 @@ mod tests {
         assert_eq!(linked(&links), [(0, 1), (0, 2), (1, 0), (2, 0)]);
         // Replicas everywhere: nothing to link.
         assert!(linked(&build_links(3, &[vec![0, 1, 2]])).is_empty());
+        // Two replicas of three shards: the hosts spill over to each other, too.
+        assert_eq!(
+            linked(&build_links(3, &[vec![1, 2]])),
+            [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+        );
     }
 }

@@ -12,12 +12,15 @@
 #[cfg(test)]
 mod allocation_tests;
 mod body_pump;
+pub(crate) mod compose;
 mod connection;
 mod date;
 mod dispatch;
 pub(crate) mod forward;
 pub(crate) mod request_id;
 mod response_stream;
+#[cfg(test)]
+mod spill_tests;
 mod transport;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -64,6 +67,8 @@ struct ConnectionEntry {
 
 /// Everything one shard owns.
 pub(crate) struct ShardContext {
+    /// This shard's position among the server's.
+    pub(crate) index: usize,
     pub(crate) config: Arc<ServerConfig>,
     /// This shard's replica of each application; `None` where the application has fewer
     /// replicas than there are shards and this shard hosts none (its requests are forwarded).
@@ -96,7 +101,7 @@ impl ShardContext {
             .map(|(index, app)| app.hosts(index, &config.options.cores))
             .collect();
         let mut replicas = Vec::with_capacity(config.apps.len());
-        for (app, hosts) in config.apps.iter().zip(&hosts) {
+        for (app_index, (app, hosts)) in config.apps.iter().zip(&hosts).enumerate() {
             if !hosts.contains(&index) {
                 replicas.push(None);
                 continue;
@@ -104,7 +109,12 @@ impl ShardContext {
             let built =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.build_replica()));
             match built {
-                Ok(Ok(replica)) => replicas.push(Some(config.layers.wrap(replica))),
+                // The server's layers are for HTTP traffic: a deployment reached only through
+                // handles is not wrapped in them.
+                Ok(Ok(replica)) if app_index < config.routed => {
+                    replicas.push(Some(config.layers.wrap(replica)))
+                }
+                Ok(Ok(replica)) => replicas.push(Some(replica)),
                 Ok(Err(reason)) => {
                     return Err(format!(
                         "application {:?} failed to build its replica on shard {index}: {reason}",
@@ -130,7 +140,12 @@ impl ShardContext {
             .zip(&app_names)
             .enumerate()
             .map(|(app_index, (app, name))| {
-                let admission = Admission::new(app.admission(), name);
+                let kind = if app_index < config.routed {
+                    "Application"
+                } else {
+                    "Deployment"
+                };
+                let admission = Admission::new(app.admission(), kind, name);
                 // Others choose where to forward by this replica's published load.
                 if (2..shards).contains(&hosts[app_index].len()) {
                     let config = config.clone();
@@ -142,6 +157,7 @@ impl ShardContext {
             })
             .collect();
         Ok(ShardContext {
+            index,
             admissions,
             routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,
@@ -154,6 +170,11 @@ impl ShardContext {
             draining: Cell::new(false),
             connections: RefCell::new(Slab::new()),
         })
+    }
+
+    /// How many shards the server runs.
+    pub(crate) fn shards(&self) -> usize {
+        self.config.options.cores.len()
     }
 
     fn register(&self, fd: RawFd) -> Option<usize> {
@@ -258,6 +279,7 @@ pub(crate) async fn run(
     let listener_fd = listener.into_raw_fd();
     // SAFETY: the descriptor is a bound, listening TCP socket handed over whole to this shard.
     let listener = unsafe { TcpListener::from_raw_fd(listener_fd) };
+    compose::enter(&context);
     let sweeper = glommio::spawn_local(sweep_deadlines(Rc::downgrade(&context))).detach();
     let health_checks: Vec<_> = context
         .replicas

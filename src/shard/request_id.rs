@@ -47,6 +47,17 @@ impl RequestIdGenerator {
     }
 }
 
+thread_local! {
+    /// Ids for requests made in code (`Request::builder`) on any thread: seeded apart from
+    /// every shard's own generator, so they never repeat one of its ids.
+    static BUILT: RequestIdGenerator = RequestIdGenerator::new(usize::MAX);
+}
+
+/// A fresh id for a request made on this thread.
+pub(crate) fn generate_here() -> [u8; REQUEST_ID_BYTES] {
+    BUILT.with(RequestIdGenerator::next)
+}
+
 /// SplitMix64's finaliser: a bijection on u64 with good bit mixing.
 fn splitmix64(mut value: u64) -> u64 {
     value = value.wrapping_add(0x9e37_79b9_7f4a_7c15);

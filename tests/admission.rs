@@ -1,5 +1,6 @@
-//! Backpressure over loopback: `max_ongoing_requests` turns per replica, a bounded queue,
-//! and the overload answer past both (Ray Serve's 503, or 429 with `Retry-After`).
+//! Backpressure over loopback on two shards: `max_ongoing_requests` turns per replica, a
+//! bounded queue, and the overload answer past both (Ray Serve's 503, or 429 with
+//! `Retry-After`), for requests accepted on the replica's shard and forwarded from the other.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{StreamExt, stream};
 use ringserve::{
-    Application, Deployment, HttpOptions, Overload, Request, Response, Serve, ServerHandle,
+    Application, Cores, Deployment, HttpOptions, Overload, Request, Response, Serve, ServerHandle,
 };
 
 /// Takes `?ms` milliseconds to answer (a whole body), or streams for that long with `/stream`.
@@ -34,8 +35,14 @@ impl Deployment for Slow {
     }
 }
 
+/// Two shards and one replica, so that every request meets the same turns and queue
+/// wherever the kernel accepted it (half of them forwarded).
 fn serve(app: Application) -> ServerHandle {
-    common::start_app(app.name("model"))
+    common::start(
+        Serve::new()
+            .options(common::test_options().cores(Cores::Count(2)))
+            .app(app.name("model").num_replicas(1)),
+    )
 }
 
 /// Sends `GET path` on its own connection from another thread; returns status and body.

@@ -47,7 +47,8 @@
 //! - `serve`: [`Serve`] — validation, prefix trie, listeners, shards, [`ServerHandle`].
 //! - [`http1`]: the codec, no socket I/O: head parsing, body framing, encoding, rejections.
 //! - `shard`: per core — accept loop and deadline sweeper, connection loop, body pump,
-//!   response streaming, transport, dispatch, forwarding to other shards, date cache,
+//!   response streaming, transport (the shard's own io_uring in `shard::uring`, or glommio's
+//!   streams), dispatch, forwarding to other shards, date cache,
 //!   request ids.
 //! - [`prefix`]: the precomputed prefix trie.
 //! - `deploy`: [`Deployment`] and [`Application`]; admission (turns, queue, overload) and
@@ -80,7 +81,7 @@ pub use deploy::{Application, Deployment, DeploymentHandle, LocalReplica, Overlo
 pub use error::Error;
 pub use extensions::Extensions;
 pub use limits::Limits;
-pub use options::{Cores, HttpOptions};
+pub use options::{Cores, HttpOptions, IoBackend};
 pub use request::Request;
 pub use request_body::{BodyError, BodyStream};
 pub use request_builder::RequestBuilder;

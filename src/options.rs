@@ -53,6 +53,20 @@ pub struct HttpOptions {
     root_path: Option<String>,
     shutdown_grace: Option<Duration>,
     limits: Limits,
+    io: Option<IoBackend>,
+}
+
+/// How the shards read and write their sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoBackend {
+    /// ringserve's own io_uring on each shard: receives, sends and accepts are submitted to it
+    /// and completed in batches, one `io_uring_enter` per turn. The default where the kernel
+    /// has what it needs; otherwise the server starts with [`IoBackend::Glommio`] and says so
+    /// in one log line.
+    IoUring,
+    /// glommio's streams: a non-blocking system call first, then a wait for readiness through
+    /// glommio's reactor.
+    Glommio,
 }
 
 impl HttpOptions {
@@ -113,6 +127,13 @@ impl HttpOptions {
         self
     }
 
+    /// How the shards do socket I/O (default [`IoBackend::IoUring`], or `RINGSERVE_IO` =
+    /// `io_uring` / `glommio`), so that both can be measured side by side.
+    pub fn io_backend(mut self, io: IoBackend) -> Self {
+        self.io = Some(io);
+        self
+    }
+
     /// Resolves every setting, reading the environment through `env` for unset values.
     pub(crate) fn resolve(
         &self,
@@ -155,6 +176,19 @@ impl HttpOptions {
                 "keep_alive_timeout = 0s must be longer than zero",
             ));
         }
+        let io = match (self.io, env("RINGSERVE_IO")) {
+            (Some(io), _) => io,
+            (None, Some(text)) => match text.trim() {
+                "io_uring" => IoBackend::IoUring,
+                "glommio" => IoBackend::Glommio,
+                _ => {
+                    return Err(Error::config(format!(
+                        "RINGSERVE_IO = {text:?} is neither io_uring nor glommio"
+                    )));
+                }
+            },
+            (None, None) => IoBackend::IoUring,
+        };
         let root_path = self.root_path.clone().unwrap_or_default();
         validate_root_path(&root_path)?;
         self.limits.validate().map_err(Error::config)?;
@@ -167,6 +201,7 @@ impl HttpOptions {
             root_path,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             limits: self.limits.clone(),
+            io,
         })
     }
 }
@@ -182,6 +217,8 @@ pub(crate) struct ResolvedOptions {
     pub root_path: String,
     pub shutdown_grace: Duration,
     pub limits: Limits,
+    /// Asked for; `Serve::start` falls back to glommio when the kernel lacks io_uring support.
+    pub io: IoBackend,
 }
 
 /// The widest range `RINGSERVE_CORES` may name (`0-4095`), so a typo cannot make a huge list.
@@ -360,6 +397,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("core 7"), "{error}");
+
+        let env = |name: &str| (name == "RINGSERVE_IO").then(|| "epoll".to_owned());
+        let error = HttpOptions::new()
+            .resolve(env, &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("RINGSERVE_IO = \"epoll\""), "{error}");
 
         let error = HttpOptions::new()
             .root_path("/serve/")

@@ -24,7 +24,7 @@ use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::error::Error;
 use crate::middleware::{Layers, Middleware};
-use crate::options::{HttpOptions, ResolvedOptions, allowed_cores};
+use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
 use crate::shard::forward::{self, Loads};
 use crate::shard::{self, ShardContext};
@@ -195,7 +195,16 @@ impl Serve {
 
     /// [`Serve::start`] with the options already resolved: tests run more shards than the
     /// machine has cores by naming a core twice.
-    pub(crate) fn start_resolved(self, options: ResolvedOptions) -> Result<ServerHandle, Error> {
+    pub(crate) fn start_resolved(
+        self,
+        mut options: ResolvedOptions,
+    ) -> Result<ServerHandle, Error> {
+        if options.io == IoBackend::IoUring
+            && let Some(reason) = crate::shard::uring::ring::unsupported()
+        {
+            tracing::warn!(%reason, "io_uring data path unavailable: using glommio's streams");
+            options.io = IoBackend::Glommio;
+        }
         let routed = self.apps.len();
         let apps = with_bound_deployments(self.apps);
         let prefix_trie = build_routes(&apps, routed)?;

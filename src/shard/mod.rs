@@ -21,7 +21,8 @@ pub(crate) mod request_id;
 mod response_stream;
 #[cfg(test)]
 mod spill_tests;
-mod transport;
+pub(crate) mod transport;
+pub(crate) mod uring;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::os::fd::{OwnedFd, RawFd};
@@ -42,6 +43,11 @@ use date::DateCache;
 use forward::Forwarder;
 use request_id::RequestIdGenerator;
 use transport::{GlommioTransport, Transport};
+use uring::accept::Acceptor;
+use uring::ring::Ring;
+use uring::stream::UringStream;
+
+use crate::options::IoBackend;
 
 /// How often a draining shard checks whether its last connection has closed.
 const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -49,6 +55,9 @@ const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// After `accept` fails for want of descriptors or memory, wait this long before the next, so
 /// a full file table does not turn the accept loop into a busy loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// How long a stopping shard waits for its ring's last operations (cancellations) to complete.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the shard looks for connections whose read deadline has passed: a read timeout
 /// fires at most this much late (and never early).
@@ -301,21 +310,56 @@ pub(crate) async fn run(
         .collect();
     let stop = shutdown.recv_async();
     futures_lite::pin!(stop);
+    let ring = match context.config.options.io {
+        IoBackend::IoUring => match Ring::new() {
+            Ok(ring) => Some(ring),
+            Err(error) => {
+                tracing::warn!(%error, "shard without io_uring: using glommio's streams");
+                None
+            }
+        },
+        IoBackend::Glommio => None,
+    };
+    match &ring {
+        Some(ring) => {
+            let driver = glommio::spawn_local(uring::ring::drive(Rc::downgrade(ring))).detach();
+            accept_through_ring(listener_fd, ring, &context, &mut stop).await;
+            stop_listening(listener_fd);
+            drop(listener);
+            drain(&context).await;
+            // Every operation the kernel still holds (cancelled reads, the accept) completes
+            // before the ring and the buffers it owns are dropped.
+            ring.settle(SETTLE_TIMEOUT).await;
+            driver.cancel();
+        }
+        None => {
+            accept_through_glommio(&listener, &context, &mut stop).await;
+            stop_listening(listener_fd);
+            drop(listener);
+            drain(&context).await;
+        }
+    }
+    sweeper.cancel();
+    for check in health_checks {
+        check.cancel();
+    }
+}
+
+/// Accepts with glommio's listener until the stop signal.
+async fn accept_through_glommio(
+    listener: &TcpListener,
+    context: &Rc<ShardContext>,
+    stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
+) {
     loop {
         let accepted = async { Some(listener.accept().await) }
             .or(async {
-                let _ = (&mut stop).await;
+                let _ = (&mut *stop).await;
                 None
             })
             .await;
         match accepted {
-            Some(Ok(stream)) => {
-                let transport = GlommioTransport::new(stream);
-                // Registered before the task is spawned, so a drain that starts before the task
-                // first runs still counts (and waits for) this connection.
-                let key = context.register(transport.raw_fd());
-                glommio::spawn_local(connection::serve(transport, context.clone(), key)).detach();
-            }
+            Some(Ok(stream)) => spawn_connection(GlommioTransport::new(stream), context),
             Some(Err(error)) if is_resource_exhaustion(&error) => {
                 Timer::new(ACCEPT_ERROR_BACKOFF).await;
             }
@@ -324,8 +368,49 @@ pub(crate) async fn run(
             None => break,
         }
     }
-    stop_listening(listener_fd);
-    drop(listener);
+}
+
+/// Accepts through the shard's ring until the stop signal.
+async fn accept_through_ring(
+    listener_fd: RawFd,
+    ring: &Rc<Ring>,
+    context: &Rc<ShardContext>,
+    stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
+) {
+    let mut acceptor = Acceptor::new(listener_fd, ring.clone());
+    loop {
+        let accepted = async { Some(acceptor.accept().await) }
+            .or(async {
+                let _ = (&mut *stop).await;
+                None
+            })
+            .await;
+        match accepted {
+            Some(Ok(fd)) => spawn_connection(UringStream::new(fd, ring.clone()), context),
+            Some(Err(error))
+                if matches!(
+                    error.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+            {
+                Timer::new(ACCEPT_ERROR_BACKOFF).await;
+            }
+            Some(Err(_)) => {}
+            None => break,
+        }
+    }
+}
+
+/// Serves a new connection on its own task.
+fn spawn_connection<T: Transport + 'static>(transport: T, context: &Rc<ShardContext>) {
+    // Registered before the task is spawned, so a drain that starts before the task first
+    // runs still counts (and waits for) this connection.
+    let key = context.register(transport.raw_fd());
+    glommio::spawn_local(connection::serve(transport, context.clone(), key)).detach();
+}
+
+/// Drains within the grace period: in-flight requests finish, idle connections close.
+async fn drain(context: &Rc<ShardContext>) {
     context.drain();
     let grace_end = Instant::now() + context.config.options.shutdown_grace;
     // Calls served for other shards count too: their clients are waiting on those shards.
@@ -337,10 +422,6 @@ pub(crate) async fn run(
     };
     while (context.open_connections() > 0 || serving_others()) && Instant::now() < grace_end {
         Timer::new(DRAIN_POLL_INTERVAL).await;
-    }
-    sweeper.cancel();
-    for check in health_checks {
-        check.cancel();
     }
 }
 

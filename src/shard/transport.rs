@@ -1,5 +1,5 @@
 //! The narrow socket interface the connection loop is written against, and its implementation
-//! over glommio's `TcpStream`.
+//! over glommio's `TcpStream` (the other, the default, is `uring::stream`).
 //!
 //! Invariant: the interface is completion-shaped. A buffer is handed to `read` or `write_all`
 //! by value and handed back with the result, so an implementation that submits the buffer to

@@ -1,0 +1,568 @@
+//! The shard's own io_uring: its operations, what each owns while the kernel works on it,
+//! and the driver task that submits, reaps, and parks through glommio.
+//!
+//! Invariants:
+//! - **Ownership.** Whatever the kernel may read or write for an operation — a buffer, a
+//!   one-byte probe — is moved into the operation's slot when it is submitted and stays there
+//!   until the operation's completion is reaped. A caller gets it back only from a completed
+//!   operation; an operation whose future is dropped first is *orphaned*: a cancellation is
+//!   submitted, and its slot (with the buffer) is freed when the kernel's completion for it
+//!   arrives. No buffer is ever freed or reused while the kernel may still touch it.
+//! - **Submission.** Operations are pushed to the submission queue without a system call; the
+//!   driver submits them all in one `io_uring_enter` per turn, and reaps every completion in
+//!   the same pass. A full submission queue is submitted at once (back-pressure costs one
+//!   system call, never an error).
+//! - **Wake-ups.** The driver never blocks the thread: when it has nothing to submit or reap
+//!   it awaits the ring's fd through glommio (`glommio::net::poll_readable`, one poll in
+//!   glommio's reactor), which is readable while completions wait — so glommio parks as usual,
+//!   its timers and cross-core channels keep working, and a completion on this ring wakes it.
+//!   The poll is re-armed only after the completion queue was drained (never busy), and a
+//!   completion posted between the drain and the arming makes the new poll ready at once (no
+//!   lost wake-up). Pushing an operation wakes the driver, which submits it on its next turn.
+//!
+//! Everything here is the shard's own (`Rc`, `Cell`, `RefCell`): the ring is created with
+//! `SINGLE_ISSUER` on the shard's thread and only that thread touches it.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::BytesMut;
+use io_uring::{IoUring, cqueue, opcode, squeue};
+use slab::Slab;
+
+/// Submission queue entries; the completion queue gets twice as many.
+const RING_ENTRIES: u32 = 1024;
+
+/// `user_data` of the cancellations the ring submits itself: their completions are ignored.
+const CANCEL_TAG: u64 = u64::MAX;
+
+/// Why this kernel cannot run the io_uring data path, if it cannot: a ring with the flags
+/// the shards use, and every operation they submit. Probed once per process, on a thread of
+/// its own: a thread that has used io_uring gets task work queued when the ring closes,
+/// which interrupts its next blocking system call — a caller's socket read with a timeout
+/// would fail with `EINTR`.
+pub(crate) fn unsupported() -> Option<String> {
+    static PROBED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PROBED
+        .get_or_init(|| {
+            std::thread::Builder::new()
+                .name("ringserve-io-uring-probe".to_owned())
+                .spawn(probe)
+                .map_or_else(
+                    |error| Some(format!("cannot start the probe thread ({error})")),
+                    |probe| {
+                        probe
+                            .join()
+                            .unwrap_or_else(|_| Some("the probe panicked".to_owned()))
+                    },
+                )
+        })
+        .clone()
+}
+
+fn probe() -> Option<String> {
+    let ring = match Ring::new() {
+        Ok(ring) => ring,
+        Err(error) => {
+            return Some(format!(
+                "no io_uring with SINGLE_ISSUER and COOP_TASKRUN ({error})"
+            ));
+        }
+    };
+    let mut probe = io_uring::Probe::new();
+    if let Err(error) = ring.uring.borrow().submitter().register_probe(&mut probe) {
+        return Some(format!("cannot probe io_uring's operations ({error})"));
+    }
+    let needed = [
+        ("accept", opcode::Accept::CODE),
+        ("recv", opcode::Recv::CODE),
+        ("send", opcode::Send::CODE),
+        ("link timeout", opcode::LinkTimeout::CODE),
+        ("async cancel", opcode::AsyncCancel::CODE),
+    ];
+    needed
+        .iter()
+        .find(|(_, code)| !probe.is_supported(*code))
+        .map(|(name, _)| format!("io_uring has no {name} operation"))
+}
+
+/// What an operation owns while the kernel may use it. Held, not read: its only job is to
+/// keep the memory alive.
+#[allow(dead_code)]
+pub(crate) enum Owned {
+    Nothing,
+    /// A receive's or send's buffer.
+    Buffer(BytesMut),
+    /// A one-byte buffer for a peek.
+    Probe(Box<[u8; 1]>),
+    /// A linked timeout's duration, shared with the stream that set it.
+    Timespec(Rc<io_uring::types::Timespec>),
+}
+
+/// One operation's slot.
+struct Slot {
+    owned: Owned,
+    state: SlotState,
+    /// Its results are new file descriptors (accept): any nobody takes is closed here.
+    yields_fds: bool,
+}
+
+enum SlotState {
+    /// In the kernel; `waker` is the task awaiting it.
+    Pending { waker: Option<Waker> },
+    /// Completed, not yet taken by its future.
+    Done { result: i32 },
+    /// Its future was dropped: freed when its completion arrives.
+    Orphaned,
+    /// A multishot operation: results queue up while it stays armed.
+    Multishot {
+        results: std::collections::VecDeque<i32>,
+        armed: bool,
+        waker: Option<Waker>,
+    },
+}
+
+/// The shard's ring and its operations.
+pub(crate) struct Ring {
+    uring: RefCell<IoUring>,
+    slots: RefCell<Slab<Slot>>,
+    /// Entries pushed since the last submission.
+    unsubmitted: Cell<usize>,
+    /// The driver task, woken when there is something to submit.
+    driver: Cell<Option<Waker>>,
+}
+
+impl Ring {
+    /// A ring for this thread, or why the kernel refused one (the engine then uses glommio's
+    /// streams).
+    pub(crate) fn new() -> io::Result<Rc<Ring>> {
+        let uring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_coop_taskrun()
+            .setup_cqsize(RING_ENTRIES * 2)
+            .build(RING_ENTRIES)?;
+        Ok(Rc::new(Ring {
+            uring: RefCell::new(uring),
+            slots: RefCell::new(Slab::with_capacity(256)),
+            unsubmitted: Cell::new(0),
+            driver: Cell::new(None),
+        }))
+    }
+
+    /// Submits `entry` (its `user_data` is set here), owning `owned` until it completes.
+    pub(crate) fn submit(self: &Rc<Self>, entry: squeue::Entry, owned: Owned) -> Operation {
+        let key = self.slots.borrow_mut().insert(Slot {
+            owned,
+            state: SlotState::Pending { waker: None },
+            yields_fds: false,
+        });
+        self.push(entry.user_data(key as u64));
+        Operation {
+            ring: self.clone(),
+            key,
+            finished: false,
+        }
+    }
+
+    /// Submits `first` (which must carry `IO_LINK`) and `then` together, so the link holds:
+    /// a send and its linked timeout. Only `first` is awaited; `then`'s slot keeps
+    /// `then_owned` until its own completion arrives.
+    pub(crate) fn submit_linked(
+        self: &Rc<Self>,
+        first: squeue::Entry,
+        first_owned: Owned,
+        then: squeue::Entry,
+        then_owned: Owned,
+    ) -> Operation {
+        let (key, then_key) = {
+            let mut slots = self.slots.borrow_mut();
+            let key = slots.insert(Slot {
+                owned: first_owned,
+                state: SlotState::Pending { waker: None },
+                yields_fds: false,
+            });
+            let then_key = slots.insert(Slot {
+                owned: then_owned,
+                state: SlotState::Orphaned,
+                yields_fds: false,
+            });
+            (key, then_key)
+        };
+        self.push_all(&[first.user_data(key as u64), then.user_data(then_key as u64)]);
+        Operation {
+            ring: self.clone(),
+            key,
+            finished: false,
+        }
+    }
+
+    /// Submits a multishot `entry` whose results are new file descriptors (accept): they are
+    /// read with [`Multishot::next`], and any left untaken when it is dropped are closed.
+    pub(crate) fn submit_multishot(self: &Rc<Self>, entry: squeue::Entry) -> Multishot {
+        let key = self.slots.borrow_mut().insert(Slot {
+            owned: Owned::Nothing,
+            yields_fds: true,
+            state: SlotState::Multishot {
+                results: std::collections::VecDeque::new(),
+                armed: true,
+                waker: None,
+            },
+        });
+        self.push(entry.clone().user_data(key as u64));
+        Multishot {
+            ring: self.clone(),
+            key,
+            entry,
+        }
+    }
+
+    /// Pushes an entry, submitting first when the queue is full.
+    fn push(&self, entry: squeue::Entry) {
+        self.push_all(std::slice::from_ref(&entry));
+    }
+
+    /// Pushes entries side by side (a link stays whole), submitting first when the queue has
+    /// no room for all of them.
+    fn push_all(&self, entries: &[squeue::Entry]) {
+        let mut uring = self.uring.borrow_mut();
+        // SAFETY: everything the entries point at is owned by their slots (or is 'static)
+        // until their completions are reaped.
+        while unsafe { uring.submission().push_multiple(entries) }.is_err() {
+            // Full: hand the queue to the kernel now. An error here (EBUSY: the completion
+            // queue is full) is retried after the driver reaps.
+            if uring.submit().is_err() {
+                drop(uring);
+                self.reap();
+                uring = self.uring.borrow_mut();
+            }
+            self.unsubmitted.set(0);
+        }
+        self.unsubmitted.set(self.unsubmitted.get() + entries.len());
+        if let Some(driver) = self.driver.take() {
+            driver.wake();
+        }
+    }
+
+    /// Cancels the operation `key` (its completion still comes, and frees its slot).
+    fn cancel(&self, key: usize) {
+        self.push(
+            opcode::AsyncCancel::new(key as u64)
+                .build()
+                .user_data(CANCEL_TAG),
+        );
+    }
+
+    /// Submits what was pushed, without waiting — and enters the kernel with nothing to
+    /// submit when completions overflowed the queue (they wait in the kernel until an enter
+    /// asks for them).
+    fn submit_pending(&self) -> io::Result<()> {
+        let overflowed = || self.uring.borrow_mut().submission().cq_overflow();
+        if self.unsubmitted.get() == 0 && !overflowed() {
+            return Ok(());
+        }
+        self.unsubmitted.set(0);
+        match self.uring.borrow().submit() {
+            Ok(_) => Ok(()),
+            Err(error) if error.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Hands what was pushed to the kernel now, before a descriptor it names is closed: an
+    /// entry still in the queue names its socket by number, and a new connection could get
+    /// that number before the driver's next turn.
+    pub(crate) fn submit_before_close(&self) {
+        if self.unsubmitted.get() > 0
+            && let Err(error) = self.submit_pending()
+        {
+            tracing::error!(%error, "io_uring submission failed");
+        }
+    }
+
+    /// Takes every completion off the queue, finishing its operation; how many.
+    fn reap(&self) -> usize {
+        let mut reaped = 0;
+        let mut uring = self.uring.borrow_mut();
+        let mut slots = self.slots.borrow_mut();
+        for completion in uring.completion() {
+            reaped += 1;
+            let key = completion.user_data();
+            if key == CANCEL_TAG {
+                continue;
+            }
+            let key = key as usize;
+            let Some(slot) = slots.get_mut(key) else {
+                continue;
+            };
+            let result = completion.result();
+            match &mut slot.state {
+                SlotState::Pending { waker } => {
+                    let waker = waker.take();
+                    slot.state = SlotState::Done { result };
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                }
+                SlotState::Orphaned => {
+                    if slot.yields_fds && result >= 0 {
+                        close_unwanted(result);
+                    }
+                    if !cqueue::more(completion.flags()) {
+                        slots.remove(key);
+                    }
+                }
+                SlotState::Multishot {
+                    results,
+                    armed,
+                    waker,
+                } => {
+                    results.push_back(result);
+                    *armed = cqueue::more(completion.flags());
+                    if let Some(waker) = waker.take() {
+                        waker.wake();
+                    }
+                }
+                SlotState::Done { .. } => {}
+            }
+        }
+        reaped
+    }
+
+    fn fd(&self) -> RawFd {
+        self.uring.borrow().as_raw_fd()
+    }
+
+    /// Operations the kernel still holds (in flight or orphaned): zero once a shard's
+    /// connections are all closed and their cancellations completed.
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.borrow().len()
+    }
+}
+
+impl Ring {
+    /// Waits (up to `timeout`) until the kernel holds no operation of this ring: a stopping
+    /// shard's cancellations have completed.
+    pub(crate) async fn settle(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.slots.borrow().is_empty() && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
+impl Drop for Ring {
+    /// Whatever the kernel still holds (a shard stopped past its grace period) is cancelled
+    /// and waited for here, on the shard's thread, before the buffers it writes into are freed.
+    fn drop(&mut self) {
+        /// Rounds of waiting, each up to `WAIT`, before giving up (a kernel that never answers
+        /// a cancellation: the buffers are leaked rather than freed under it).
+        const ROUNDS: usize = 20;
+        const WAIT: io_uring::types::Timespec = io_uring::types::Timespec::new().nsec(50_000_000);
+        if self.slots.get_mut().is_empty() {
+            return;
+        }
+        let cancel_all = opcode::AsyncCancel2::new(io_uring::types::CancelBuilder::any())
+            .build()
+            .user_data(CANCEL_TAG);
+        self.push(cancel_all);
+        for _ in 0..ROUNDS {
+            let args = io_uring::types::SubmitArgs::new().timespec(&WAIT);
+            let _ = self.uring.get_mut().submitter().submit_with_args(1, &args);
+            self.unsubmitted.set(0);
+            self.reap();
+            // Orphans are freed by their completions; what waits for a future that will never
+            // be polled again is freed once the kernel is done with it.
+            self.slots
+                .get_mut()
+                .retain(|_, slot| !matches!(slot.state, SlotState::Done { .. }));
+            if self.slots.get_mut().is_empty() {
+                return;
+            }
+        }
+        for (_, slot) in std::mem::take(self.slots.get_mut()) {
+            std::mem::forget(slot.owned);
+        }
+    }
+}
+
+/// Closes a descriptor the kernel made for an operation nobody waits for any more.
+fn close_unwanted(fd: i32) {
+    // SAFETY: `fd` was just created by the kernel for this ring's accept and is owned by no
+    // one else.
+    unsafe { libc::close(fd) };
+}
+
+/// Runs the ring for as long as the shard lives: submit, reap, and when there is nothing to
+/// do, park in glommio until the ring has completions or something to submit.
+pub(crate) async fn drive(ring: std::rc::Weak<Ring>) {
+    let Some(fd) = ring.upgrade().map(|ring| ring.fd()) else {
+        return;
+    };
+    let mut readable: Option<Pin<Box<dyn Future<Output = io::Result<usize>>>>> = None;
+    std::future::poll_fn(|cx| {
+        let Some(ring) = ring.upgrade() else {
+            return Poll::Ready(());
+        };
+        loop {
+            ring.driver.set(Some(cx.waker().clone()));
+            if let Err(error) = ring.submit_pending() {
+                tracing::error!(%error, "io_uring submission failed");
+            }
+            if ring.reap() > 0 || ring.unsubmitted.get() > 0 {
+                continue;
+            }
+            if ring.uring.borrow_mut().submission().cq_overflow() {
+                continue;
+            }
+            // Nothing to do: wait for the ring's fd, armed once per drain.
+            let wait = readable.get_or_insert_with(|| Box::pin(glommio::net::poll_readable(fd)));
+            match wait.as_mut().poll(cx) {
+                Poll::Ready(Ok(_)) => readable = None,
+                Poll::Ready(Err(error)) => {
+                    // Never seen: glommio cannot poll the ring. Nothing would wake the shard's
+                    // connections again; say so loudly rather than spin.
+                    tracing::error!(%error, "cannot wait for the shard's io_uring; its I/O stops");
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
+}
+
+/// A submitted operation; awaiting it gives its result and what it owned back.
+pub(crate) struct Operation {
+    ring: Rc<Ring>,
+    key: usize,
+    finished: bool,
+}
+
+impl Future for Operation {
+    /// The kernel's result (negative: `-errno`) and what the operation owned.
+    type Output = (i32, Owned);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut slots = self.ring.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(self.key) else {
+            return Poll::Ready((-libc::ECANCELED, Owned::Nothing));
+        };
+        match &mut slot.state {
+            SlotState::Done { result } => {
+                let result = *result;
+                let slot = slots.remove(self.key);
+                drop(slots);
+                self.finished = true;
+                Poll::Ready((result, slot.owned))
+            }
+            SlotState::Pending { waker } => {
+                *waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            SlotState::Orphaned | SlotState::Multishot { .. } => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut slots = self.ring.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(self.key) else {
+            return;
+        };
+        match slot.state {
+            // Completed but never taken: nothing is in the kernel any more.
+            SlotState::Done { .. } => {
+                slots.remove(self.key);
+            }
+            _ => {
+                slot.state = SlotState::Orphaned;
+                drop(slots);
+                self.ring.cancel(self.key);
+            }
+        }
+    }
+}
+
+/// A multishot operation (accept): results arrive one by one; re-armed when the kernel
+/// stops it.
+pub(crate) struct Multishot {
+    ring: Rc<Ring>,
+    key: usize,
+    entry: squeue::Entry,
+}
+
+impl Multishot {
+    /// The next result.
+    pub(crate) fn next(&mut self) -> impl Future<Output = i32> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut slots = self.ring.slots.borrow_mut();
+            let Some(slot) = slots.get_mut(self.key) else {
+                return Poll::Ready(-libc::ECANCELED);
+            };
+            let SlotState::Multishot {
+                results,
+                armed,
+                waker,
+            } = &mut slot.state
+            else {
+                return Poll::Ready(-libc::ECANCELED);
+            };
+            if let Some(result) = results.pop_front() {
+                return Poll::Ready(result);
+            }
+            if !*armed {
+                // The kernel ended it (an error, or a full completion queue): arm it again.
+                *armed = true;
+                drop(slots);
+                self.ring
+                    .push(self.entry.clone().user_data(self.key as u64));
+                let mut slots = self.ring.slots.borrow_mut();
+                if let Some(Slot {
+                    state: SlotState::Multishot { waker, .. },
+                    ..
+                }) = slots.get_mut(self.key)
+                {
+                    *waker = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            *waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Multishot {
+    fn drop(&mut self) {
+        let mut slots = self.ring.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(self.key) else {
+            return;
+        };
+        if let SlotState::Multishot { results, .. } = &mut slot.state {
+            for result in results.drain(..) {
+                if result >= 0 {
+                    close_unwanted(result);
+                }
+            }
+        }
+        let armed = matches!(slot.state, SlotState::Multishot { armed: true, .. });
+        if armed {
+            slot.state = SlotState::Orphaned;
+            drop(slots);
+            self.ring.cancel(self.key);
+        } else {
+            slots.remove(self.key);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! A connection's socket over the shard's own ring: the io_uring implementation of the
+//! connection loop's `Transport`.
+//!
+//! Invariant: every buffer handed to the kernel is moved into its operation and comes back
+//! only with the operation's completion (`ring`'s ownership rule); a write that times out is
+//! cancelled *and waited for* before its buffer is returned, so the caller never reuses memory
+//! the kernel may still read. Sends carry a linked timeout (the stall timeout, or what is left
+//! until the deadline), so a stalled peer costs no timer in glommio; the timeout's `timespec`
+//! is allocated once per connection and kept alive by every send that links to it.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use io_uring::{opcode, squeue, types};
+
+use super::ring::{Owned, Ring};
+use crate::limits::READ_CHUNK_BYTES;
+use crate::shard::transport::Transport;
+
+/// A connection's socket, read and written through the shard's ring.
+pub(crate) struct UringStream {
+    fd: OwnedFd,
+    ring: Rc<Ring>,
+    /// The linked timeout of the send in flight; shared with that send's operation, so it
+    /// outlives this stream until the kernel has read it.
+    timeout: Rc<types::Timespec>,
+}
+
+impl UringStream {
+    /// Takes over `fd`, a connected TCP socket that `accept` just made.
+    pub(crate) fn new(fd: RawFd, ring: Rc<Ring>) -> Self {
+        // SAFETY: the descriptor was created by the kernel for this connection and is owned by
+        // nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Responses are written whole; Nagle would only delay the last segment.
+        let _ = socket2::SockRef::from(&fd).set_nodelay(true);
+        UringStream {
+            fd,
+            ring,
+            timeout: Rc::new(types::Timespec::new()),
+        }
+    }
+
+    fn raw(&self) -> types::Fd {
+        types::Fd(self.fd.as_raw_fd())
+    }
+}
+
+impl Drop for UringStream {
+    fn drop(&mut self) {
+        // Operations already submitted hold the socket itself, whatever happens to its
+        // number; one still queued names only the number, which closing frees for reuse.
+        self.ring.submit_before_close();
+    }
+}
+
+/// One non-blocking `send` of `bytes`: how many the socket took.
+fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `bytes` is a live slice; the kernel only reads it during the call.
+        let sent = unsafe {
+            libc::send(
+                fd,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if sent >= 0 {
+            return Ok(sent as usize);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// A kernel result: a count, or `-errno` as an error.
+fn to_io(result: i32) -> io::Result<usize> {
+    if result < 0 {
+        Err(io::Error::from_raw_os_error(-result))
+    } else {
+        Ok(result as usize)
+    }
+}
+
+fn take_buffer(owned: Owned) -> BytesMut {
+    match owned {
+        Owned::Buffer(buffer) => buffer,
+        _ => BytesMut::new(),
+    }
+}
+
+impl Transport for UringStream {
+    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
+            buf.reserve(READ_CHUNK_BYTES);
+        }
+        let spare = buf.spare_capacity_mut();
+        let (pointer, room) = (spare.as_mut_ptr().cast::<u8>(), spare.len());
+        let entry =
+            opcode::Recv::new(self.raw(), pointer, room.min(u32::MAX as usize) as u32).build();
+        // The buffer moves into the operation; its heap memory, where the kernel writes, does
+        // not move with it.
+        let (result, owned) = self.ring.submit(entry, Owned::Buffer(buf)).await;
+        let mut buf = take_buffer(owned);
+        let result = to_io(result);
+        if let Ok(received) = result {
+            // SAFETY: the kernel initialised exactly `received` bytes of the spare capacity.
+            unsafe { buf.set_len(buf.len() + received) };
+        }
+        (result, buf)
+    }
+
+    async fn write_all(
+        &mut self,
+        buf: BytesMut,
+        stall_timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> (io::Result<()>, BytesMut) {
+        let mut buf = buf;
+        // One non-blocking send first: a response usually fits in the socket's buffer, and
+        // then it costs one system call here instead of a submission, a completion and a
+        // second turn of the shard's loop before the connection can read again.
+        let mut written = match send_now(self.fd.as_raw_fd(), &buf) {
+            Ok(sent) => sent,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(error) => return (Err(error), buf),
+        };
+        while written < buf.len() {
+            let wait = deadline.map_or(stall_timeout, |deadline| {
+                stall_timeout.min(deadline.saturating_duration_since(Instant::now()))
+            });
+            if wait.is_zero() {
+                return (Err(io::ErrorKind::TimedOut.into()), buf);
+            }
+            // The timespec the linked timeout points at: written only when no send holds it.
+            if let Some(timeout) = Rc::get_mut(&mut self.timeout) {
+                *timeout = types::Timespec::new()
+                    .sec(wait.as_secs())
+                    .nsec(wait.subsec_nanos());
+            } else {
+                self.timeout = Rc::new(
+                    types::Timespec::new()
+                        .sec(wait.as_secs())
+                        .nsec(wait.subsec_nanos()),
+                );
+            }
+            let rest = &buf[written..];
+            let send = opcode::Send::new(
+                self.raw(),
+                rest.as_ptr(),
+                rest.len().min(u32::MAX as usize) as u32,
+            )
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+            let timeout = opcode::LinkTimeout::new(Rc::as_ptr(&self.timeout)).build();
+            let operation = self.ring.submit_linked(
+                send,
+                Owned::Buffer(buf),
+                timeout,
+                Owned::Timespec(self.timeout.clone()),
+            );
+            let (result, owned) = operation.await;
+            buf = take_buffer(owned);
+            match result {
+                0 => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                sent if sent > 0 => written += sent as usize,
+                // The linked timeout fired: no byte was accepted for `wait`.
+                error if -error == libc::ECANCELED => {
+                    return (Err(io::ErrorKind::TimedOut.into()), buf);
+                }
+                error if -error == libc::EINTR || -error == libc::EAGAIN => {}
+                error => return (Err(io::Error::from_raw_os_error(-error)), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    async fn peer_activity(&mut self) -> io::Result<bool> {
+        let mut probe = Box::new([0u8; 1]);
+        let entry = opcode::Recv::new(self.raw(), probe.as_mut_ptr(), 1)
+            .flags(libc::MSG_PEEK)
+            .build();
+        let (result, _probe) = self.ring.submit(entry, Owned::Probe(probe)).await;
+        to_io(result).map(|peeked| peeked > 0)
+    }
+
+    async fn shutdown_write(&mut self) {
+        // SAFETY: shutting down the write side of a socket this stream owns.
+        unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) };
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -9,7 +9,8 @@
 #
 # Settings (environment):
 #   SERVERS       servers to run, in order (default: ringserve glommio-raw hyper actix axum nginx;
-#                 nginx only when installed)
+#                 nginx only when installed); ringserve-glommio is ringserve on glommio's streams
+#                 (RINGSERVE_IO=glommio) instead of its own io_uring data path
 #   SCENARIOS     plaintext (GET /, closed loop), items (GET /items/5, closed loop),
 #                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
 #                 or RATE) — default: all three
@@ -68,9 +69,11 @@ count_cores() { # count_cores LIST: how many cores a list like 0,2-3 names
 server_pid=""
 start_server() { # start_server NAME
   case "$1" in
-    ringserve)
-      RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") \
-        "$(bin bench)" >/dev/null 2>&1 & ;;
+    ringserve|ringserve-glommio)
+      local io=io_uring
+      [ "$1" = ringserve-glommio ] && io=glommio
+      RINGSERVE_IO=$io RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
+        RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$(bin bench)" >/dev/null 2>&1 & ;;
     glommio-raw|hyper|actix|axum)
       HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
     nginx)

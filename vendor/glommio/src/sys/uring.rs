@@ -1222,6 +1222,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// ringserve patch: when the latency timer armed above fires, so that a timer is kept as
+    /// the preemption timer only if it fires no later than a new one would.
+    latency_timer_deadline: Cell<Option<std::time::Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1356,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_timer_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1814,19 +1818,38 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // ringserve patch: a latency preemption timer that is still armed is kept while the
-        // executor does not sleep, instead of being cancelled and armed again on every turn
-        // (two submissions and an `io_uring_enter` each turn). Kept, it fires at most one
-        // turn's length early: a task then yields sooner than it had to, nothing more.
-        // Before sleeping it is cancelled, as upstream does, so that it cannot wake us.
-        let still_armed = self
-            .latency_preemption_timeout_src
-            .take()
-            .filter(|timer| timer.result().is_none());
+        // ringserve patch: a latency timer that is still armed — the last turn's preemption
+        // timer, or the timer a sleep armed for the next user timer — is kept as this turn's
+        // preemption timer when it fires no later than a new one would, instead of being
+        // cancelled and a new one armed on every turn (two submissions and an `io_uring_enter`
+        // each turn). Kept, it fires sooner than a new one would: a task yields sooner,
+        // nothing more; it never fires later.
+        //
+        // It is kept only when this turn wants a preemption timer (it does not sleep):
+        // otherwise it is dropped here, before the flush below, as upstream does, so that its
+        // cancellation is submitted before any sleep.
+        let preempt_now = preempt_timer();
+        let fires_in_time = |preempt: Duration| {
+            self.latency_timer_deadline
+                .get()
+                .is_some_and(|deadline| deadline <= std::time::Instant::now() + preempt)
+        };
+        let still_armed = match self.latency_preemption_timeout_src.take() {
+            Some(timer)
+                if preempt_now.is_some_and(fires_in_time) && timer.result().is_none() =>
+            {
+                Some(timer)
+            }
+            other => {
+                drop(other);
+                None
+            }
+        };
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping. (ringserve patch: only when the previous one has fired — it counts
-        // completions, and replacing it every turn cost a cancellation and an enter.)
+        // up sleeping. (ringserve patch: only when the previous one has fired — replacing it
+        // every turn cost a cancellation and an enter. It now counts completions across
+        // turns rather than within one, so it fires every `ring_depth` completions.)
         let previous = self
             .throughput_preemption_timeout_src
             .take()
@@ -1858,13 +1881,12 @@ impl Reactor {
             && main_ring.can_sleep()
             && lat_ring.can_sleep();
 
-        let mut still_armed = still_armed;
         if should_sleep {
-            // The kept preemption timer must not wake us (ringserve patch).
-            drop(still_armed.take());
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
+                self.latency_timer_deadline
+                    .set(Some(std::time::Instant::now() + dur));
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
                 assert!(flush_rings!(lat_ring)? > 0);
@@ -1897,6 +1919,8 @@ impl Reactor {
             match still_armed {
                 Some(timer) => self.latency_preemption_timeout_src.set(Some(timer)),
                 None => {
+                    self.latency_timer_deadline
+                        .set(Some(std::time::Instant::now() + preempt));
                     self.latency_preemption_timeout_src
                         .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
                     flush_rings!(lat_ring, main_ring)?;

@@ -241,6 +241,16 @@ impl ShardContext {
         }
     }
 
+    /// Shuts every connection still open (past the drain's grace period): their pending
+    /// reads and writes end, and their tasks finish.
+    fn cut_open_connections(&self) {
+        for (_, entry) in self.connections.borrow().iter() {
+            // SAFETY: `fd` belongs to a live connection: entries are removed before the
+            // connection's socket is closed.
+            unsafe { libc::shutdown(entry.fd, libc::SHUT_RDWR) };
+        }
+    }
+
     fn open_connections(&self) -> usize {
         self.connections.borrow().len()
     }
@@ -325,8 +335,14 @@ pub(crate) async fn run(
             let driver = glommio::spawn_local(uring::ring::drive(Rc::downgrade(ring))).detach();
             accept_through_ring(listener_fd, ring, &context, &mut stop).await;
             stop_listening(listener_fd);
+            // The accept's cancellation names the listener by number: submitted before the
+            // number is freed.
+            ring.submit_before_close();
             drop(listener);
             drain(&context).await;
+            // Connections still open past the grace period are cut, so that their reads end
+            // and their tasks (which hold the ring) finish.
+            context.cut_open_connections();
             // Every operation the kernel still holds (cancelled reads, the accept) completes
             // before the ring and the buffers it owns are dropped.
             ring.settle(SETTLE_TIMEOUT).await;
@@ -337,6 +353,7 @@ pub(crate) async fn run(
             stop_listening(listener_fd);
             drop(listener);
             drain(&context).await;
+            context.cut_open_connections();
         }
     }
     sweeper.cancel();
@@ -377,7 +394,7 @@ async fn accept_through_ring(
     context: &Rc<ShardContext>,
     stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
 ) {
-    let mut acceptor = Acceptor::new(listener_fd, ring.clone());
+    let mut acceptor = Acceptor::new(listener_fd, ring);
     loop {
         let accepted = async { Some(acceptor.accept().await) }
             .or(async {

@@ -38,6 +38,12 @@ use slab::Slab;
 /// Submission queue entries; the completion queue gets twice as many.
 const RING_ENTRIES: u32 = 1024;
 
+/// Operation slots made up front: as many as a shard's connections typically have in flight.
+const INITIAL_SLOTS: usize = 256;
+
+/// How long the driver waits before polling the ring's fd again after glommio failed to.
+const POLL_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// `user_data` of the cancellations the ring submits itself: their completions are ignored.
 const CANCEL_TAG: u64 = u64::MAX;
 
@@ -131,8 +137,6 @@ enum SlotState {
 pub(crate) struct Ring {
     uring: RefCell<IoUring>,
     slots: RefCell<Slab<Slot>>,
-    /// Entries pushed since the last submission.
-    unsubmitted: Cell<usize>,
     /// The driver task, woken when there is something to submit.
     driver: Cell<Option<Waker>>,
 }
@@ -148,8 +152,7 @@ impl Ring {
             .build(RING_ENTRIES)?;
         Ok(Rc::new(Ring {
             uring: RefCell::new(uring),
-            slots: RefCell::new(Slab::with_capacity(256)),
-            unsubmitted: Cell::new(0),
+            slots: RefCell::new(Slab::with_capacity(INITIAL_SLOTS)),
             driver: Cell::new(None),
         }))
     }
@@ -240,9 +243,7 @@ impl Ring {
                 self.reap();
                 uring = self.uring.borrow_mut();
             }
-            self.unsubmitted.set(0);
         }
-        self.unsubmitted.set(self.unsubmitted.get() + entries.len());
         if let Some(driver) = self.driver.take() {
             driver.wake();
         }
@@ -262,10 +263,9 @@ impl Ring {
     /// asks for them).
     fn submit_pending(&self) -> io::Result<()> {
         let overflowed = || self.uring.borrow_mut().submission().cq_overflow();
-        if self.unsubmitted.get() == 0 && !overflowed() {
+        if self.queued() == 0 && !overflowed() {
             return Ok(());
         }
-        self.unsubmitted.set(0);
         match self.uring.borrow().submit() {
             Ok(_) => Ok(()),
             Err(error) if error.raw_os_error() == Some(libc::EBUSY) => Ok(()),
@@ -278,11 +278,23 @@ impl Ring {
     /// entry still in the queue names its socket by number, and a new connection could get
     /// that number before the driver's next turn.
     pub(crate) fn submit_before_close(&self) {
-        if self.unsubmitted.get() > 0
-            && let Err(error) = self.submit_pending()
-        {
-            tracing::error!(%error, "io_uring submission failed");
+        /// Tries before giving up: the kernel takes fewer entries only when it is short of
+        /// memory for them.
+        const TRIES: usize = 16;
+        for _ in 0..TRIES {
+            if self.queued() == 0 {
+                return;
+            }
+            if let Err(error) = self.submit_pending() {
+                tracing::error!(%error, "io_uring submission failed");
+            }
+            self.reap();
         }
+    }
+
+    /// Entries pushed and not yet taken by the kernel (which may take fewer than offered).
+    fn queued(&self) -> usize {
+        self.uring.borrow_mut().submission().len()
     }
 
     /// Takes every completion off the queue, finishing its operation; how many.
@@ -375,7 +387,6 @@ impl Drop for Ring {
         for _ in 0..ROUNDS {
             let args = io_uring::types::SubmitArgs::new().timespec(&WAIT);
             let _ = self.uring.get_mut().submitter().submit_with_args(1, &args);
-            self.unsubmitted.set(0);
             self.reap();
             // Orphans are freed by their completions; what waits for a future that will never
             // be polled again is freed once the kernel is done with it.
@@ -412,24 +423,35 @@ pub(crate) async fn drive(ring: std::rc::Weak<Ring>) {
         };
         loop {
             ring.driver.set(Some(cx.waker().clone()));
+            let queued_before = ring.queued();
             if let Err(error) = ring.submit_pending() {
                 tracing::error!(%error, "io_uring submission failed");
             }
-            if ring.reap() > 0 || ring.unsubmitted.get() > 0 {
+            if ring.reap() > 0 || ring.uring.borrow_mut().submission().cq_overflow() {
                 continue;
             }
-            if ring.uring.borrow_mut().submission().cq_overflow() {
-                continue;
+            match ring.queued() {
+                0 => {}
+                queued if queued < queued_before => continue,
+                // The kernel took nothing (short of memory): again on the next turn, after
+                // the other tasks.
+                _ => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
             }
             // Nothing to do: wait for the ring's fd, armed once per drain.
             let wait = readable.get_or_insert_with(|| Box::pin(glommio::net::poll_readable(fd)));
             match wait.as_mut().poll(cx) {
                 Poll::Ready(Ok(_)) => readable = None,
                 Poll::Ready(Err(error)) => {
-                    // Never seen: glommio cannot poll the ring. Nothing would wake the shard's
-                    // connections again; say so loudly rather than spin.
-                    tracing::error!(%error, "cannot wait for the shard's io_uring; its I/O stops");
-                    return Poll::Ready(());
+                    // Never seen: glommio could not poll the ring. Try again shortly rather
+                    // than stop the shard's I/O or spin.
+                    tracing::error!(%error, "cannot wait for the shard's io_uring; retrying");
+                    readable = Some(Box::pin(async {
+                        glommio::timer::sleep(POLL_RETRY_DELAY).await;
+                        Ok(0)
+                    }));
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -450,6 +472,11 @@ impl Future for Operation {
     type Output = (i32, Owned);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Its slot may already serve another operation.
+        assert!(
+            !self.finished,
+            "an io_uring operation polled after it completed"
+        );
         let mut slots = self.ring.slots.borrow_mut();
         let Some(slot) = slots.get_mut(self.key) else {
             return Poll::Ready((-libc::ECANCELED, Owned::Nothing));

@@ -16,9 +16,12 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use io_uring::{opcode, squeue, types};
 
-use super::ring::{Owned, Ring};
+use super::ring::{Operation, Owned, Ring};
 use crate::limits::READ_CHUNK_BYTES;
 use crate::shard::transport::Transport;
+
+/// The longest linked timeout a send gets (a stall timeout above it is waited this long).
+const LINKED_TIMEOUT_MAX: Duration = Duration::from_secs(u32::MAX as u64);
 
 /// A connection's socket, read and written through the shard's ring.
 pub(crate) struct UringStream {
@@ -27,6 +30,10 @@ pub(crate) struct UringStream {
     /// The linked timeout of the send in flight; shared with that send's operation, so it
     /// outlives this stream until the kernel has read it.
     timeout: Rc<types::Timespec>,
+    /// A receive whose `read` future was dropped (a raced body read, say). It stays in flight
+    /// — cancelling it could lose bytes it already took off the socket — and the next `read`
+    /// resumes it: its buffer holds what the dropped read's caller held, plus what arrived.
+    read_in_flight: Option<Operation>,
 }
 
 impl UringStream {
@@ -41,6 +48,7 @@ impl UringStream {
             fd,
             ring,
             timeout: Rc::new(types::Timespec::new()),
+            read_in_flight: None,
         }
     }
 
@@ -97,16 +105,31 @@ fn take_buffer(owned: Owned) -> BytesMut {
 
 impl Transport for UringStream {
     async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
-        if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
-            buf.reserve(READ_CHUNK_BYTES);
-        }
-        let spare = buf.spare_capacity_mut();
-        let (pointer, room) = (spare.as_mut_ptr().cast::<u8>(), spare.len());
-        let entry =
-            opcode::Recv::new(self.raw(), pointer, room.min(u32::MAX as usize) as u32).build();
-        // The buffer moves into the operation; its heap memory, where the kernel writes, does
-        // not move with it.
-        let (result, owned) = self.ring.submit(entry, Owned::Buffer(buf)).await;
+        let operation = match self.read_in_flight.take() {
+            // The caller lost its buffer to the dropped read (it was moved in); that read's
+            // operation has it.
+            Some(resumed) => {
+                debug_assert!(buf.is_empty(), "a buffer besides the one in flight");
+                resumed
+            }
+            None => {
+                if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
+                    buf.reserve(READ_CHUNK_BYTES);
+                }
+                let spare = buf.spare_capacity_mut();
+                let (pointer, room) = (spare.as_mut_ptr().cast::<u8>(), spare.len());
+                let entry =
+                    opcode::Recv::new(self.raw(), pointer, room.min(u32::MAX as usize) as u32)
+                        .build();
+                // The buffer moves into the operation; its heap memory, where the kernel
+                // writes, does not move with it.
+                self.ring.submit(entry, Owned::Buffer(buf))
+            }
+        };
+        // Parked here while awaited, so that a dropped `read` leaves it for the next one.
+        let operation = self.read_in_flight.insert(operation);
+        let (result, owned) = (&mut *operation).await;
+        self.read_in_flight = None;
         let mut buf = take_buffer(owned);
         let result = to_io(result);
         if let Ok(received) = result {
@@ -138,6 +161,8 @@ impl Transport for UringStream {
             if wait.is_zero() {
                 return (Err(io::ErrorKind::TimedOut.into()), buf);
             }
+            // The kernel's timespec holds signed seconds: a longer wait is no wait at all.
+            let wait = wait.min(LINKED_TIMEOUT_MAX);
             // The timespec the linked timeout points at: written only when no send holds it.
             if let Some(timeout) = Rc::get_mut(&mut self.timeout) {
                 *timeout = types::Timespec::new()

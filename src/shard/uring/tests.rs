@@ -154,3 +154,54 @@ fn a_full_submission_queue_is_submitted_not_refused() {
         }
     });
 }
+
+/// A connection's stream over one end of a socket pair (the ring only sees a socket).
+fn stream_over(socket: UnixStream, ring: &Rc<Ring>) -> super::stream::UringStream {
+    use std::os::fd::IntoRawFd;
+    super::stream::UringStream::new(socket.into_raw_fd(), ring.clone())
+}
+
+#[test]
+fn a_read_dropped_after_it_received_keeps_its_bytes_for_the_next_read() {
+    use crate::shard::transport::Transport;
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    on_shard(move |ring| async move {
+        let mut stream = stream_over(ours, &ring);
+        let mut held = BytesMut::new();
+        held.extend_from_slice(b"held:");
+        {
+            // Raced and dropped (as a body read loses to a handler's answer), after the
+            // kernel already completed it.
+            let read = stream.read(held);
+            futures_lite::pin!(read);
+            assert!(futures_lite::future::poll_once(&mut read).await.is_none());
+            theirs.write_all(b"arrived").unwrap();
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        let (result, buf) = stream.read(BytesMut::new()).await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(&buf[..], b"held:arrived");
+        drop(stream);
+    });
+}
+
+#[test]
+fn a_write_to_a_peer_that_reads_nothing_times_out_and_returns_its_buffer() {
+    use crate::shard::transport::Transport;
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    on_shard(move |ring| async move {
+        let mut stream = stream_over(ours, &ring);
+        // Far more than the socket pair's buffers hold, and nobody reads.
+        let mut big = BytesMut::new();
+        big.resize(8 << 20, b'x');
+        let started = Instant::now();
+        let (result, buf) = stream
+            .write_all(big, Duration::from_millis(100), None)
+            .await;
+        assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(buf.len(), 8 << 20, "the buffer comes back whole");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(stream);
+        drop(theirs);
+    });
+}

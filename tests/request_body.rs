@@ -317,6 +317,37 @@ fn a_streamed_response_can_echo_a_streamed_request_body() {
     assert_eq!(decode_chunked(body), "abcde");
 }
 
+#[test]
+fn no_100_continue_after_a_streamed_answer_has_begun() {
+    // The echo answers at once with a stream that then reads the body: its `200` head goes out
+    // first, and an interim `100 Continue` after it would land inside the response body.
+    let server = start_app(Application::new(|| Echo));
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+    let head = read_response_head(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    stream.write_all(b"hello").unwrap();
+    let rest = read_until_terminator(&mut stream);
+    assert!(!rest.contains("100 Continue"), "{rest}");
+    assert_eq!(decode_chunked(&rest), "hello");
+}
+
+/// Reads a response head, through its empty line.
+fn read_response_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        out.push(byte[0]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn read_exact(stream: &mut std::net::TcpStream, len: usize) -> String {
     use std::io::Read;
     let mut bytes = vec![0u8; len];

@@ -64,6 +64,13 @@ enum Taken {
 }
 
 impl BodyPump {
+    /// The final response's head has been sent: an interim `100 Continue` may no longer
+    /// follow (RFC 9110 §15.2: interim responses come before the final one); a client still
+    /// waiting for it sends the body on seeing the final status, or gives up.
+    pub(super) fn final_response_begun(&mut self) {
+        self.expect_continue = false;
+    }
+
     /// A Content-Length body of which `first` arrived with the head and `remaining` bytes
     /// are still to come.
     pub(super) fn length(

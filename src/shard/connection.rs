@@ -351,6 +351,9 @@ impl<T: Transport> Connection<T> {
             }
         };
         if let Some((stream, chunked)) = stream {
+            if let Some(pump) = pump.as_mut() {
+                pump.final_response_begun();
+            }
             let sent = self
                 .send_stream(stream, chunked, outcome.deadline, pump.as_mut())
                 .await;

@@ -336,18 +336,6 @@ fn no_100_continue_after_a_streamed_answer_has_begun() {
     assert_eq!(decode_chunked(&rest), "hello");
 }
 
-/// Reads a response head, through its empty line.
-fn read_response_head(stream: &mut std::net::TcpStream) -> String {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut byte = [0u8; 1];
-    while !out.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        out.push(byte[0]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn read_exact(stream: &mut std::net::TcpStream, len: usize) -> String {
     use std::io::Read;
     let mut bytes = vec![0u8; len];
@@ -357,10 +345,20 @@ fn read_exact(stream: &mut std::net::TcpStream, len: usize) -> String {
 
 /// Reads until the end of a chunked body (`0\r\n\r\n`).
 fn read_until_terminator(stream: &mut std::net::TcpStream) -> String {
+    read_through(stream, b"\r\n0\r\n\r\n")
+}
+
+/// Reads a response head, through its empty line.
+fn read_response_head(stream: &mut std::net::TcpStream) -> String {
+    read_through(stream, b"\r\n\r\n")
+}
+
+/// Reads byte by byte until what was read ends with `end`.
+fn read_through(stream: &mut std::net::TcpStream, end: &[u8]) -> String {
     use std::io::Read;
     let mut out = Vec::new();
     let mut byte = [0u8; 1];
-    while !out.ends_with(b"\r\n0\r\n\r\n") {
+    while !out.ends_with(end) {
         stream.read_exact(&mut byte).unwrap();
         out.push(byte[0]);
     }

@@ -141,11 +141,10 @@ impl Transport for UringStream {
 
     async fn write_all(
         &mut self,
-        buf: BytesMut,
+        mut buf: BytesMut,
         stall_timeout: Duration,
         deadline: Option<Instant>,
     ) -> (io::Result<()>, BytesMut) {
-        let mut buf = buf;
         // One non-blocking send first: a response usually fits in the socket's buffer, and
         // then it costs one system call here instead of a submission, a completion and a
         // second turn of the shard's loop before the connection can read again.

@@ -55,6 +55,10 @@ pub(crate) struct GlommioTransport {
     stream: TcpStream,
     /// Bounds writes that have to wait; reused, so a stalled write allocates nothing.
     timer: Timer,
+    /// The buffer of a read that is waiting, with its length before the wait: kept here, not
+    /// in the read's future, so that a read dropped while waiting (a raced body read) leaves
+    /// the caller's bytes for the next read instead of dropping them.
+    parked: Option<(BytesMut, usize)>,
 }
 
 impl GlommioTransport {
@@ -64,12 +68,19 @@ impl GlommioTransport {
         GlommioTransport {
             stream,
             timer: Timer::new(Duration::from_secs(3600)),
+            parked: None,
         }
     }
 }
 
 impl Transport for GlommioTransport {
     async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        if let Some((parked, len)) = self.parked.take() {
+            // The caller's buffer went into the dropped read; this is it.
+            debug_assert!(buf.is_empty(), "a buffer besides the parked one");
+            buf = parked;
+            buf.truncate(len);
+        }
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
             buf.reserve(READ_CHUNK_BYTES);
         }
@@ -85,7 +96,12 @@ impl Transport for GlommioTransport {
             // one-byte tail of the buffer, the rest follows without waiting.
             let len = buf.len();
             buf.put_u8(0);
-            match self.stream.read(&mut buf[len..]).await {
+            let GlommioTransport { stream, parked, .. } = self;
+            let (waiting, _) = parked.insert((buf, len));
+            let read = stream.read(&mut waiting[len..]).await;
+            // Only the next read takes it otherwise, and that cannot run while this one does.
+            buf = parked.take().unwrap_or_default().0;
+            match read {
                 Ok(0) => {
                     buf.truncate(len);
                     return (Ok(0), buf);
@@ -181,4 +197,41 @@ fn recv_into_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {
     // SAFETY: `recv` initialised exactly `received` bytes of the spare capacity.
     unsafe { buf.set_len(buf.len() + received) };
     Ok(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_read_dropped_while_waiting_leaves_the_callers_bytes_for_the_next_read() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(server);
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(move || async move {
+                use std::os::fd::FromRawFd;
+                // SAFETY: a connected socket handed over whole.
+                let stream = unsafe { TcpStream::from_raw_fd(fd) };
+                let mut transport = GlommioTransport::new(stream);
+                let mut held = BytesMut::new();
+                held.extend_from_slice(b"held:");
+                {
+                    let read = transport.read(held);
+                    futures_lite::pin!(read);
+                    assert!(futures_lite::future::poll_once(&mut read).await.is_none());
+                }
+                client.write_all(b"arrived").unwrap();
+                let (result, buf) = transport.read(BytesMut::new()).await;
+                assert!(result.unwrap() > 0);
+                assert_eq!(&buf[..], b"held:arrived");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }

@@ -85,14 +85,15 @@ impl RequestBuilder {
             head.put_slice(b"\r\n");
         }
         head.put_slice(b"\r\n");
-        parsed(head.freeze(), Body::Full(body), 0, None)
+        parsed(head.freeze(), Body::Full(body), 0, None, &Limits::default())
     }
 }
 
 /// A request whose headers a middleware changed, encoded afresh with the changes applied, so
 /// that it can cross to another core as owned bytes. Method, target, version, body, route
-/// offset and a generated request id are kept.
-pub(crate) fn reencode(request: Request) -> Result<Request, ParseError> {
+/// offset and a generated request id are kept; the server's `limits` apply, as they did to the
+/// request when it arrived.
+pub(crate) fn reencode(request: Request, limits: &Limits) -> Result<Request, ParseError> {
     let mut head = BytesMut::with_capacity(256);
     head.put_slice(request.method().as_str().as_bytes());
     head.put_u8(b' ');
@@ -113,7 +114,7 @@ pub(crate) fn reencode(request: Request) -> Result<Request, ParseError> {
     let generated_id = request.generated_id();
     let app_name = request.app_name_rc();
     let body = request.into_body();
-    let mut rebuilt = parsed(head.freeze(), body, route_offset, generated_id)?;
+    let mut rebuilt = parsed(head.freeze(), body, route_offset, generated_id, limits)?;
     rebuilt.set_app_name(app_name);
     Ok(rebuilt)
 }
@@ -131,8 +132,9 @@ fn parsed(
     body: Body,
     route_offset: usize,
     generated_id: Option<[u8; REQUEST_ID_BYTES]>,
+    limits: &Limits,
 ) -> Result<Request, ParseError> {
-    let parts = parse_head(&head, &Limits::default())?.ok_or(ParseError::Malformed)?;
+    let parts = parse_head(&head, limits)?.ok_or(ParseError::Malformed)?;
     if parts.head_len != head.len() {
         return Err(ParseError::Malformed);
     }
@@ -196,7 +198,7 @@ mod tests {
             HeaderValue::from_static("yes"),
         );
         request.remove_header(&HeaderName::from_static("x-drop"));
-        let mut rebuilt = reencode(request).unwrap();
+        let mut rebuilt = reencode(request, &Limits::default()).unwrap();
         assert_eq!(rebuilt.path(), "/api/x");
         assert_eq!(rebuilt.query(), Some("q=2"));
         assert_eq!(rebuilt.header_str("x-added"), Some("yes"));

@@ -206,7 +206,7 @@ impl Serve {
             options.io = IoBackend::Glommio;
         }
         let routed = self.apps.len();
-        let apps = with_bound_deployments(self.apps);
+        let apps = with_bound_deployments(self.apps)?;
         let prefix_trie = build_routes(&apps, routed)?;
         check_replicas(&apps, &options.cores)?;
         let listeners = bind_listeners(&options)?;
@@ -298,20 +298,37 @@ fn check_replicas(apps: &[Application], cores: &[usize]) -> Result<(), Error> {
 }
 
 /// `apps`, then every deployment they bind (and those bind), each once.
-fn with_bound_deployments(mut apps: Vec<Application>) -> Vec<Application> {
-    let mut seen: HashSet<DeploymentId> = apps.iter().map(Application::id).collect();
+/// `apps`, then every deployment they bind (and those bind), each once. Clones of one
+/// `Application` are one deployment (handles name it by its id): a clone given another name
+/// is refused, since it would silently be served as the first.
+fn with_bound_deployments(mut apps: Vec<Application>) -> Result<Vec<Application>, Error> {
+    let mut seen: HashMap<DeploymentId, String> = HashMap::new();
+    // Whether `app` is new; an error when it is a clone of one seen under another name.
+    let mut first_sight = |app: &Application| match seen.get(&app.id()) {
+        Some(name) if name != app.app_name() => Err(Error::config(format!(
+            "{name:?} and {:?} are clones of one Application: make each with its own \
+             Application::new",
+            app.app_name()
+        ))),
+        Some(_) => Ok(false),
+        None => {
+            seen.insert(app.id(), app.app_name().to_owned());
+            Ok(true)
+        }
+    };
+    for app in &apps {
+        first_sight(app)?;
+    }
     let mut next = 0;
     while next < apps.len() {
-        let bound: Vec<Application> = apps[next]
-            .bound_deployments()
-            .iter()
-            .filter(|deployment| seen.insert(deployment.id()))
-            .cloned()
-            .collect();
-        apps.extend(bound);
+        for deployment in apps[next].bound_deployments().to_vec() {
+            if first_sight(&deployment)? {
+                apps.push(deployment);
+            }
+        }
         next += 1;
     }
-    apps
+    Ok(apps)
 }
 
 /// Checks every application and bound deployment; the prefix trie of the first `routed`.

@@ -253,6 +253,22 @@ fn a_pipelined_request_behind_a_slow_one_is_answered_after_it() {
     server.shutdown();
 }
 
+/// A client that sends its requests and then its FIN (`nc -N`) has not left before its
+/// answers: the requests already read are answered, in order.
+#[test]
+fn pipelined_requests_followed_by_a_half_close_are_all_answered() {
+    let probes = Probes::default();
+    let server = one_shard(&probes);
+    let mut client = connect(server.local_addr());
+    let both = get_request("/first?200") + &get_request("/second?0");
+    client.write_all(both.as_bytes()).unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_response(&mut client, false).body_text(), "/first");
+    assert_eq!(read_response(&mut client, false).body_text(), "/second");
+    assert_eq!((probes.finished(), probes.dropped()), (2, 0));
+    server.shutdown();
+}
+
 /// The watch sees the second request's bytes on the socket: it stops watching, and leaves them
 /// there for the loop to read after the first answer.
 #[test]

@@ -371,6 +371,35 @@ fn a_deployment_name_used_twice_is_refused_before_start() {
     );
 }
 
+#[test]
+fn clones_of_one_application_under_two_names_are_refused_before_start() {
+    // A handle names a deployment by its `Application`: two clones would be served as one.
+    let model = Application::new(|| Model { name: "m" });
+    let first = model.clone().name("first");
+    let second = model.name("second").num_replicas(1);
+    let handle = first.handle();
+    let front = Application::new(move || Front {
+        first: handle.clone(),
+        second: handle.clone(),
+        capped: handle.clone(),
+        unbound: handle.clone(),
+    })
+    .name("front")
+    .deployment(first)
+    .deployment(second);
+    let error = Serve::new()
+        .options(common::test_options())
+        .app(front)
+        .start()
+        .expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("\"first\" and \"second\" are clones of one Application"),
+        "{error}"
+    );
+}
+
 /// Waits until `counter` minus `before` reaches `expected`, for up to 3 s.
 fn wait_for(counter: &AtomicUsize, before: usize, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(3);

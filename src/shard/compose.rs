@@ -51,10 +51,17 @@ pub(crate) async fn call(id: DeploymentId, name: Arc<str>, mut request: Request)
         Place::Nowhere => return internal_error(),
     };
     let request = if request.has_header_edits() {
-        match reencode(request) {
+        match reencode(request, &shard.config.options.limits) {
             Ok(request) => request,
-            // The edited head broke the engine's own limits: the caller's bug.
-            Err(_) => return internal_error(),
+            // The edited head broke the server's limits: the caller's bug.
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    deployment = %name,
+                    "a request with edited headers cannot cross to another core"
+                );
+                return internal_error();
+            }
         }
     } else {
         request

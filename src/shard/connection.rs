@@ -271,8 +271,10 @@ impl<T: Transport> Connection<T> {
                         }
                         // A drain may have shut the read side of a connection that was idle
                         // when it began, which would read as a client that left: a drain
-                        // lets in-flight requests finish instead.
-                        _ if !shard.draining.get() => {
+                        // lets in-flight requests finish instead. And a client that already
+                        // sent more (pipelined requests in the buffer) is not watched: a FIN
+                        // after them is not a client leaving before its answers.
+                        _ if !shard.draining.get() && !sent_more(&self.read_buf) => {
                             async { Ok(dispatched.await) }
                                 .or(async {
                                     self.client_left().await;
@@ -524,6 +526,11 @@ impl Drop for ArmedDeadline {
             self.shard.disarm_deadline(self.key);
         }
     }
+}
+
+/// Whether the client sent more than blank lines after the current request.
+fn sent_more(buffered: &[u8]) -> bool {
+    buffered.iter().any(|&byte| byte != b'\r' && byte != b'\n')
 }
 
 /// Whether a request body is still (partly) on the socket.

@@ -166,6 +166,11 @@ impl Request {
         )
     }
 
+    /// Whether the body is all here (not still to be read from the socket).
+    pub(crate) fn body_is_whole(&self) -> bool {
+        matches!(self.body, Body::Full(_))
+    }
+
     pub(crate) fn into_body(self) -> Body {
         self.body
     }

@@ -71,9 +71,13 @@ struct Waiter {
 }
 
 impl Deployment for Waiter {
-    async fn call(&self, request: Request) -> Response {
+    async fn call(&self, mut request: Request) -> Response {
         if request.path() == "/where" || request.path() == "/local" {
             return Response::text(current_shard());
+        }
+        if request.path() == "/upload" {
+            // The whole body first (it may still be arriving), then the wait.
+            let _ = request.body().await;
         }
         let wait_ms = request
             .query()
@@ -250,6 +254,28 @@ fn a_pipelined_request_behind_a_slow_one_is_answered_after_it() {
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(read_response(&mut client, false).body_text(), "/second");
     assert_eq!((probes.finished(), probes.dropped()), (2, 0));
+    server.shutdown();
+}
+
+/// A body that arrived after its head is read by the handler, which then waits: the client
+/// leaving is still noticed once the body is in.
+#[test]
+fn a_client_that_closes_after_its_body_was_read_drops_the_waiting_handler() {
+    let probes = Probes::default();
+    let server = one_shard(&probes);
+    let mut client = connect(server.local_addr());
+    client
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nfirst")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    client.write_all(b"-rest").unwrap();
+    wait_until("the handler read the body", DROP_NOTICED_WITHIN, || {
+        probes.started() == 1
+    });
+    drop(client);
+    wait_until("the handler was dropped", DROP_NOTICED_WITHIN, || {
+        probes.dropped() == 1
+    });
     server.shutdown();
 }
 

@@ -155,18 +155,27 @@ impl<T: Transport> Connection<T> {
     /// body fails; once it is complete or abandoned it waits forever, so it can be raced
     /// against the handler (or a streamed response) that reads it.
     pub(super) async fn pump_body(&mut self, pump: &mut BodyPump) -> PumpFailure {
+        match self.pump_until_done(pump).await {
+            Some(failure) => failure,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// [`Connection::pump_body`], but returning `None` once the body is complete or the
+    /// handler let it go, so that the caller can go on to watch the client.
+    pub(super) async fn pump_until_done(&mut self, pump: &mut BodyPump) -> Option<PumpFailure> {
         loop {
             if pump.done {
-                return std::future::pending().await;
+                return None;
             }
             let channel = pump.channel.clone();
             if poll_fn(|cx| channel.poll_demand(cx)).await == Demand::Abandoned {
-                return std::future::pending().await;
+                return None;
             }
             if let Err(failure) = self.pump_one_chunk(pump).await {
                 pump.channel.finish(Err(failure.body_error()));
                 pump.done = true;
-                return failure;
+                return Some(failure);
             }
         }
     }

@@ -41,7 +41,7 @@ pub(crate) async fn call(id: DeploymentId, name: Arc<str>, mut request: Request)
     request.set_app_name(shard.app_names[index].clone());
     // Never across cores, so never here either: a deployment sees the same on every core.
     *request.extensions_mut() = Extensions::default();
-    let target = match dispatch::place(&shard, index) {
+    let target = match dispatch::place(&shard, index, request.body_is_whole()) {
         Place::Here(replica) => {
             return dispatch::call_replica(&shard.admissions[index], replica, request)
                 .await

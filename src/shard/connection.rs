@@ -17,8 +17,9 @@
 //! say `connection: close` to end after it). A handler that finishes at once is never watched,
 //! so it still answers a half-closed client. Only a handler that has to wait pays for the
 //! watch (one peek, armed once, not while the shard drains); while its request body is still
-//! arriving the body pump's reads notice the client leaving instead, and once the client sends
-//! more (a pipelined request) the watch ends and the handler is simply awaited.
+//! arriving the body pump's reads notice the client leaving instead, and the watch starts once
+//! the body is all in; once the client sends more (a pipelined request) — or had already sent
+//! it — the watch ends, or never starts, and the handler is simply awaited.
 
 use std::io;
 use std::rc::Rc;
@@ -222,6 +223,26 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// Awaits the handler, dropping it if the client leaves first. A drain may have shut the
+    /// read side of a connection that was idle when it began, which would read as a client
+    /// that left: a drain lets in-flight requests finish instead. And a client that already
+    /// sent more (pipelined requests in the buffer) is not watched: a FIN after them is not a
+    /// client leaving before its answers.
+    async fn unless_client_leaves(
+        &mut self,
+        dispatched: std::pin::Pin<&mut impl std::future::Future<Output = dispatch::Outcome>>,
+    ) -> Result<dispatch::Outcome, Dropped> {
+        if self.shard.draining.get() || sent_more(&self.read_buf) {
+            return Ok(dispatched.await);
+        }
+        async { Ok(dispatched.await) }
+            .or(async {
+                self.client_left().await;
+                Err(Dropped::ClientGone)
+            })
+            .await
+    }
+
     /// Takes the body that came with the head, calls the application (pumping the rest of
     /// the body to it as it asks), and encodes its response.
     async fn answer(&mut self, head: RequestHead) -> Next {
@@ -263,26 +284,19 @@ impl<T: Transport> Connection<T> {
                     // ready wins over a failure noticed in the same wake-up.
                     let raced = match pump.as_mut() {
                         // While the body is still arriving, the pump's reads see the client
-                        // leave; a peek would only see the body's bytes.
+                        // leave; a peek would only see the body's bytes. Once it is all in (or
+                        // the handler let it go), the client is watched as below.
                         Some(pump) if !pump.is_done() => {
-                            async { Ok(dispatched.await) }
-                                .or(async { Err(Dropped::BodyFailed(self.pump_body(pump).await)) })
-                                .await
+                            let first = async { Ok(dispatched.as_mut().await) }
+                                .or(async { Err(self.pump_until_done(pump).await) })
+                                .await;
+                            match first {
+                                Ok(outcome) => Ok(outcome),
+                                Err(Some(failure)) => Err(Dropped::BodyFailed(failure)),
+                                Err(None) => self.unless_client_leaves(dispatched.as_mut()).await,
+                            }
                         }
-                        // A drain may have shut the read side of a connection that was idle
-                        // when it began, which would read as a client that left: a drain
-                        // lets in-flight requests finish instead. And a client that already
-                        // sent more (pipelined requests in the buffer) is not watched: a FIN
-                        // after them is not a client leaving before its answers.
-                        _ if !shard.draining.get() && !sent_more(&self.read_buf) => {
-                            async { Ok(dispatched.await) }
-                                .or(async {
-                                    self.client_left().await;
-                                    Err(Dropped::ClientGone)
-                                })
-                                .await
-                        }
-                        _ => Ok(dispatched.await),
+                        _ => self.unless_client_leaves(dispatched.as_mut()).await,
                     };
                     match raced {
                         Ok(outcome) => outcome,

@@ -108,7 +108,7 @@ pub(crate) async fn dispatch(
     let app = found.app;
     let route_offset = root_len + found.prefix_len;
     let call = async {
-        match place(shard, app) {
+        match place(shard, app, matches!(body, Body::Full(_))) {
             Place::Here(replica) => {
                 let request = Request::new(
                     head_bytes,
@@ -216,9 +216,10 @@ pub(crate) enum Place<'a> {
 /// chosen by power of two choices — when this shard has no replica, or (spill-over) when every
 /// turn on its own is taken, the application lives on some shards only (`forward::spills_over`)
 /// and the other replica is less loaded than this one. A call forwarded to another shard is
-/// served there, never sent on again. Checking for spill-over costs one `Cell` read per
-/// request.
-pub(crate) fn place(shard: &ShardContext, app: usize) -> Place<'_> {
+/// served there, never sent on again. Only a request whose body is `whole` spills over: one
+/// still arriving would have to be read into memory first, where the local replica streams
+/// it. Checking for spill-over costs one `Cell` read per request.
+pub(crate) fn place(shard: &ShardContext, app: usize, whole: bool) -> Place<'_> {
     let admission = &shard.admissions[app];
     let local = shard.replicas[app].as_deref();
     if let Some(replica) = local
@@ -233,7 +234,7 @@ pub(crate) fn place(shard: &ShardContext, app: usize) -> Place<'_> {
     };
     match local {
         None => elsewhere().map_or(Place::Nowhere, |(target, _)| Place::There(target)),
-        Some(replica) if super::forward::spills_over(hosts.len(), shard.shards()) => {
+        Some(replica) if whole && super::forward::spills_over(hosts.len(), shard.shards()) => {
             match elsewhere() {
                 Some((target, load)) if load < admission.load() => Place::There(target),
                 _ => Place::Here(replica),

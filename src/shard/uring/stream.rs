@@ -34,6 +34,9 @@ pub(crate) struct UringStream {
     /// — cancelling it could lose bytes it already took off the socket — and the next `read`
     /// resumes it: its buffer holds what the dropped read's caller held, plus what arrived.
     read_in_flight: Option<Operation>,
+    /// The byte a peek reads into, back from the kernel after each peek: allocated once,
+    /// again only after a peek was dropped in flight (its operation keeps the old one).
+    probe: Option<Box<[u8; 1]>>,
 }
 
 impl UringStream {
@@ -49,6 +52,7 @@ impl UringStream {
             ring,
             timeout: Rc::new(types::Timespec::new()),
             read_in_flight: None,
+            probe: None,
         }
     }
 
@@ -207,11 +211,14 @@ impl Transport for UringStream {
     }
 
     async fn peer_activity(&mut self) -> io::Result<bool> {
-        let mut probe = Box::new([0u8; 1]);
+        let mut probe = self.probe.take().unwrap_or_default();
         let entry = opcode::Recv::new(self.raw(), probe.as_mut_ptr(), 1)
             .flags(libc::MSG_PEEK)
             .build();
-        let (result, _probe) = self.ring.submit(entry, Owned::Probe(probe)).await;
+        let (result, owned) = self.ring.submit(entry, Owned::Probe(probe)).await;
+        if let Owned::Probe(probe) = owned {
+            self.probe = Some(probe);
+        }
         to_io(result).map(|peeked| peeked > 0)
     }
 

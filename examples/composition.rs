@@ -195,6 +195,9 @@ async fn countdown(State(models): State<Models>, Path(from): Path<u32>) -> Respo
     }
 }
 
+/// The most of a deployment's answer the ingress holds.
+const ANSWER_BYTES_MAX: usize = 1 << 20;
+
 /// Calls `handle` with `body` at `target` and returns the answer's body; an answer that is
 /// not `200` (the deployment overloaded, failed or refused the input) is passed on as it is.
 async fn ask(
@@ -210,7 +213,7 @@ async fn ask(
         return Err(response);
     }
     response
-        .into_bytes()
+        .into_bytes(ANSWER_BYTES_MAX)
         .await
         .map_err(|error| bad_gateway(&error.to_string()))
 }

@@ -212,9 +212,10 @@ impl Response {
         }
     }
 
-    /// The body, whole: a streamed body is read to its end (no limit: for responses from
-    /// deployments this application calls, through a [`DeploymentHandle`](crate::DeploymentHandle)).
-    /// An `Err` when the stream ended with one.
+    /// The body, whole: a streamed body is read to its end — for responses from deployments
+    /// this application calls through a [`DeploymentHandle`](crate::DeploymentHandle). An
+    /// `Err` when the stream ended with one, or when the body grows past `limit` bytes (the
+    /// caller's bound on what it holds in memory; the rest of the stream is dropped).
     ///
     /// ```
     /// use ringserve::Response;
@@ -222,16 +223,24 @@ impl Response {
     /// let streamed = Response::stream(futures_lite::stream::iter(
     ///     ["a", "b"].map(Ok::<_, std::io::Error>),
     /// ));
-    /// let body = futures_lite::future::block_on(streamed.into_bytes()).unwrap();
+    /// let body = futures_lite::future::block_on(streamed.into_bytes(1024)).unwrap();
     /// assert_eq!(body, "ab");
+    /// let too_long = Response::text("more than four bytes");
+    /// assert!(futures_lite::future::block_on(too_long.into_bytes(4)).is_err());
     /// ```
-    pub async fn into_bytes(self) -> Result<Bytes, BoxError> {
+    pub async fn into_bytes(self, limit: usize) -> Result<Bytes, BoxError> {
+        let too_large = || format!("response body over {limit} bytes").into();
         match self.body {
+            ResponseBody::Full(bytes) if bytes.len() > limit => Err(too_large()),
             ResponseBody::Full(bytes) => Ok(bytes),
             ResponseBody::Stream(mut chunks) => {
                 let mut whole = BytesMut::new();
                 while let Some(chunk) = futures_lite::StreamExt::next(&mut chunks).await {
-                    whole.extend_from_slice(&chunk?);
+                    let chunk = chunk?;
+                    if whole.len() + chunk.len() > limit {
+                        return Err(too_large());
+                    }
+                    whole.extend_from_slice(&chunk);
                 }
                 Ok(whole.freeze())
             }

@@ -107,7 +107,7 @@ fn call_with(target: &str, body: &str) -> Request {
 }
 
 async fn text_of(response: Response) -> String {
-    String::from_utf8_lossy(&response.into_bytes().await.expect("a whole body")).into_owned()
+    String::from_utf8_lossy(&response.into_bytes(1 << 20).await.expect("a whole body")).into_owned()
 }
 
 impl Deployment for Front {

@@ -146,6 +146,18 @@ impl Deployment for Front {
     }
 }
 
+impl Front {
+    /// A front whose every handle is `handle`: for configurations refused before start.
+    fn calling_only(handle: &DeploymentHandle) -> Self {
+        Front {
+            first: handle.clone(),
+            second: handle.clone(),
+            capped: handle.clone(),
+            unbound: handle.clone(),
+        }
+    }
+}
+
 /// Sets `x-user` for the front's handler, as an authentication layer would.
 #[derive(Clone)]
 struct SetsUser;
@@ -352,14 +364,9 @@ fn bound_deployments_are_not_routed_and_unbound_ones_are_unreachable() {
 fn a_deployment_name_used_twice_is_refused_before_start() {
     let inner = Application::new(|| Model { name: "front" }).name("front");
     let handle = inner.handle();
-    let front = Application::new(move || Front {
-        first: handle.clone(),
-        second: handle.clone(),
-        capped: handle.clone(),
-        unbound: handle.clone(),
-    })
-    .name("front")
-    .deployment(inner);
+    let front = Application::new(move || Front::calling_only(&handle))
+        .name("front")
+        .deployment(inner);
     let error = Serve::new()
         .options(common::test_options())
         .app(front)
@@ -378,15 +385,10 @@ fn clones_of_one_application_under_two_names_are_refused_before_start() {
     let first = model.clone().name("first");
     let second = model.name("second").num_replicas(1);
     let handle = first.handle();
-    let front = Application::new(move || Front {
-        first: handle.clone(),
-        second: handle.clone(),
-        capped: handle.clone(),
-        unbound: handle.clone(),
-    })
-    .name("front")
-    .deployment(first)
-    .deployment(second);
+    let front = Application::new(move || Front::calling_only(&handle))
+        .name("front")
+        .deployment(first)
+        .deployment(second);
     let error = Serve::new()
         .options(common::test_options())
         .app(front)

@@ -63,19 +63,7 @@ impl Application {
         D: Deployment,
         F: Fn() -> D + Send + Sync + 'static,
     {
-        Application {
-            name: DEFAULT_APP_NAME.to_owned(),
-            route_prefix: "/".to_owned(),
-            layers: Layers::default(),
-            request_timeout: None,
-            admission: AdmissionConfig::default(),
-            health: HealthConfig::default(),
-            num_replicas: None,
-            replica_cores: None,
-            id: DeploymentId::fresh(),
-            deployments: Vec::new(),
-            factory: Arc::new(move || Ok(Rc::new(factory()) as Rc<dyn Replica>)),
-        }
+        Application::try_new(move || Ok::<D, std::convert::Infallible>(factory()))
     }
 
     /// An application whose replicas are built by a factory that may fail — a router whose

@@ -154,6 +154,29 @@ impl Load {
     }
 }
 
+/// One task per link end, connecting it (a missing end stays missing).
+fn connecting<End, Connected, Connect, Fut>(
+    ends: Vec<Option<End>>,
+    connect: Connect,
+) -> Vec<glommio::Task<Option<Connected>>>
+where
+    End: 'static,
+    Connected: 'static,
+    Connect: Fn(End) -> Fut + Copy + 'static,
+    Fut: std::future::Future<Output = Connected> + 'static,
+{
+    ends.into_iter()
+        .map(|end| {
+            glommio::spawn_local(async move {
+                match end {
+                    Some(end) => Some(connect(end).await),
+                    None => None,
+                }
+            })
+        })
+        .collect()
+}
+
 /// A call this shard forwarded, waiting for its answer.
 struct Waiting {
     /// The shard serving it.
@@ -206,30 +229,8 @@ impl Forwarder {
     /// it builds its replicas (a connection waits for its peer, and glommio polls a waiting
     /// connection on every turn: waiting through a slow replica build would spin).
     pub(crate) async fn connect(links: Links) -> ConnectedLinks {
-        let senders: Vec<_> = links
-            .outgoing
-            .into_iter()
-            .map(|sender| {
-                glommio::spawn_local(async move {
-                    match sender {
-                        Some(sender) => Some(sender.connect().await),
-                        None => None,
-                    }
-                })
-            })
-            .collect();
-        let receivers: Vec<_> = links
-            .incoming
-            .into_iter()
-            .map(|receiver| {
-                glommio::spawn_local(async move {
-                    match receiver {
-                        Some(receiver) => Some(receiver.connect().await),
-                        None => None,
-                    }
-                })
-            })
-            .collect();
+        let senders = connecting(links.outgoing, SharedSender::connect);
+        let receivers = connecting(links.incoming, SharedReceiver::connect);
         // Connected concurrently: each waits for its peer, which connects its own in turn.
         let mut connected = ConnectedLinks {
             senders: Vec::with_capacity(senders.len()),

@@ -155,6 +155,13 @@ fn sse_events() -> [Event; 3] {
     ]
 }
 
+/// What `/encoded-stream` yields: `words(4000)` gzipped by the handler, cut in two chunks.
+fn encoded_stream_pieces() -> [Bytes; 2] {
+    let encoded = Bytes::from(gzip(words(4000).as_bytes()));
+    let half = encoded.len() / 2;
+    [encoded.slice(..half), encoded.slice(half..)]
+}
+
 const MEBIBYTE: usize = 1 << 20;
 const BIG_CHUNK: usize = 64 * 1024;
 
@@ -176,6 +183,12 @@ impl Deployment for Routes {
                 .body(words(bytes)),
             "/encoded" => Response::text(gzip(words(bytes).as_bytes()))
                 .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            "/encoded-stream" => {
+                let [first, second] = encoded_stream_pieces();
+                Response::stream(stream::iter([Ok::<_, Infallible>(first), Ok(second)]))
+                    .header(header::CONTENT_TYPE, text_plain())
+                    .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
+            }
             "/no-content" => Response::text(words(bytes)).with_status(StatusCode::NO_CONTENT),
             "/etag" => Response::text(words(bytes))
                 .header(header::ETAG, HeaderValue::from_static("\"v1\""))
@@ -487,6 +500,30 @@ fn an_encoded_body_an_image_and_a_204_are_left_alone() {
         fetch(addr, "GET", "/no-content", Some("br, gzip")).redacted(),
         format!("HTTP/1.1 204 No Content\r\ndate: <date>\r\nx-request-id: <id>\r\n{TEXT}\r\n")
     );
+}
+
+#[test]
+fn an_encoded_stream_is_left_alone() {
+    let server = server();
+    let addr = server.local_addr();
+    for accept in ["gzip", "br, gzip"] {
+        let mut reader = ChunkReader::get(addr, "/encoded-stream", accept);
+        // No second coding and no Vary, as for a whole encoded body.
+        assert_eq!(
+            reader.head(),
+            chunked_head(&format!("{TEXT}content-encoding: gzip\r\n")),
+            "{accept}"
+        );
+        // Each chunk the handler's bytes exactly, one gzip layer over the text.
+        let [first, second] = encoded_stream_pieces();
+        assert_eq!(reader.chunk().as_deref(), Some(&first[..]), "{accept}");
+        assert_eq!(reader.chunk().as_deref(), Some(&second[..]), "{accept}");
+        assert_eq!(reader.chunk(), None, "{accept}");
+        assert_eq!(
+            decode("gzip", &[first, second].concat()),
+            words(4000).as_bytes()
+        );
+    }
 }
 
 #[test]

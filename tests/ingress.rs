@@ -258,6 +258,59 @@ fn under_a_route_prefix_paths_are_relative_to_it_and_outside_is_the_engines_404(
     server.shutdown();
 }
 
+async fn read_file(Path(rest): Path<String>) -> String {
+    rest
+}
+
+#[derive(Deserialize, ToSchema)]
+struct UserFile {
+    id: i64,
+    path: String,
+}
+
+async fn read_user_file(Path(file): Path<UserFile>) -> String {
+    format!("{} {}", file.id, file.path)
+}
+
+#[test]
+fn a_catch_all_parameter_takes_the_rest_of_the_path_under_a_prefix() {
+    let server = serve(
+        Application::try_new(|| {
+            Router::new()
+                .get("/files/{*rest}", read_file)
+                .get("/users/{id}/{*path}", read_user_file)
+                .build()
+        })
+        .route_prefix("/api"),
+    );
+    let addr = server.local_addr();
+    assert_eq!(
+        get(addr, "/api/files/a/b/c.txt").redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "a/b/c.txt")
+    );
+    // A trailing slash is part of the rest, not a twin to redirect to.
+    assert_eq!(
+        get(addr, "/api/files/a/b/").redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "a/b/")
+    );
+    assert_eq!(
+        get(addr, "/api/users/7/docs/x.md").redacted(),
+        expected("HTTP/1.1 200 OK", TEXT, "7 docs/x.md")
+    );
+    assert_eq!(
+        get(addr, "/api/users/x/docs").redacted(),
+        unprocessable(
+            r#"{"type":"int_parsing","loc":["path","id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"x"}"#
+        )
+    );
+    // matchit's catch-all needs at least one byte: an empty rest matches no route, nor does
+    // the prefix without its slash (no twin to redirect to). Starlette's `{rest:path}` differs
+    // here: it matches `/files/` with an empty rest, and so redirects `/files` to it.
+    assert_eq!(get(addr, "/api/files/").redacted(), not_found());
+    assert_eq!(get(addr, "/api/files").redacted(), not_found());
+    server.shutdown();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. JSON bodies
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +450,82 @@ fn json_body_missing_field_and_wrong_type_are_located_in_the_body() {
         post_json(addr, "/items/", "5").redacted(),
         unprocessable(
             r#"{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":5}"#
+        )
+    );
+    server.shutdown();
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+struct Address {
+    zip: i64,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+struct Customer {
+    address: Address,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+struct Line {
+    qty: i64,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+struct Order {
+    customer: Customer,
+    items: Vec<Line>,
+}
+
+async fn place_order(Json(order): Json<Order>) -> Json<Order> {
+    Json(order)
+}
+
+#[test]
+fn an_error_deep_in_the_body_is_located_by_its_whole_path() {
+    let server = serve(Application::try_new(|| {
+        Router::new().post("/orders", place_order).build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        post_json(
+            addr,
+            "/orders",
+            r#"{"customer":{"address":{"zip":12345}},"items":[{"qty":1}]}"#
+        )
+        .redacted(),
+        json_response(
+            "HTTP/1.1 200 OK",
+            r#"{"customer":{"address":{"zip":12345}},"items":[{"qty":1}]}"#
+        )
+    );
+    // A string is not an integer in a JSON body (strict mode, as for `price` above).
+    assert_eq!(
+        post_json(
+            addr,
+            "/orders",
+            r#"{"customer":{"address":{"zip":"abc"}},"items":[]}"#
+        )
+        .redacted(),
+        unprocessable(
+            r#"{"type":"int_type","loc":["body","customer","address","zip"],"msg":"Input should be a valid integer","input":"abc"}"#
+        )
+    );
+    assert_eq!(
+        post_json(
+            addr,
+            "/orders",
+            r#"{"customer":{"address":{"zip":1}},"items":[{"qty":1},{"qty":"two"}]}"#
+        )
+        .redacted(),
+        unprocessable(
+            r#"{"type":"int_type","loc":["body","items",1,"qty"],"msg":"Input should be a valid integer","input":"two"}"#
+        )
+    );
+    // A field missing deep inside is named at the end of the path.
+    assert_eq!(
+        post_json(addr, "/orders", r#"{"customer":{"address":{}},"items":[]}"#).redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["body","customer","address","zip"],"msg":"Field required","input":{}}"#
         )
     );
     server.shutdown();

@@ -6,9 +6,14 @@
 #
 #   perf/syscalls.sh                      # 1 and 64 connections closed loop, 16 at 5,000 req/s
 #   RUNS=5 SERVER_CORE=0 LOAD_CORE=1 perf/syscalls.sh
+#   LOADS="16 5000" PATHS=io_uring BUILD=0 perf/syscalls.sh   # one load, one path
 #
 # Settings (environment): RUNS (default 3; medians), SERVER_CORE (0), LOAD_CORE (1), PORT
-# (8095), BUILD=0 to use the release binaries already built.
+# (8095), LOADS (comma-separated "CONNECTIONS [RATE]" items; default "1,64,16 5000"), PATHS
+# (default "io_uring glommio"), BUILD=0 to use the release binaries already built, BENCH (the
+# server binary; default this checkout's release build of examples/bench.rs), TRACE=0 to
+# measure CPU alone: tracing every system call costs CPU of its own, more on the path that
+# makes more of them, so the CPU column is fairest without it (the call columns then say -).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}
@@ -19,7 +24,7 @@ if [ "${BUILD:-1}" != 0 ]; then
   (cd "$root" && cargo build --release --example bench >&2)
   (cd "$root/perf/loadgen" && CARGO_TARGET_DIR="$root/perf/target" cargo build --release >&2)
 fi
-bench=$root/target/release/examples/bench
+bench=${BENCH:-$root/target/release/examples/bench}
 loadgen=$root/perf/target/release/loadgen
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -33,7 +38,9 @@ one_run() { # one_run IO CONNECTIONS [RATE]: prints "cpu_us syscalls enters rps"
     --cores "$LOAD_CORE" --json "$out/load.json" >/dev/null 2>&1 &
   local loader=$!
   sleep 1.5
-  perf stat -x, -e task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter \
+  local events=task-clock
+  [ "${TRACE:-1}" = 0 ] || events=task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter
+  perf stat -x, -e "$events" \
     -p "$server" -o "$out/perf.txt" -- sleep 2
   wait "$loader"
   kill -INT "$server"
@@ -48,8 +55,9 @@ for line in open(f"{out}/perf.txt"):
     if len(parts) > 3 and parts[0][:1].isdigit():
         values[parts[2].split(":")[-1]] = float(parts[0])
 requests = rps * 2
-print(f"{values['task-clock'] * 1000 / requests:.2f} {values['sys_enter'] / requests:.2f} "
-      f"{values['sys_enter_io_uring_enter'] / requests:.2f} {rps:.0f}")
+per_request = lambda name: f"{values[name] / requests:.2f}" if name in values else "-"
+print(f"{values['task-clock'] * 1000 / requests:.2f} {per_request('sys_enter')} "
+      f"{per_request('sys_enter_io_uring_enter')} {rps:.0f}")
 PY
 }
 
@@ -57,8 +65,9 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "| load | path | server CPU µs/request | system calls/request | of which io_uring_enter | req/s |"
 echo "|---|---|---|---|---|---|"
-for load in "1" "64" "16 5000"; do
-  for io in io_uring glommio; do
+IFS=, read -r -a loads <<< "${LOADS:-1,64,16 5000}"
+for load in "${loads[@]}"; do
+  for io in ${PATHS:-io_uring glommio}; do
     : > "$out/runs"
     for _ in $(seq 1 "$RUNS"); do
       # shellcheck disable=SC2086

@@ -332,7 +332,7 @@ pub(crate) async fn run(
     };
     match &ring {
         Some(ring) => {
-            let driver = glommio::spawn_local(uring::ring::drive(Rc::downgrade(ring))).detach();
+            let attached = ring.attach();
             accept_through_ring(listener_fd, ring, &context, &mut stop).await;
             stop_listening(listener_fd);
             // The accept's cancellation names the listener by number: submitted before the
@@ -346,7 +346,7 @@ pub(crate) async fn run(
             // Every operation the kernel still holds (cancelled reads, the accept) completes
             // before the ring and the buffers it owns are dropped.
             ring.settle(SETTLE_TIMEOUT).await;
-            driver.cancel();
+            drop(attached);
         }
         None => {
             accept_through_glommio(&listener, &context, &mut stop).await;

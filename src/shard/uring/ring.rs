@@ -1,5 +1,5 @@
 //! The shard's own io_uring: its operations, what each owns while the kernel works on it,
-//! and the driver task that submits, reaps, and parks through glommio.
+//! and how the glommio executor submits, reaps and sleeps through it.
 //!
 //! Invariants:
 //! - **Ownership.** Whatever the kernel may read or write for an operation — a buffer, a
@@ -8,17 +8,21 @@
 //!   operation; an operation whose future is dropped first is *orphaned*: a cancellation is
 //!   submitted, and its slot (with the buffer) is freed when the kernel's completion for it
 //!   arrives. No buffer is ever freed or reused while the kernel may still touch it.
-//! - **Submission.** Operations are pushed to the submission queue without a system call; the
-//!   driver submits them all in one `io_uring_enter` per turn, and reaps every completion in
-//!   the same pass. A full submission queue is submitted at once (back-pressure costs one
-//!   system call, never an error).
-//! - **Wake-ups.** The driver never blocks the thread: when it has nothing to submit or reap
-//!   it awaits the ring's fd through glommio (`glommio::net::poll_readable`, one poll in
-//!   glommio's reactor), which is readable while completions wait — so glommio parks as usual,
-//!   its timers and cross-core channels keep working, and a completion on this ring wakes it.
-//!   The poll is re-armed only after the completion queue was drained (never busy), and a
-//!   completion posted between the drain and the arming makes the new poll ready at once (no
-//!   lost wake-up). Pushing an operation wakes the driver, which submits it on its next turn.
+//! - **Submission.** Operations are pushed to the submission queue without a system call.
+//!   The ring is the executor's park hook (`glommio::park`, a patch to the vendored glommio):
+//!   on every turn of glommio's reactor it submits what was pushed in one `io_uring_enter` and
+//!   reaps every completion (reading the completion queue takes no system call). A full
+//!   submission queue is submitted at once (back-pressure costs one system call, never an
+//!   error).
+//! - **Wake-ups.** This ring is the shard's only blocking point: when glommio has nothing to
+//!   run, it sleeps in one `io_uring_enter` here — submitting what is queued and waiting for a
+//!   completion, with glommio's next timer as the wait's timeout — instead of in its own
+//!   rings. Two polls on this ring watch glommio's rings (its latency ring gets its timers and
+//!   the eventfd other shards write to wake this one; its main ring the rest), so glommio's
+//!   timers, its I/O and the cross-core channels still wake the shard. The polls are armed
+//!   before the first sleep and re-armed as soon as one completes; a ring already readable
+//!   when a poll is armed completes it at once, and a completion already posted makes the
+//!   wait return at once (no lost wake-up).
 //!
 //! Everything here is the shard's own (`Rc`, `Cell`, `RefCell`): the ring is created with
 //! `SINGLE_ISSUER` on the shard's thread and only that thread touches it.
@@ -26,7 +30,6 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -41,11 +44,12 @@ const RING_ENTRIES: u32 = 1024;
 /// Operation slots made up front: as many as a shard's connections typically have in flight.
 const INITIAL_SLOTS: usize = 256;
 
-/// How long the driver waits before polling the ring's fd again after glommio failed to.
-const POLL_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// `user_data` of the cancellations the ring submits itself: their completions are ignored.
 const CANCEL_TAG: u64 = u64::MAX;
+
+/// `user_data` of the polls on glommio's main and latency rings.
+const WAKE_MAIN_TAG: u64 = u64::MAX - 1;
+const WAKE_LATENCY_TAG: u64 = u64::MAX - 2;
 
 /// Why this kernel cannot run the io_uring data path, if it cannot: a ring with the flags
 /// the shards use, and every operation they submit. Probed once per process, on a thread of
@@ -90,6 +94,7 @@ fn probe() -> Option<String> {
         ("send", opcode::Send::CODE),
         ("link timeout", opcode::LinkTimeout::CODE),
         ("async cancel", opcode::AsyncCancel::CODE),
+        ("poll", opcode::PollAdd::CODE),
     ];
     needed
         .iter()
@@ -137,8 +142,10 @@ enum SlotState {
 pub(crate) struct Ring {
     uring: RefCell<IoUring>,
     slots: RefCell<Slab<Slot>>,
-    /// The driver task, woken when there is something to submit.
-    driver: Cell<Option<Waker>>,
+    /// glommio's rings, watched while the shard sleeps here (once attached).
+    executor_rings: Cell<Option<glommio::park::ExecutorRings>>,
+    /// Queued entries were left for one turn (see `ParkHook::poll`).
+    held_a_turn: Cell<bool>,
 }
 
 impl Ring {
@@ -153,8 +160,40 @@ impl Ring {
         Ok(Rc::new(Ring {
             uring: RefCell::new(uring),
             slots: RefCell::new(Slab::with_capacity(INITIAL_SLOTS)),
-            driver: Cell::new(None),
+            executor_rings: Cell::new(None),
+            held_a_turn: Cell::new(false),
         }))
+    }
+
+    /// Makes this ring the executor's park hook: polled on every turn of glommio's reactor
+    /// and the only place the shard sleeps, until the returned guard is dropped. Must be
+    /// called on the executor's thread.
+    pub(crate) fn attach(self: &Rc<Self>) -> Attached {
+        let rings = glommio::park::install(self.clone());
+        self.executor_rings.set(Some(rings));
+        self.watch(WAKE_MAIN_TAG);
+        self.watch(WAKE_LATENCY_TAG);
+        Attached {
+            ring: Rc::downgrade(self),
+        }
+    }
+
+    /// Arms the poll on one of glommio's rings (multishot; the kernel makes it single-shot
+    /// when a ring's own completion wakes it, and it is armed again when it ends).
+    fn watch(&self, tag: u64) {
+        let Some(rings) = self.executor_rings.get() else {
+            return;
+        };
+        let fd = if tag == WAKE_MAIN_TAG {
+            rings.main
+        } else {
+            rings.latency
+        };
+        let poll = opcode::PollAdd::new(io_uring::types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(tag);
+        self.push(poll);
     }
 
     /// Submits `entry` (its `user_data` is set here), owning `owned` until it completes.
@@ -237,15 +276,12 @@ impl Ring {
         // until their completions are reaped.
         while unsafe { uring.submission().push_multiple(entries) }.is_err() {
             // Full: hand the queue to the kernel now. An error here (EBUSY: the completion
-            // queue is full) is retried after the driver reaps.
+            // queue is full) is retried after reaping.
             if uring.submit().is_err() {
                 drop(uring);
                 self.reap();
                 uring = self.uring.borrow_mut();
             }
-        }
-        if let Some(driver) = self.driver.take() {
-            driver.wake();
         }
     }
 
@@ -276,7 +312,7 @@ impl Ring {
 
     /// Hands what was pushed to the kernel now, before a descriptor it names is closed: an
     /// entry still in the queue names its socket by number, and a new connection could get
-    /// that number before the driver's next turn.
+    /// that number before the reactor's next turn.
     pub(crate) fn submit_before_close(&self) {
         /// Tries before giving up: the kernel takes fewer entries only when it is short of
         /// memory for them.
@@ -300,12 +336,20 @@ impl Ring {
     /// Takes every completion off the queue, finishing its operation; how many.
     fn reap(&self) -> usize {
         let mut reaped = 0;
+        let mut ended_watches = [None; 2];
         let mut uring = self.uring.borrow_mut();
         let mut slots = self.slots.borrow_mut();
         for completion in uring.completion() {
             reaped += 1;
             let key = completion.user_data();
             if key == CANCEL_TAG {
+                continue;
+            }
+            if key == WAKE_MAIN_TAG || key == WAKE_LATENCY_TAG {
+                // glommio's ring has completions: its reactor reaps them after this.
+                if !cqueue::more(completion.flags()) {
+                    ended_watches[(key == WAKE_LATENCY_TAG) as usize] = Some(key);
+                }
                 continue;
             }
             let key = key as usize;
@@ -343,11 +387,35 @@ impl Ring {
                 SlotState::Done { .. } => {}
             }
         }
+        drop((uring, slots));
+        for tag in ended_watches.into_iter().flatten() {
+            self.watch(tag);
+        }
         reaped
     }
 
-    fn fd(&self) -> RawFd {
-        self.uring.borrow().as_raw_fd()
+    /// Sleeps in the kernel until a completion arrives or `timeout` passes: submits what is
+    /// queued and waits in the same `io_uring_enter`.
+    fn wait(&self, timeout: Option<std::time::Duration>) {
+        let uring = self.uring.borrow();
+        let submitter = uring.submitter();
+        let waited = match timeout {
+            Some(timeout) => {
+                let timespec = io_uring::types::Timespec::from(timeout);
+                let args = io_uring::types::SubmitArgs::new().timespec(&timespec);
+                submitter.submit_with_args(1, &args)
+            }
+            None => submitter.submit_and_wait(1),
+        };
+        if let Err(error) = waited {
+            // Not a failure: the timeout, a signal, or a full completion queue (reaped next).
+            if !matches!(
+                error.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+            ) {
+                tracing::error!(%error, "waiting on the shard's io_uring failed");
+            }
+        }
     }
 
     /// Operations the kernel still holds (in flight or orphaned): zero once a shard's
@@ -410,54 +478,50 @@ fn close_unwanted(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// Runs the ring for as long as the shard lives: submit, reap, and when there is nothing to
-/// do, park in glommio until the ring has completions or something to submit.
-pub(crate) async fn drive(ring: std::rc::Weak<Ring>) {
-    let Some(fd) = ring.upgrade().map(|ring| ring.fd()) else {
-        return;
-    };
-    let mut readable: Option<Pin<Box<dyn Future<Output = io::Result<usize>>>>> = None;
-    std::future::poll_fn(|cx| {
-        let Some(ring) = ring.upgrade() else {
-            return Poll::Ready(());
-        };
-        loop {
-            ring.driver.set(Some(cx.waker().clone()));
-            let queued_before = ring.queued();
-            if let Err(error) = ring.submit_pending() {
+impl glommio::park::ParkHook for Ring {
+    /// Submits at most every other busy turn: what the tasks that just ran queued waits one
+    /// turn, so that when the shard sleeps next — the common case below saturation — the
+    /// sleep's `io_uring_enter` carries it (one system call, not two). When more tasks run
+    /// first, the next turn submits it.
+    fn poll(&self, idle: bool) -> usize {
+        let overflowed = || self.uring.borrow_mut().submission().cq_overflow();
+        let due = !idle && self.queued() > 0 && self.held_a_turn.replace(true);
+        if due || overflowed() {
+            self.held_a_turn.set(false);
+            if let Err(error) = self.submit_pending() {
                 tracing::error!(%error, "io_uring submission failed");
             }
-            if ring.reap() > 0 || ring.uring.borrow_mut().submission().cq_overflow() {
-                continue;
-            }
-            match ring.queued() {
-                0 => {}
-                queued if queued < queued_before => continue,
-                // The kernel took nothing (short of memory): again on the next turn, after
-                // the other tasks.
-                _ => {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-            }
-            // Nothing to do: wait for the ring's fd, armed once per drain.
-            let wait = readable.get_or_insert_with(|| Box::pin(glommio::net::poll_readable(fd)));
-            match wait.as_mut().poll(cx) {
-                Poll::Ready(Ok(_)) => readable = None,
-                Poll::Ready(Err(error)) => {
-                    // Never seen: glommio could not poll the ring. Try again shortly rather
-                    // than stop the shard's I/O or spin.
-                    tracing::error!(%error, "cannot wait for the shard's io_uring; retrying");
-                    readable = Some(Box::pin(async {
-                        glommio::timer::sleep(POLL_RETRY_DELAY).await;
-                        Ok(0)
-                    }));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
         }
-    })
-    .await
+        let reaped = self.reap();
+        // Completions that overflowed wait in the kernel: stay awake to fetch them.
+        reaped + usize::from(overflowed())
+    }
+
+    fn park(&self, timeout: Option<std::time::Duration>) -> usize {
+        let queued = self.queued();
+        self.held_a_turn.set(false);
+        self.wait(timeout);
+        let reaped = self.reap();
+        // The kernel took none of the queued entries (short of memory): stay awake and try
+        // again on the next turn rather than sleep with them.
+        let stuck = queued > 0 && self.queued() >= queued;
+        reaped + usize::from(stuck)
+    }
+}
+
+/// Keeps a ring attached to its executor ([`Ring::attach`]); dropping it detaches the ring,
+/// and the executor sleeps in its own rings again.
+pub(crate) struct Attached {
+    ring: std::rc::Weak<Ring>,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if let Some(ring) = self.ring.upgrade() {
+            ring.executor_rings.set(None);
+        }
+        drop(glommio::park::remove());
+    }
 }
 
 /// A submitted operation; awaiting it gives its result and what it owned back.

@@ -13,22 +13,25 @@ use futures_lite::FutureExt;
 use glommio::{LocalExecutorBuilder, Placement};
 use io_uring::{opcode, types};
 
-use super::ring::{Owned, Ring, drive};
+use super::ring::{Owned, Ring};
 
-/// Runs `test` on a glommio executor with a ring and its driver.
+/// Runs `test` on a glommio executor with a ring attached to it. Its preemption timer is
+/// longer than any test, so that a timer kept armed through a sleep cannot hide a lost
+/// wake-up.
 fn on_shard<F, Fut>(test: F)
 where
     F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
     LocalExecutorBuilder::new(Placement::Unbound)
+        .preempt_timer(Duration::from_secs(60))
         .spawn(move || async move {
             let ring = Ring::new().expect("a ring");
-            let driver = glommio::spawn_local(drive(Rc::downgrade(&ring))).detach();
+            let attached = ring.attach();
             test(ring.clone()).await;
             ring.settle(Duration::from_secs(2)).await;
             assert_eq!(ring.in_flight(), 0, "operations left in the kernel");
-            driver.cancel();
+            drop(attached);
         })
         .expect("executor starts")
         .join()
@@ -72,12 +75,21 @@ fn a_completion_wakes_a_parked_shard() {
 
 #[test]
 fn glommio_timers_fire_while_the_ring_is_quiet() {
-    let (ours, _theirs) = UnixStream::pair().unwrap();
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    // Should the timer never wake the shard, this wakes it after 3 s, and the test fails
+    // instead of hanging.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let rescuer = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(3)).is_err() {
+            let _ = theirs.write_all(b"!");
+        }
+    });
     on_shard(move |ring| async move {
         let pending = recv(&ring, ours.as_raw_fd());
         let started = Instant::now();
         glommio::timer::sleep(Duration::from_millis(50)).await;
         let elapsed = started.elapsed();
+        drop(done);
         assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
         assert!(
             elapsed < Duration::from_secs(2),
@@ -87,6 +99,7 @@ fn glommio_timers_fire_while_the_ring_is_quiet() {
         drop(pending);
         drop(ours);
     });
+    rescuer.join().unwrap();
 }
 
 #[test]
@@ -103,17 +116,53 @@ fn cross_core_messages_arrive_while_the_ring_is_quiet() {
     on_shard(move |ring| async move {
         let receiver = receiver.connect().await;
         let pending = recv(&ring, ours.as_raw_fd());
-        let message = async { receiver.recv().await }
-            .or(async {
-                glommio::timer::sleep(Duration::from_secs(5)).await;
-                None
-            })
-            .await;
+        // The timer is polled first: a message seen only when the timer wakes the shard
+        // loses the race.
+        let message = async {
+            glommio::timer::sleep(Duration::from_secs(5)).await;
+            None
+        }
+        .or(async { receiver.recv().await })
+        .await;
         assert_eq!(message, Some(7));
         drop(pending);
         drop(ours);
     });
     other.join().unwrap();
+}
+
+#[test]
+fn glommios_own_sockets_wake_a_shard_sleeping_in_the_ring() {
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Twice: the ring's poll on glommio's ring must be armed again after it fired.
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(100));
+            theirs.write_all(b"via glommio").unwrap();
+        }
+        theirs
+    });
+    on_shard(move |_ring| async move {
+        use futures_lite::AsyncReadExt;
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // glommio polls its socket in its main ring; the shard sleeps in ours.
+        // SAFETY: a connected socket handed over whole.
+        let mut socket = unsafe { glommio::net::UnixStream::from_raw_fd(ours.into_raw_fd()) };
+        for _ in 0..2 {
+            let mut bytes = [0; 11];
+            // The timer is polled first: a read that completes only when the timer wakes the
+            // shard loses the race.
+            let read = async {
+                glommio::timer::sleep(Duration::from_secs(5)).await;
+                None
+            }
+            .or(async { Some(socket.read_exact(&mut bytes).await) })
+            .await;
+            assert!(matches!(read, Some(Ok(()))), "{read:?}");
+            assert_eq!(&bytes, b"via glommio");
+        }
+    });
+    drop(writer.join());
 }
 
 #[test]

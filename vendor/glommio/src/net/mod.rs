@@ -109,14 +109,6 @@ fn yolo_sendmsg(
 mod datagram;
 mod stream;
 
-/// Waits until `fd` is readable — one io_uring poll on this executor's reactor, with no
-/// system call of its own — and returns the poll's event mask. Dropping the future cancels
-/// the poll. (ringserve patch: lets a second io_uring, whose fd is readable while it holds
-/// completions, wake this executor when it parks.)
-pub async fn poll_readable(fd: std::os::unix::io::RawFd) -> io::Result<usize> {
-    let source = crate::executor().reactor().poll_read_ready(fd);
-    source.collect_rw().await
-}
 mod tcp_socket;
 mod udp_socket;
 mod unix;

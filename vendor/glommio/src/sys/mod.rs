@@ -306,6 +306,10 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // ringserve patch: orders what the caller pushed before the read of `should_notify`,
+        // pairing with the fence a sleeping executor issues between setting it and its last
+        // look at its queues (`Reactor::wait`).
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -1241,6 +1241,10 @@ pub(crate) struct Reactor {
     blocking_thread: BlockingThreadPool,
 
     rings_depth: usize,
+
+    /// ringserve patch: a second io_uring polled every turn and slept in instead of these
+    /// rings (`crate::park`).
+    park_hook: RefCell<Option<Rc<dyn crate::park::ParkHook>>>,
 }
 
 pub(crate) fn common_flags() -> PollFlags {
@@ -1364,7 +1368,31 @@ impl Reactor {
             eventfd_src,
             source_map,
             rings_depth: ring_depth,
+            park_hook: RefCell::new(None),
         })
+    }
+
+    /// ringserve patch: see `crate::park`.
+    pub(crate) fn install_park_hook(
+        &self,
+        hook: Rc<dyn crate::park::ParkHook>,
+    ) -> crate::park::ExecutorRings {
+        self.park_hook.replace(Some(hook));
+        crate::park::ExecutorRings {
+            main: self.main_ring.borrow().ring_fd(),
+            latency: self.link_fd,
+        }
+    }
+
+    /// ringserve patch: see `crate::park`.
+    pub(crate) fn remove_park_hook(&self) -> Option<Rc<dyn crate::park::ParkHook>> {
+        self.park_hook.take()
+    }
+
+    /// ringserve patch: the installed hook, cloned out so that it may be called while this
+    /// reactor's rings are borrowed.
+    fn park_hook(&self) -> Option<Rc<dyn crate::park::ParkHook>> {
+        self.park_hook.borrow().clone()
     }
 
     pub(crate) fn id(&self) -> usize {
@@ -1745,6 +1773,10 @@ impl Reactor {
         self.main_ring.borrow_mut().poll(woke)?;
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
+        // Only the executor's spin before it parks polls here.
+        if let Some(hook) = self.park_hook() {
+            *woke += hook.poll(true);
+        }
         Ok(())
     }
 
@@ -1817,6 +1849,12 @@ impl Reactor {
 
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+        let park_hook = self.park_hook();
+        let preempt_now = preempt_timer();
+        if let Some(hook) = &park_hook {
+            // No preemption timer wanted: the executor is parking.
+            woke += hook.poll(preempt_now.is_none());
+        }
 
         // ringserve patch: a latency timer that is still armed — the last turn's preemption
         // timer, or the timer a sleep armed for the next user timer — is kept as this turn's
@@ -1825,21 +1863,22 @@ impl Reactor {
         // each turn). Kept, it fires sooner than a new one would: a task yields sooner,
         // nothing more; it never fires later.
         //
-        // It is kept only when this turn wants a preemption timer (it does not sleep):
-        // otherwise it is dropped here, before the flush below, as upstream does, so that its
-        // cancellation is submitted before any sleep.
-        let preempt_now = preempt_timer();
+        // On a turn that may sleep (no preemption timer wanted) it is dropped here, before the
+        // flush below, as upstream does, so that its cancellation is submitted before any
+        // sleep — unless a park hook sleeps for this executor: then it stays armed through
+        // the sleep (waking it at most once, when it fires) rather than costing a
+        // cancellation now and a new timer on waking.
         let fires_in_time = |preempt: Duration| {
             self.latency_timer_deadline
                 .get()
                 .is_some_and(|deadline| deadline <= std::time::Instant::now() + preempt)
         };
+        let keep = match preempt_now {
+            Some(preempt) => fires_in_time(preempt),
+            None => park_hook.is_some(),
+        };
         let still_armed = match self.latency_preemption_timeout_src.take() {
-            Some(timer)
-                if preempt_now.is_some_and(fires_in_time) && timer.result().is_none() =>
-            {
-                Some(timer)
-            }
+            Some(timer) if keep && timer.result().is_none() => Some(timer),
             other => {
                 drop(other);
                 None
@@ -1884,7 +1923,8 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
+            // (ringserve patch: a park hook is given the timer's delay instead.)
+            if let (Some(dur), None) = (user_timer, &park_hook) {
                 self.latency_timer_deadline
                     .set(Some(std::time::Instant::now() + dur));
                 self.latency_preemption_timeout_src
@@ -1896,36 +1936,49 @@ impl Reactor {
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // ringserve patch: a full fence, paired with the one every notifier issues
+            // before it reads `should_notify` (`SleepNotifier::notify`): either this sweep
+            // sees the remote push, or the remote sees that this executor sleeps and writes
+            // its eventfd. Upstream paired a `membarrier` system call here — which
+            // interrupts every core running a thread of the process, on every sleep — with
+            // no fence on the remote side (see
+            // https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/).
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
-                        .expect("some error");
-                    // May have new cancellations related to the link ring fd.
-                    flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
-                    flush_rings!(lat_ring, poll_ring, main_ring)?;
-                    consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                    match &park_hook {
+                        // ringserve patch: the hook's ring is the one blocking point; it
+                        // watches these rings' fds and wakes for the next user timer.
+                        Some(hook) => {
+                            hook.park(user_timer);
+                            consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                        }
+                        None => {
+                            self.link_rings_and_sleep(&mut main_ring)
+                                .expect("some error");
+                            // May have new cancellations related to the link ring fd.
+                            flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
+                            flush_rings!(lat_ring, poll_ring, main_ring)?;
+                            consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                        }
+                    }
                 }
                 // Woke up, so no need to notify us anymore.
                 self.notifier.wake_up();
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            match still_armed {
-                Some(timer) => self.latency_preemption_timeout_src.set(Some(timer)),
-                None => {
-                    self.latency_timer_deadline
-                        .set(Some(std::time::Instant::now() + preempt));
-                    self.latency_preemption_timeout_src
-                        .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-                    flush_rings!(lat_ring, main_ring)?;
-                }
+        match (still_armed, preempt_timer()) {
+            (Some(timer), _) => self.latency_preemption_timeout_src.set(Some(timer)),
+            (None, Some(preempt)) => {
+                self.latency_timer_deadline
+                    .set(Some(std::time::Instant::now() + preempt));
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                flush_rings!(lat_ring, main_ring)?;
             }
+            (None, None) => {}
         }
 
         // A Note about `need_preempt`:

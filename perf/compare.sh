@@ -43,7 +43,7 @@ trap 'stop_server; rm -rf "$out_dir"' EXIT
 
 if [ "$BUILD" = 1 ]; then
   echo "building (release)..." >&2
-  cargo build --release --example bench >&2
+  CARGO_TARGET_DIR="$root/target" cargo build --release --example bench >&2
   for crate in loadgen peers/glommio-raw peers/hyper peers/actix peers/axum; do
     CARGO_TARGET_DIR="$root/perf/target" cargo build --release \
       --manifest-path "perf/$crate/Cargo.toml" >&2

@@ -22,7 +22,7 @@ RATE=${RATE:-20000}
 PORT=${PORT:-8093}
 BIN_DIR=${BIN_DIR:-}
 if [ -z "$BIN_DIR" ]; then
-  cargo build --release --example bench >&2
+  CARGO_TARGET_DIR=target cargo build --release --example bench >&2
   CARGO_TARGET_DIR=perf/target cargo build --release --manifest-path perf/loadgen/Cargo.toml >&2
   bench=target/release/examples/bench loadgen=perf/target/release/loadgen
 else

@@ -21,7 +21,7 @@ SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 PORT=${PORT:-8095}
 if [ "${BUILD:-1}" != 0 ]; then
-  (cd "$root" && cargo build --release --example bench >&2)
+  (cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build --release --example bench >&2)
   (cd "$root/perf/loadgen" && CARGO_TARGET_DIR="$root/perf/target" cargo build --release >&2)
 fi
 bench=${BENCH:-$root/target/release/examples/bench}

@@ -10,10 +10,12 @@
 //!   arrives. No buffer is ever freed or reused while the kernel may still touch it.
 //! - **Submission.** Operations are pushed to the submission queue without a system call.
 //!   The ring is the executor's park hook (`glommio::park`, a patch to the vendored glommio):
-//!   on every turn of glommio's reactor it submits what was pushed in one `io_uring_enter` and
-//!   reaps every completion (reading the completion queue takes no system call). A full
-//!   submission queue is submitted at once (back-pressure costs one system call, never an
-//!   error).
+//!   every turn of glommio's reactor reaps every completion (reading the completion queue
+//!   takes no system call) and, on a turn that runs tasks, submits what they pushed in one
+//!   `io_uring_enter`; before a sleep, the sleep's own enter submits it. A full submission
+//!   queue is submitted at once (back-pressure costs one system call, never an error).
+//!   Completions are reaped between turns, as glommio's own are: a task that keeps running
+//!   without awaiting delays them until glommio's preemption timer ends its turn.
 //! - **Wake-ups.** This ring is the shard's only blocking point: when glommio has nothing to
 //!   run, it sleeps in one `io_uring_enter` here — submitting what is queued and waiting for a
 //!   completion, with glommio's next timer as the wait's timeout — instead of in its own
@@ -144,8 +146,8 @@ pub(crate) struct Ring {
     slots: RefCell<Slab<Slot>>,
     /// glommio's rings, watched while the shard sleeps here (once attached).
     executor_rings: Cell<Option<glommio::park::ExecutorRings>>,
-    /// Queued entries were left for one turn (see `ParkHook::poll`).
-    held_a_turn: Cell<bool>,
+    /// Waits that failed in a row (logged at the first and then every thousandth).
+    failed_waits: Cell<u64>,
 }
 
 impl Ring {
@@ -161,7 +163,7 @@ impl Ring {
             uring: RefCell::new(uring),
             slots: RefCell::new(Slab::with_capacity(INITIAL_SLOTS)),
             executor_rings: Cell::new(None),
-            held_a_turn: Cell::new(false),
+            failed_waits: Cell::new(0),
         }))
     }
 
@@ -169,7 +171,8 @@ impl Ring {
     /// and the only place the shard sleeps, until the returned guard is dropped. Must be
     /// called on the executor's thread.
     pub(crate) fn attach(self: &Rc<Self>) -> Attached {
-        let rings = glommio::park::install(self.clone());
+        let rings = glommio::park::install(self.clone())
+            .expect("an executor has one shard, and a shard one ring");
         self.executor_rings.set(Some(rings));
         self.watch(WAKE_MAIN_TAG);
         self.watch(WAKE_LATENCY_TAG);
@@ -397,24 +400,36 @@ impl Ring {
     /// Sleeps in the kernel until a completion arrives or `timeout` passes: submits what is
     /// queued and waits in the same `io_uring_enter`.
     fn wait(&self, timeout: Option<std::time::Duration>) {
+        /// Longer timeouts are cut to this (the wait then ends early, harmlessly): a timer
+        /// centuries away must not overflow the kernel's arithmetic.
+        const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
         let uring = self.uring.borrow();
         let submitter = uring.submitter();
         let waited = match timeout {
             Some(timeout) => {
-                let timespec = io_uring::types::Timespec::from(timeout);
+                let timespec = io_uring::types::Timespec::from(timeout.min(LONGEST_WAIT));
                 let args = io_uring::types::SubmitArgs::new().timespec(&timespec);
                 submitter.submit_with_args(1, &args)
             }
             None => submitter.submit_and_wait(1),
         };
-        if let Err(error) = waited {
-            // Not a failure: the timeout, a signal, or a full completion queue (reaped next).
-            if !matches!(
-                error.raw_os_error(),
-                Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-            ) {
-                tracing::error!(%error, "waiting on the shard's io_uring failed");
+        match waited {
+            // Not failures: the timeout, a signal, or a full completion queue (reaped next).
+            Err(error)
+                if !matches!(
+                    error.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                // A kernel that keeps refusing makes the shard spin; one line per thousand
+                // failures says so without flooding the log.
+                let failed = self.failed_waits.get();
+                self.failed_waits.set(failed + 1);
+                if failed.is_multiple_of(1000) {
+                    tracing::error!(%error, failed_in_a_row = failed + 1, "waiting on the shard's io_uring failed");
+                }
             }
+            _ => self.failed_waits.set(0),
         }
     }
 
@@ -445,6 +460,8 @@ impl Drop for Ring {
         /// a cancellation: the buffers are leaked rather than freed under it).
         const ROUNDS: usize = 20;
         const WAIT: io_uring::types::Timespec = io_uring::types::Timespec::new().nsec(50_000_000);
+        // glommio's rings may be closed already: the polls on them are not armed again.
+        self.executor_rings.set(None);
         if self.slots.get_mut().is_empty() {
             return;
         }
@@ -479,18 +496,15 @@ fn close_unwanted(fd: i32) {
 }
 
 impl glommio::park::ParkHook for Ring {
-    /// Submits at most every other busy turn: what the tasks that just ran queued waits one
-    /// turn, so that when the shard sleeps next — the common case below saturation — the
-    /// sleep's `io_uring_enter` carries it (one system call, not two). When more tasks run
-    /// first, the next turn submits it.
+    /// Submits on every turn that runs tasks. On a turn that runs none the shard sleeps
+    /// next, and the sleep's `io_uring_enter` carries what is queued — one system call, not
+    /// two, for the common case below saturation.
     fn poll(&self, idle: bool) -> usize {
         let overflowed = || self.uring.borrow_mut().submission().cq_overflow();
-        let due = !idle && self.queued() > 0 && self.held_a_turn.replace(true);
-        if due || overflowed() {
-            self.held_a_turn.set(false);
-            if let Err(error) = self.submit_pending() {
-                tracing::error!(%error, "io_uring submission failed");
-            }
+        if (!idle || overflowed())
+            && let Err(error) = self.submit_pending()
+        {
+            tracing::error!(%error, "io_uring submission failed");
         }
         let reaped = self.reap();
         // Completions that overflowed wait in the kernel: stay awake to fetch them.
@@ -499,13 +513,12 @@ impl glommio::park::ParkHook for Ring {
 
     fn park(&self, timeout: Option<std::time::Duration>) -> usize {
         let queued = self.queued();
-        self.held_a_turn.set(false);
         self.wait(timeout);
-        let reaped = self.reap();
         // The kernel took none of the queued entries (short of memory): stay awake and try
-        // again on the next turn rather than sleep with them.
+        // again on the next turn rather than sleep with them. (Counted before reaping, which
+        // may queue entries of its own.)
         let stuck = queued > 0 && self.queued() >= queued;
-        reaped + usize::from(stuck)
+        self.reap() + usize::from(stuck)
     }
 }
 

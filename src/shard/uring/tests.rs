@@ -23,8 +23,17 @@ where
     F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    on_shard_preempting_every(Duration::from_secs(60), test);
+}
+
+/// [`on_shard`] with the executor's preemption timer set to `preempt`.
+fn on_shard_preempting_every<F, Fut>(preempt: Duration, test: F)
+where
+    F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     LocalExecutorBuilder::new(Placement::Unbound)
-        .preempt_timer(Duration::from_secs(60))
+        .preempt_timer(preempt)
         .spawn(move || async move {
             let ring = Ring::new().expect("a ring");
             let attached = ring.attach();
@@ -163,6 +172,49 @@ fn glommios_own_sockets_wake_a_shard_sleeping_in_the_ring() {
         }
     });
     drop(writer.join());
+}
+
+#[test]
+fn a_thread_waking_a_task_wakes_a_shard_sleeping_in_the_ring() {
+    let (sender, receiver) = flume::bounded::<u32>(1);
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        sender.send(7).unwrap();
+    });
+    on_shard(move |_ring| async move {
+        // flume wakes the task from the other thread: glommio's foreign wake, its eventfd.
+        let message = async {
+            glommio::timer::sleep(Duration::from_secs(5)).await;
+            None
+        }
+        .or(async { receiver.recv_async().await.ok() })
+        .await;
+        assert_eq!(message, Some(7));
+    });
+    thread.join().unwrap();
+}
+
+/// Times this thread gave up its core (each sleep in the ring is one).
+fn voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("the kernel counts context switches")
+}
+
+#[test]
+fn an_idle_shard_is_not_woken_by_its_preemption_timer() {
+    // A 5 ms preemption timer kept armed through every sleep and re-armed on every waking
+    // would wake an idle shard about 100 times in this half second.
+    on_shard_preempting_every(Duration::from_millis(5), |_ring| async move {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        let before = voluntary_switches();
+        glommio::timer::sleep(Duration::from_millis(500)).await;
+        let woken = voluntary_switches() - before;
+        assert!(woken < 10, "woken {woken} times while idle");
+    });
 }
 
 #[test]

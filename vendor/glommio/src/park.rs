@@ -4,9 +4,10 @@
 //! the executor has nothing to run, sleeps *instead of* the executor's own rings: it blocks
 //! in its own ring until one of its operations completes, one of the executor's rings
 //! ([`ExecutorRings`]) becomes readable, or the executor's next timer is due. The executor
-//! then arms no timer for the sleep and no poll linking its rings, and keeps an armed
-//! preemption timer through the sleep instead of cancelling it: the sleep costs the hook's
-//! one `io_uring_enter`, where the executor's own costs several.
+//! then arms no timer for the sleep and no poll linking its rings, keeps an armed
+//! preemption timer through the sleep instead of cancelling it, and arms a new one only on
+//! turns with runnable tasks: the sleep costs the hook's one `io_uring_enter`, where the
+//! executor's own costs several, and an idle executor is woken by nothing but events.
 //!
 //! The hook must watch both rings' fds (a poll on each, re-armed whenever it completes):
 //! the latency ring receives timers and the eventfd other executors write to wake this one,
@@ -39,9 +40,10 @@ pub struct ExecutorRings {
     pub latency: RawFd,
 }
 
-/// Installs `hook` on this thread's executor (replacing any earlier one) and returns the
-/// ring fds it must watch. Panics outside an executor.
-pub fn install(hook: Rc<dyn ParkHook>) -> ExecutorRings {
+/// Installs `hook` on this thread's executor and returns the ring fds it must watch; `None`
+/// (and nothing installed) when the executor already has a hook. Panics outside an
+/// executor.
+pub fn install(hook: Rc<dyn ParkHook>) -> Option<ExecutorRings> {
     crate::executor().reactor().sys.install_park_hook(hook)
 }
 

@@ -1475,8 +1475,17 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                //
+                // ringserve patch: with a park hook (`crate::park`), a preemption timer is
+                // asked for only while tasks are runnable — no timer is armed for a turn
+                // that runs nothing, and such a turn may sleep here at once (as the park
+                // below would) with the hook's queued submissions carried by its sleep.
+                let hooked = this.reactor.sys.has_park_hook();
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(|| {
+                        let runnable = !this.queues.borrow().active_executors.is_empty();
+                        (runnable || !hooked).then(|| this.preempt_timer_duration())
+                    })
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code

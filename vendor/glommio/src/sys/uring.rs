@@ -1216,6 +1216,10 @@ impl UringCommon for SleepableRing {
 }
 
 pub(crate) struct Reactor {
+    /// ringserve patch: a second io_uring polled every turn and slept in instead of these
+    /// rings (`crate::park`). First, so that it is dropped before the rings it watches.
+    park_hook: RefCell<Option<Rc<dyn crate::park::ParkHook>>>,
+
     // FIXME: it is starting to feel we should clean this up to a Inner pattern
     main_ring: RefCell<SleepableRing>,
     latency_ring: RefCell<SleepableRing>,
@@ -1241,10 +1245,6 @@ pub(crate) struct Reactor {
     blocking_thread: BlockingThreadPool,
 
     rings_depth: usize,
-
-    /// ringserve patch: a second io_uring polled every turn and slept in instead of these
-    /// rings (`crate::park`).
-    park_hook: RefCell<Option<Rc<dyn crate::park::ParkHook>>>,
 }
 
 pub(crate) fn common_flags() -> PollFlags {
@@ -1376,12 +1376,21 @@ impl Reactor {
     pub(crate) fn install_park_hook(
         &self,
         hook: Rc<dyn crate::park::ParkHook>,
-    ) -> crate::park::ExecutorRings {
-        self.park_hook.replace(Some(hook));
-        crate::park::ExecutorRings {
+    ) -> Option<crate::park::ExecutorRings> {
+        let mut installed = self.park_hook.borrow_mut();
+        if installed.is_some() {
+            return None;
+        }
+        *installed = Some(hook);
+        Some(crate::park::ExecutorRings {
             main: self.main_ring.borrow().ring_fd(),
             latency: self.link_fd,
-        }
+        })
+    }
+
+    /// ringserve patch: see `crate::park`.
+    pub(crate) fn has_park_hook(&self) -> bool {
+        self.park_hook.borrow().is_some()
     }
 
     /// ringserve patch: see `crate::park`.
@@ -1773,9 +1782,10 @@ impl Reactor {
         self.main_ring.borrow_mut().poll(woke)?;
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
-        // Only the executor's spin before it parks polls here.
+        // Only the executor's spin before it parks polls here: the hook submits, so that
+        // what it queued can complete during the spin.
         if let Some(hook) = self.park_hook() {
-            *woke += hook.poll(true);
+            *woke += hook.poll(false);
         }
         Ok(())
     }
@@ -1852,7 +1862,7 @@ impl Reactor {
         let park_hook = self.park_hook();
         let preempt_now = preempt_timer();
         if let Some(hook) = &park_hook {
-            // No preemption timer wanted: the executor is parking.
+            // No preemption timer wanted: nothing is runnable, the executor sleeps next.
             woke += hook.poll(preempt_now.is_none());
         }
 

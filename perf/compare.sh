@@ -10,7 +10,8 @@
 # Settings (environment):
 #   SERVERS       servers to run, in order (default: ringserve glommio-raw hyper actix axum nginx;
 #                 nginx only when installed); ringserve-glommio is ringserve on glommio's streams
-#                 (RINGSERVE_IO=glommio) instead of its own io_uring data path
+#                 (RINGSERVE_IO=glommio) instead of its own io_uring data path; uring-raw (not
+#                 in the default) is a raw io_uring loop, the ceiling for GET / on this machine
 #   SCENARIOS     plaintext (GET /, closed loop), items (GET /items/5, closed loop),
 #                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
 #                 or RATE) — default: all three
@@ -44,7 +45,7 @@ trap 'stop_server; rm -rf "$out_dir"' EXIT
 if [ "$BUILD" = 1 ]; then
   echo "building (release)..." >&2
   CARGO_TARGET_DIR="$root/target" cargo build --release --example bench >&2
-  for crate in loadgen peers/glommio-raw peers/hyper peers/actix peers/axum; do
+  for crate in loadgen peers/glommio-raw peers/uring-raw peers/hyper peers/actix peers/axum; do
     CARGO_TARGET_DIR="$root/perf/target" cargo build --release \
       --manifest-path "perf/$crate/Cargo.toml" >&2
   done
@@ -74,7 +75,7 @@ start_server() { # start_server NAME
       [ "$1" = ringserve-glommio ] && io=glommio
       RINGSERVE_IO=$io RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
         RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$(bin bench)" >/dev/null 2>&1 & ;;
-    glommio-raw|hyper|actix|axum)
+    glommio-raw|uring-raw|hyper|actix|axum)
       HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
     nginx)
       sed "s/127.0.0.1:8000/127.0.0.1:$PORT/; s/^worker_processes 1;/worker_processes $(count_cores "$SERVER_CORES");/; s#/tmp/ringserve-peer-nginx.pid#$out_dir/nginx.pid#" \
@@ -177,7 +178,7 @@ for scenario in $SCENARIOS; do
     plaintext) for server in "${available[@]}"; do measure "$server" plaintext /; done ;;
     items)
       for server in "${available[@]}"; do
-        case "$server" in glommio-raw|nginx) continue ;; esac
+        case "$server" in glommio-raw|uring-raw|nginx) continue ;; esac
         measure "$server" items /items/5
       done ;;
     latency)

@@ -849,9 +849,10 @@ impl Reactor {
     /// Polls for I/O, but does not change any timer registration.
     ///
     /// This doesn't ever sleep, and does not touch the preemption timer.
-    pub(crate) fn spin_poll_io(&self) -> io::Result<bool> {
+    /// `spins`: the executor spins before it parks (ringserve patch: see `crate::park`).
+    pub(crate) fn spin_poll_io(&self, spins: bool) -> io::Result<bool> {
         let mut woke = 0;
-        self.sys.poll_io(&mut woke)?;
+        self.sys.poll_io(&mut woke, spins)?;
         woke += self.process_timers().1;
         woke += self.process_shared_channels();
 

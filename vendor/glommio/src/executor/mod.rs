@@ -1503,7 +1503,10 @@ impl LocalExecutor {
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
                     } else {
-                        while !this.reactor.spin_poll_io().unwrap() {
+                        // ringserve patch: a park hook submits during a spin only when the
+                        // spin lasts (otherwise the park that follows carries its entries).
+                        let spins = !spin_before_park.is_zero();
+                        while !this.reactor.spin_poll_io(spins).unwrap() {
                             if pre_time.elapsed() > spin_before_park {
                                 this.parker
                                     .park()

@@ -1777,15 +1777,16 @@ impl Reactor {
         ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
     }
 
-    pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
+    pub(crate) fn poll_io(&self, woke: &mut usize, spins: bool) -> io::Result<()> {
         self.poll_ring.borrow_mut().poll(woke)?;
         self.main_ring.borrow_mut().poll(woke)?;
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
-        // Only the executor's spin before it parks polls here: the hook submits, so that
-        // what it queued can complete during the spin.
+        // Only the executor's spin before it parks polls here. When the spin lasts, the
+        // hook submits, so that what it queued can complete during the spin; otherwise the
+        // park right after carries it.
         if let Some(hook) = self.park_hook() {
-            *woke += hook.poll(false);
+            *woke += hook.poll(!spins);
         }
         Ok(())
     }

@@ -1504,9 +1504,16 @@ impl LocalExecutor {
                         break t.unwrap();
                     } else {
                         // ringserve patch: a park hook submits during a spin only when the
-                        // spin lasts (otherwise the park that follows carries its entries).
+                        // spin lasts (otherwise the park that follows carries its entries);
+                        // and with a hook and no spin, the executor parks at once: the park
+                        // polls everything a spin's one pass would, and the hook.
                         let spins = !spin_before_park.is_zero();
-                        while !this.reactor.spin_poll_io(spins).unwrap() {
+                        if hooked && !spins {
+                            this.parker
+                                .park()
+                                .expect("Failed to park! This is actually pretty bad!");
+                        }
+                        while !(hooked && !spins) && !this.reactor.spin_poll_io(spins).unwrap() {
                             if pre_time.elapsed() > spin_before_park {
                                 this.parker
                                     .park()

@@ -60,7 +60,8 @@ pub struct HttpOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoBackend {
     /// ringserve's own io_uring on each shard: receives, sends and accepts are submitted to it
-    /// and completed in batches, one `io_uring_enter` per turn. The default where the kernel
+    /// and completed in batches, one `io_uring_enter` per turn, and the shard sleeps in it
+    /// (glommio's timers and cross-core wake-ups still wake it). The default where the kernel
     /// has what it needs; otherwise the server starts with [`IoBackend::Glommio`] and says so
     /// in one log line.
     IoUring,

@@ -218,6 +218,28 @@ fn an_idle_shard_is_not_woken_by_its_preemption_timer() {
 }
 
 #[test]
+fn a_task_woken_by_a_timer_after_a_sleep_can_be_preempted() {
+    // A task the sleep's timer wakes must run under a preemption timer: spinning, it sees
+    // `need_preempt` after about 5 ms, not never.
+    on_shard_preempting_every(Duration::from_millis(5), |_ring| async move {
+        for round in 0..5 {
+            glommio::timer::sleep(Duration::from_millis(30)).await;
+            let started = Instant::now();
+            while !glommio::executor().need_preempt() && started.elapsed() < Duration::from_secs(1)
+            {
+                std::hint::spin_loop();
+            }
+            let spun = started.elapsed();
+            assert!(
+                spun < Duration::from_millis(500),
+                "round {round}: no preemption after {spun:?}"
+            );
+            glommio::executor().yield_if_needed().await;
+        }
+    });
+}
+
+#[test]
 fn a_receive_dropped_in_flight_takes_no_data() {
     let (ours, mut theirs) = UnixStream::pair().unwrap();
     let fd = ours.as_raw_fd();

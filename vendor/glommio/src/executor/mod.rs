@@ -1480,13 +1480,21 @@ impl LocalExecutor {
                 // asked for only while tasks are runnable — no timer is armed for a turn
                 // that runs nothing, and such a turn may sleep here at once (as the park
                 // below would) with the hook's queued submissions carried by its sleep.
+                // When it slept, the turn starts again: tasks its wake-up made runnable
+                // (timers, channels, other threads) get a preemption timer and the hook's
+                // submissions before they run.
                 let hooked = this.reactor.sys.has_park_hook();
-                this.parker
+                let slept = this
+                    .parker
                     .poll_io(|| {
                         let runnable = !this.queues.borrow().active_executors.is_empty();
                         (runnable || !hooked).then(|| this.preempt_timer_duration())
                     })
                     .expect("Failed to poll io! This is actually pretty bad!");
+                if hooked && slept {
+                    pre_time = Instant::now();
+                    continue;
+                }
 
                 // run user code
                 let run = this.run_task_queues();
@@ -1508,6 +1516,12 @@ impl LocalExecutor {
                         // and with a hook and no spin, the executor parks at once: the park
                         // polls everything a spin's one pass would, and the hook.
                         let spins = !spin_before_park.is_zero();
+                        // run_task_queues also stops when a preemption is due, possibly
+                        // with tasks still queued: those run on the next turn, no sleep.
+                        let runnable = !this.queues.borrow().active_executors.is_empty();
+                        if hooked && runnable {
+                            continue;
+                        }
                         if hooked && !spins {
                             this.parker
                                 .park()

@@ -1940,6 +1940,11 @@ impl Reactor {
             && poll_ring.can_sleep()
             && main_ring.can_sleep()
             && lat_ring.can_sleep();
+        // ringserve patch: the hook held its submissions for a sleep that does not come —
+        // tasks woke meanwhile and run next: submit now rather than after their turn.
+        if let (false, None, Some(hook)) = (should_sleep, preempt_now, &park_hook) {
+            hook.poll(false);
+        }
 
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
@@ -1990,7 +1995,10 @@ impl Reactor {
             }
         }
 
-        match (still_armed, preempt_timer()) {
+        // A timer kept for a sleep may meet a turn that wants a shorter one by now.
+        let preempt_end = preempt_timer();
+        let still_armed = still_armed.filter(|_| preempt_end.is_none_or(fires_in_time));
+        match (still_armed, preempt_end) {
             (Some(timer), _) => self.latency_preemption_timeout_src.set(Some(timer)),
             (None, Some(preempt)) => {
                 self.latency_timer_deadline

@@ -47,6 +47,20 @@ where
         .expect("test ran");
 }
 
+/// What `wanted` gives, or `None` if the shard was not woken for it within 5 s. The timer is
+/// polled first: an answer seen only when the timer wakes the shard loses the race, so a lost
+/// wake-up fails the test instead of slowing it.
+async fn unless_only_a_timer_wakes<T>(
+    wanted: impl std::future::Future<Output = Option<T>>,
+) -> Option<T> {
+    async {
+        glommio::timer::sleep(Duration::from_secs(5)).await;
+        None
+    }
+    .or(wanted)
+    .await
+}
+
 /// A receive of up to 64 bytes on `fd`.
 fn recv(ring: &Rc<Ring>, fd: i32) -> super::ring::Operation {
     let mut buf = BytesMut::with_capacity(64);
@@ -125,14 +139,7 @@ fn cross_core_messages_arrive_while_the_ring_is_quiet() {
     on_shard(move |ring| async move {
         let receiver = receiver.connect().await;
         let pending = recv(&ring, ours.as_raw_fd());
-        // The timer is polled first: a message seen only when the timer wakes the shard
-        // loses the race.
-        let message = async {
-            glommio::timer::sleep(Duration::from_secs(5)).await;
-            None
-        }
-        .or(async { receiver.recv().await })
-        .await;
+        let message = unless_only_a_timer_wakes(async { receiver.recv().await }).await;
         assert_eq!(message, Some(7));
         drop(pending);
         drop(ours);
@@ -159,14 +166,9 @@ fn glommios_own_sockets_wake_a_shard_sleeping_in_the_ring() {
         let mut socket = unsafe { glommio::net::UnixStream::from_raw_fd(ours.into_raw_fd()) };
         for _ in 0..2 {
             let mut bytes = [0; 11];
-            // The timer is polled first: a read that completes only when the timer wakes the
-            // shard loses the race.
-            let read = async {
-                glommio::timer::sleep(Duration::from_secs(5)).await;
-                None
-            }
-            .or(async { Some(socket.read_exact(&mut bytes).await) })
-            .await;
+            let read =
+                unless_only_a_timer_wakes(async { Some(socket.read_exact(&mut bytes).await) })
+                    .await;
             assert!(matches!(read, Some(Ok(()))), "{read:?}");
             assert_eq!(&bytes, b"via glommio");
         }
@@ -183,12 +185,7 @@ fn a_thread_waking_a_task_wakes_a_shard_sleeping_in_the_ring() {
     });
     on_shard(move |_ring| async move {
         // flume wakes the task from the other thread: glommio's foreign wake, its eventfd.
-        let message = async {
-            glommio::timer::sleep(Duration::from_secs(5)).await;
-            None
-        }
-        .or(async { receiver.recv_async().await.ok() })
-        .await;
+        let message = unless_only_a_timer_wakes(async { receiver.recv_async().await.ok() }).await;
         assert_eq!(message, Some(7));
     });
     thread.join().unwrap();

@@ -36,12 +36,27 @@ fn start_example(name: &str) -> Example {
     start_example_on(name, "1")
 }
 
+/// A port free now and never handed out before in this process. The examples bind with
+/// `SO_REUSEPORT`, so two tests given the same free port would both listen on it, and one's
+/// connections could land on the other's — reset when that one shuts down.
+fn fresh_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}
+
 /// Starts an example on `cores` shards (`RINGSERVE_CORES`).
 fn start_example_on(name: &str, cores: &str) -> Example {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = fresh_port();
     let child = Command::new(example_path(name))
         .env("RINGSERVE_HOST", "127.0.0.1")
         .env("RINGSERVE_PORT", port.to_string())

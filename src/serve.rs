@@ -65,6 +65,18 @@ pub(crate) struct ServerConfig {
     pub(crate) loads: Loads,
 }
 
+impl ServerConfig {
+    /// What messages call `apps[app]`: an "Application" is routed over HTTP, a
+    /// "Deployment" only bound for handles.
+    pub(crate) fn kind(&self, app: usize) -> &'static str {
+        if app < self.routed {
+            "Application"
+        } else {
+            "Deployment"
+        }
+    }
+}
+
 /// Runs one application with default options, like `serve.run(app)`: blocks until SIGINT or
 /// SIGTERM, then shuts down gracefully.
 ///
@@ -297,7 +309,6 @@ fn check_replicas(apps: &[Application], cores: &[usize]) -> Result<(), Error> {
     Ok(())
 }
 
-/// `apps`, then every deployment they bind (and those bind), each once.
 /// `apps`, then every deployment they bind (and those bind), each once. Clones of one
 /// `Application` are one deployment (handles name it by its id): a clone given another name
 /// is refused, since it would silently be served as the first.

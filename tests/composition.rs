@@ -367,11 +367,7 @@ fn a_deployment_name_used_twice_is_refused_before_start() {
     let front = Application::new(move || Front::calling_only(&handle))
         .name("front")
         .deployment(inner);
-    let error = Serve::new()
-        .options(common::test_options())
-        .app(front)
-        .start()
-        .expect_err("refused");
+    let error = common::start_error(Serve::new().options(common::test_options()).app(front));
     assert!(
         error.to_string().contains("\"front\" is used twice"),
         "{error}"
@@ -389,11 +385,7 @@ fn clones_of_one_application_under_two_names_are_refused_before_start() {
         .name("front")
         .deployment(first)
         .deployment(second);
-    let error = Serve::new()
-        .options(common::test_options())
-        .app(front)
-        .start()
-        .expect_err("refused");
+    let error = common::start_error(Serve::new().options(common::test_options()).app(front));
     assert!(
         error
             .to_string()

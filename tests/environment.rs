@@ -41,14 +41,6 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn start_error(serve: Serve) -> String {
-    serve
-        .start()
-        .map(|_| ())
-        .map_err(|error| error.to_string())
-        .expect_err("Serve::start should fail")
-}
-
 fn assert_refused(addr: SocketAddr) {
     match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
         Err(error) => assert_eq!(
@@ -156,7 +148,7 @@ fn environment_variables_fill_unset_options_and_explicit_settings_win() {
     assert_eq!(get(server.local_addr(), "/").body_text(), "hello");
     server.shutdown();
     // Without the explicit port, the environment's (taken) port is used and binding fails.
-    let error = start_error(
+    let error = common::start_error(
         Serve::new()
             .options(HttpOptions::new())
             .app(Application::new(|| Hello)),
@@ -173,7 +165,7 @@ fn environment_variables_fill_unset_options_and_explicit_settings_win() {
     );
     assert_eq!(get(server.local_addr(), "/").body_text(), "hello");
     server.shutdown();
-    let error = start_error(
+    let error = common::start_error(
         Serve::new()
             .options(HttpOptions::new().port(0))
             .app(Application::new(|| Hello)),
@@ -183,7 +175,7 @@ fn environment_variables_fill_unset_options_and_explicit_settings_win() {
 
     // Malformed values are errors naming the variable.
     set("RINGSERVE_PORT", "http");
-    let error = start_error(
+    let error = common::start_error(
         Serve::new()
             .options(HttpOptions::new())
             .app(Application::new(|| Hello)),
@@ -201,7 +193,7 @@ fn environment_variables_fill_unset_options_and_explicit_settings_win() {
 
     set("RINGSERVE_PORT", &port.to_string());
     set("RINGSERVE_CORES", "x");
-    let error = start_error(
+    let error = common::start_error(
         Serve::new()
             .options(HttpOptions::new())
             .app(Application::new(|| Hello)),

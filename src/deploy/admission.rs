@@ -93,9 +93,14 @@ struct Slot {
 }
 
 impl Turns {
+    /// Turns held plus requests waiting.
+    fn load(&self) -> usize {
+        self.capacity - self.free.get() + self.waiting.borrow().len()
+    }
+
     fn publish(&self) {
         if let Some(publish) = self.publish.get() {
-            publish(self.capacity - self.free.get() + self.waiting.borrow().len());
+            publish(self.load());
         }
     }
 
@@ -229,7 +234,7 @@ impl Admission {
 
     /// Turns held plus requests waiting: the load other shards see published.
     pub(crate) fn load(&self) -> usize {
-        self.turns.capacity - self.turns.free.get() + self.turns.waiting.borrow().len()
+        self.turns.load()
     }
 
     /// Reports the replica's load through `publish` from now on.

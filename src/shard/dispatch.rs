@@ -320,11 +320,7 @@ fn healthz(shard: &ShardContext) -> Response {
         None => Response::text("success"),
         Some(app) => Response::text(format!(
             "{} {:?} has no healthy replica.",
-            if app < shard.config.routed {
-                "Application"
-            } else {
-                "Deployment"
-            },
+            shard.config.kind(app),
             &*shard.app_names[app]
         ))
         .with_status(StatusCode::SERVICE_UNAVAILABLE),

@@ -149,14 +149,9 @@ impl ShardContext {
             .zip(&app_names)
             .enumerate()
             .map(|(app_index, (app, name))| {
-                let kind = if app_index < config.routed {
-                    "Application"
-                } else {
-                    "Deployment"
-                };
-                let admission = Admission::new(app.admission(), kind, name);
+                let admission = Admission::new(app.admission(), config.kind(app_index), name);
                 // Others choose where to forward by this replica's published load.
-                if (2..shards).contains(&hosts[app_index].len()) {
+                if forward::spills_over(hosts[app_index].len(), shards) {
                     let config = config.clone();
                     admission.publish_load_with(move |load| {
                         config.loads[app_index][index].publish(load);
@@ -269,15 +264,30 @@ impl ShardContext {
     }
 }
 
-/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: accepting again at once would fail again.
-fn is_resource_exhaustion(error: &glommio::GlommioError<()>) -> bool {
-    let glommio::GlommioError::IoError(error) = error else {
-        return false;
-    };
-    matches!(
+/// `accepted`, or `None` once `stop` fires first.
+async fn unless_stopped<T>(
+    accepted: impl Future<Output = T>,
+    stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
+) -> Option<T> {
+    async { Some(accepted.await) }
+        .or(async {
+            let _ = (&mut *stop).await;
+            None
+        })
+        .await
+}
+
+/// After a failed accept: waits a little when the process is out of descriptors or memory
+/// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: accepting again at once would fail again). Any
+/// other failure is a connection that died before it was accepted (`ECONNABORTED` and the
+/// like): the next accept goes ahead at once.
+async fn back_off_if_exhausted(error: &std::io::Error) {
+    if matches!(
         error.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+    ) {
+        Timer::new(ACCEPT_ERROR_BACKOFF).await;
+    }
 }
 
 /// Takes the listener out of LISTEN at once. Dropping it alone is not enough: the accept still
@@ -330,32 +340,28 @@ pub(crate) async fn run(
         },
         IoBackend::Glommio => None,
     };
+    let attached = ring.as_ref().map(Ring::attach);
     match &ring {
-        Some(ring) => {
-            let attached = ring.attach();
-            accept_through_ring(listener_fd, ring, &context, &mut stop).await;
-            stop_listening(listener_fd);
-            // The accept's cancellation names the listener by number: submitted before the
-            // number is freed.
-            ring.submit_before_close();
-            drop(listener);
-            drain(&context).await;
-            // Connections still open past the grace period are cut, so that their reads end
-            // and their tasks (which hold the ring) finish.
-            context.cut_open_connections();
-            // Every operation the kernel still holds (cancelled reads, the accept) completes
-            // before the ring and the buffers it owns are dropped.
-            ring.settle(SETTLE_TIMEOUT).await;
-            drop(attached);
-        }
-        None => {
-            accept_through_glommio(&listener, &context, &mut stop).await;
-            stop_listening(listener_fd);
-            drop(listener);
-            drain(&context).await;
-            context.cut_open_connections();
-        }
+        Some(ring) => accept_through_ring(listener_fd, ring, &context, &mut stop).await,
+        None => accept_through_glommio(&listener, &context, &mut stop).await,
     }
+    stop_listening(listener_fd);
+    if let Some(ring) = &ring {
+        // The accept's cancellation names the listener by number: submitted before the
+        // number is freed.
+        ring.submit_before_close();
+    }
+    drop(listener);
+    drain(&context).await;
+    // Connections still open past the grace period are cut, so that their reads end and
+    // their tasks (which may hold the ring) finish.
+    context.cut_open_connections();
+    if let Some(ring) = &ring {
+        // Every operation the kernel still holds (cancelled reads, the accept) completes
+        // before the ring and the buffers it owns are dropped.
+        ring.settle(SETTLE_TIMEOUT).await;
+    }
+    drop(attached);
     sweeper.cancel();
     for check in health_checks {
         check.cancel();
@@ -369,18 +375,11 @@ async fn accept_through_glommio(
     stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
 ) {
     loop {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                let _ = (&mut *stop).await;
-                None
-            })
-            .await;
-        match accepted {
+        match unless_stopped(listener.accept(), stop).await {
             Some(Ok(stream)) => spawn_connection(GlommioTransport::new(stream), context),
-            Some(Err(error)) if is_resource_exhaustion(&error) => {
-                Timer::new(ACCEPT_ERROR_BACKOFF).await;
+            Some(Err(glommio::GlommioError::IoError(error))) => {
+                back_off_if_exhausted(&error).await;
             }
-            // A connection that failed before we accepted it (ECONNABORTED and the like).
             Some(Err(_)) => {}
             None => break,
         }
@@ -396,23 +395,9 @@ async fn accept_through_ring(
 ) {
     let mut acceptor = Acceptor::new(listener_fd, ring);
     loop {
-        let accepted = async { Some(acceptor.accept().await) }
-            .or(async {
-                let _ = (&mut *stop).await;
-                None
-            })
-            .await;
-        match accepted {
+        match unless_stopped(acceptor.accept(), stop).await {
             Some(Ok(fd)) => spawn_connection(UringStream::new(fd, ring.clone()), context),
-            Some(Err(error))
-                if matches!(
-                    error.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                ) =>
-            {
-                Timer::new(ACCEPT_ERROR_BACKOFF).await;
-            }
-            Some(Err(_)) => {}
+            Some(Err(error)) => back_off_if_exhausted(&error).await,
             None => break,
         }
     }

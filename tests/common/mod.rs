@@ -14,6 +14,15 @@ use ringserve::{
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options for a test server: an ephemeral port on loopback and one shard.
+/// Starts `serve`, expecting it refused before start; returns the error's text.
+pub fn start_error(serve: Serve) -> String {
+    serve
+        .start()
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+        .expect_err("Serve::start should fail")
+}
+
 pub fn test_options() -> HttpOptions {
     HttpOptions::new()
         .host("127.0.0.1")

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use io_uring::{opcode, types};
 
-use super::ring::{Multishot, Ring};
+use super::ring::{Multishot, Ring, to_io};
 
 /// The shard's listener, accepted from through the ring.
 pub(crate) struct Acceptor {
@@ -31,11 +31,6 @@ impl Acceptor {
 
     /// The next connection's descriptor.
     pub(crate) async fn accept(&mut self) -> io::Result<RawFd> {
-        let result = self.accepts.next().await;
-        if result < 0 {
-            Err(io::Error::from_raw_os_error(-result))
-        } else {
-            Ok(result)
-        }
+        to_io(self.accepts.next().await).map(|fd| fd as RawFd)
     }
 }

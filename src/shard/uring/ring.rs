@@ -104,17 +104,24 @@ fn probe() -> Option<String> {
         .map(|(name, _)| format!("io_uring has no {name} operation"))
 }
 
-/// What an operation owns while the kernel may use it. Held, not read: its only job is to
-/// keep the memory alive.
-#[allow(dead_code)]
+/// A kernel result: a count, or `-errno` as an error.
+pub(crate) fn to_io(result: i32) -> io::Result<usize> {
+    if result < 0 {
+        Err(io::Error::from_raw_os_error(-result))
+    } else {
+        Ok(result as usize)
+    }
+}
+
+/// What an operation owns while the kernel may use it: its job is to keep the memory alive.
 pub(crate) enum Owned {
     Nothing,
     /// A receive's or send's buffer.
     Buffer(BytesMut),
     /// A one-byte buffer for a peek.
     Probe(Box<[u8; 1]>),
-    /// A linked timeout's duration, shared with the stream that set it.
-    Timespec(Rc<io_uring::types::Timespec>),
+    /// A linked timeout's duration, shared with the stream that set it. Held, never read.
+    Timespec(#[allow(dead_code)] Rc<io_uring::types::Timespec>),
 }
 
 /// One operation's slot.
@@ -625,23 +632,14 @@ impl Multishot {
             if let Some(result) = results.pop_front() {
                 return Poll::Ready(result);
             }
+            *waker = Some(cx.waker().clone());
             if !*armed {
                 // The kernel ended it (an error, or a full completion queue): arm it again.
                 *armed = true;
                 drop(slots);
                 self.ring
                     .push(self.entry.clone().user_data(self.key as u64));
-                let mut slots = self.ring.slots.borrow_mut();
-                if let Some(Slot {
-                    state: SlotState::Multishot { waker, .. },
-                    ..
-                }) = slots.get_mut(self.key)
-                {
-                    *waker = Some(cx.waker().clone());
-                }
-                return Poll::Pending;
             }
-            *waker = Some(cx.waker().clone());
             Poll::Pending
         })
     }

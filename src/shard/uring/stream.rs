@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use io_uring::{opcode, squeue, types};
 
-use super::ring::{Operation, Owned, Ring};
+use super::ring::{Operation, Owned, Ring, to_io};
 use crate::limits::READ_CHUNK_BYTES;
 use crate::shard::transport::Transport;
 
@@ -91,15 +91,6 @@ fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// A kernel result: a count, or `-errno` as an error.
-fn to_io(result: i32) -> io::Result<usize> {
-    if result < 0 {
-        Err(io::Error::from_raw_os_error(-result))
-    } else {
-        Ok(result as usize)
-    }
-}
-
 fn take_buffer(owned: Owned) -> BytesMut {
     match owned {
         Owned::Buffer(buffer) => buffer,
@@ -167,16 +158,10 @@ impl Transport for UringStream {
             // The kernel's timespec holds signed seconds: a longer wait is no wait at all.
             let wait = wait.min(LINKED_TIMEOUT_MAX);
             // The timespec the linked timeout points at: written only when no send holds it.
-            if let Some(timeout) = Rc::get_mut(&mut self.timeout) {
-                *timeout = types::Timespec::new()
-                    .sec(wait.as_secs())
-                    .nsec(wait.subsec_nanos());
-            } else {
-                self.timeout = Rc::new(
-                    types::Timespec::new()
-                        .sec(wait.as_secs())
-                        .nsec(wait.subsec_nanos()),
-                );
+            let timespec = types::Timespec::from(wait);
+            match Rc::get_mut(&mut self.timeout) {
+                Some(timeout) => *timeout = timespec,
+                None => self.timeout = Rc::new(timespec),
             }
             let rest = &buf[written..];
             let send = opcode::Send::new(

@@ -88,7 +88,8 @@ fn a_completion_wakes_a_parked_shard() {
         theirs
     });
     on_shard(move |ring| async move {
-        // Nothing else is runnable: glommio parks until the ring's fd says a receive completed.
+        // Nothing else is runnable: glommio parks in the ring's own `io_uring_enter`, which
+        // the receive's completion ends.
         let (result, owned) = recv(&ring, ours.as_raw_fd()).await;
         assert_eq!(received(result, owned), b"late");
         drop(ours);

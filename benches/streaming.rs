@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures_lite::stream;
+use ringserve::rt::stream;
 use ringserve::{Application, Cores, Deployment, HttpOptions, Request, Response, Serve};
 
 const CHUNK_BYTES: usize = 64 * 1024;

@@ -13,8 +13,8 @@
 
 use std::convert::Infallible;
 
-use futures_lite::stream;
 use ringserve::ingress::{Json, Path, Router, ToSchema};
+use ringserve::rt::stream;
 use ringserve::{Application, Deployment, Method, Request, Response, Serve, StatusCode};
 use serde::Serialize;
 

@@ -47,7 +47,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ringserve::ingress::{Json, Path, Router, State, ToSchema};
-use ringserve::{Application, Deployment, DeploymentHandle, Method, Request, Response, StatusCode};
+use ringserve::{
+    Application, Deployment, DeploymentHandle, Method, Request, Response, StatusCode, rt,
+};
 use serde::{Deserialize, Serialize};
 
 /// Lower-cases the text and keeps only letters and single spaces.
@@ -122,9 +124,9 @@ struct Countdown;
 impl Deployment for Countdown {
     async fn call(&self, request: Request) -> Response {
         let from: u32 = request.route_path()[1..].parse().unwrap_or(3).min(10);
-        let lines = futures_lite::stream::unfold(Some(from), |left| async move {
+        let lines = rt::stream::unfold(Some(from), |left| async move {
             let left = left?;
-            glommio::timer::sleep(Duration::from_millis(100)).await;
+            rt::sleep(Duration::from_millis(100)).await;
             Some(match left {
                 0 => (Ok::<_, Infallible>(Bytes::from_static(b"liftoff\n")), None),
                 n => (Ok(Bytes::from(format!("{n}\n"))), Some(n - 1)),
@@ -174,7 +176,7 @@ async fn pipeline(
 /// A → (B, C) at once: normalize, then score and count concurrently, and merge.
 async fn ensemble(State(models): State<Models>, text: String) -> Result<Json<Merged>, Response> {
     let normalized = ask(&models.preprocess, "/", text).await?;
-    let (scored, counted) = futures_lite::future::zip(
+    let (scored, counted) = rt::future::zip(
         ask_json::<Score>(&models.sentiment, normalized.clone()),
         ask_json::<Words>(&models.words, normalized),
     )

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use ringserve::{Application, Deployment, HttpOptions, Limits, Request, Response, Serve};
+use ringserve::{Application, Deployment, HttpOptions, Limits, Request, Response, Serve, rt};
 
 /// Sleeps two seconds on `/slow`, answers at once elsewhere.
 struct SometimesSlow;
@@ -20,7 +20,7 @@ struct SometimesSlow;
 impl Deployment for SometimesSlow {
     async fn call(&self, request: Request) -> Response {
         if request.route_path() == "/slow" {
-            glommio::timer::sleep(Duration::from_secs(2)).await;
+            rt::sleep(Duration::from_secs(2)).await;
         }
         Response::text(format!("done: {}\n", request.route_path()))
     }

@@ -14,9 +14,9 @@ use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_lite::{Stream, StreamExt, stream};
+use ringserve::rt::stream::{self, Stream, StreamExt};
 use ringserve::sse::Event;
-use ringserve::{Application, Deployment, HeaderName, HeaderValue, Request, Response};
+use ringserve::{Application, Deployment, HeaderName, HeaderValue, Request, Response, rt};
 
 /// Pause between chunks.
 const PAUSE: Duration = Duration::from_millis(100);
@@ -34,7 +34,7 @@ fn chunks() -> impl Stream<Item = String> {
             return None;
         }
         if i > 0 {
-            glommio::timer::sleep(PAUSE).await;
+            rt::sleep(PAUSE).await;
         }
         Some((format!("chunk {i}\n"), i + 1))
     })

@@ -72,6 +72,7 @@ mod request;
 mod request_body;
 mod request_builder;
 mod response;
+pub mod rt;
 mod serve;
 mod shard;
 pub mod sse;
@@ -87,6 +88,12 @@ pub use request_body::{BodyError, BodyStream};
 pub use request_builder::RequestBuilder;
 pub use response::Response;
 pub use serve::{Serve, ServerHandle, run};
+
+/// The README's Rust blocks, compiled (and those not marked `no_run` run) by `cargo test`, so
+/// that the front door cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// The `http` crate's vocabulary, re-exported so users need not depend on it directly.
 pub use http::{HeaderName, HeaderValue, Method, StatusCode, Version, header};

@@ -17,6 +17,9 @@ pub const DEFAULT_PORT: u16 = 8000;
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long `ServerHandle::shutdown` lets in-flight requests finish.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Threads per shard for `rt::spawn_blocking`: with one shard per core, one blocking closure
+/// per core runs at a time, which is what CPU-heavy work (an inference) can use anyway.
+pub const DEFAULT_BLOCKING_THREADS: usize = 1;
 
 /// Which CPU cores run shards: one shard, pinned, per core.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +57,7 @@ pub struct HttpOptions {
     shutdown_grace: Option<Duration>,
     limits: Limits,
     io: Option<IoBackend>,
+    blocking_threads: Option<usize>,
 }
 
 /// How the shards read and write their sockets.
@@ -135,6 +139,14 @@ impl HttpOptions {
         self
     }
 
+    /// Threads each shard keeps for [`rt::spawn_blocking`](crate::rt::spawn_blocking)
+    /// (default 1). They are not pinned: the kernel runs them on any core, so a closure that
+    /// computes for milliseconds does not take its shard's core from the shard's connections.
+    pub fn blocking_threads(mut self, threads: usize) -> Self {
+        self.blocking_threads = Some(threads);
+        self
+    }
+
     /// Resolves every setting, reading the environment through `env` for unset values.
     pub(crate) fn resolve(
         &self,
@@ -190,6 +202,12 @@ impl HttpOptions {
             },
             (None, None) => IoBackend::IoUring,
         };
+        let blocking_threads = self.blocking_threads.unwrap_or(DEFAULT_BLOCKING_THREADS);
+        if blocking_threads == 0 {
+            return Err(Error::config(
+                "blocking_threads = 0: each shard needs at least one for rt::spawn_blocking",
+            ));
+        }
         let root_path = self.root_path.clone().unwrap_or_default();
         validate_root_path(&root_path)?;
         self.limits.validate().map_err(Error::config)?;
@@ -203,6 +221,7 @@ impl HttpOptions {
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             limits: self.limits.clone(),
             io,
+            blocking_threads,
         })
     }
 }
@@ -220,6 +239,8 @@ pub(crate) struct ResolvedOptions {
     pub limits: Limits,
     /// Asked for; `Serve::start` falls back to glommio when the kernel lacks io_uring support.
     pub io: IoBackend,
+    /// Threads per shard for `rt::spawn_blocking`, at least one.
+    pub blocking_threads: usize,
 }
 
 /// The widest range `RINGSERVE_CORES` may name (`0-4095`), so a typo cannot make a huge list.

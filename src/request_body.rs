@@ -66,7 +66,7 @@ pub(crate) enum Body {
 /// A request body as a stream of chunks, for bodies too large to hold whole.
 ///
 /// ```
-/// use futures_lite::StreamExt;
+/// use ringserve::rt::stream::StreamExt;
 /// use ringserve::{Deployment, Request, Response};
 ///
 /// /// Counts the bytes of an upload without keeping it.

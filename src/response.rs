@@ -75,7 +75,7 @@ impl Response {
     ///
     /// ```
     /// use std::convert::Infallible;
-    /// use futures_lite::stream;
+    /// use ringserve::rt::stream;
     /// use ringserve::Response;
     ///
     /// let numbers = stream::iter((0..3).map(|i| Ok::<_, Infallible>(format!("{i}\n"))));
@@ -220,13 +220,13 @@ impl Response {
     /// ```
     /// use ringserve::Response;
     ///
-    /// let streamed = Response::stream(futures_lite::stream::iter(
+    /// let streamed = Response::stream(ringserve::rt::stream::iter(
     ///     ["a", "b"].map(Ok::<_, std::io::Error>),
     /// ));
-    /// let body = futures_lite::future::block_on(streamed.into_bytes(1024)).unwrap();
+    /// let body = ringserve::rt::block_on(streamed.into_bytes(1024)).unwrap();
     /// assert_eq!(body, "ab");
     /// let too_long = Response::text("more than four bytes");
-    /// assert!(futures_lite::future::block_on(too_long.into_bytes(4)).is_err());
+    /// assert!(ringserve::rt::block_on(too_long.into_bytes(4)).is_err());
     /// ```
     pub async fn into_bytes(self, limit: usize) -> Result<Bytes, BoxError> {
         let too_large = || format!("response body over {limit} bytes").into();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::FutureExt;
-use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement, PoolPlacement};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -214,7 +214,9 @@ impl Serve {
         if options.io == IoBackend::IoUring
             && let Some(reason) = crate::shard::uring::ring::unsupported()
         {
-            tracing::warn!(%reason, "io_uring data path unavailable: using glommio's streams");
+            warn_at_start(&format!(
+                "io_uring data path unavailable ({reason}): using glommio's streams"
+            ));
             options.io = IoBackend::Glommio;
         }
         let routed = self.apps.len();
@@ -248,6 +250,16 @@ impl Serve {
             prefix_trie,
         });
         start_shards(config, listeners.sockets, local_addr)
+    }
+}
+
+/// Says a start-up problem where the operator sees it: through `tracing` when a subscriber is
+/// installed, on stderr otherwise (a library's log line nobody collects is no warning).
+fn warn_at_start(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{message}");
+    } else {
+        eprintln!("ringserve: warning: {message}");
     }
 }
 
@@ -489,6 +501,9 @@ fn start_shards(
         };
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("ringserve-shard-{index}"))
+            // rt::spawn_blocking's threads: unpinned, so that a closure computing for
+            // milliseconds does not take the shard's own core (glommio pins them to it).
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(config.options.blocking_threads))
             .spawn(move || async move {
                 let _exit_guard = exit_guard;
                 // Links first: connecting waits for every peer, and must not wait through a

@@ -104,7 +104,7 @@ impl Response {
     ///
     /// ```
     /// use std::convert::Infallible;
-    /// use futures_lite::stream;
+    /// use ringserve::rt::stream;
     /// use ringserve::{Response, sse::Event};
     ///
     /// let events = stream::iter((0..3).map(|i| Ok::<_, Infallible>(Event::new().data(&i.to_string()))));

@@ -319,7 +319,7 @@ impl Application {
     ///
     /// let replica = Application::new(|| Hello).build_local().unwrap();
     /// let request = Request::from_http1(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]).unwrap();
-    /// let response = futures_lite::future::block_on(replica.call(request));
+    /// let response = ringserve::rt::block_on(replica.call(request));
     /// assert_eq!(response.body_bytes().unwrap(), "hello");
     /// ```
     pub fn build_local(&self) -> Result<LocalReplica, String> {

@@ -50,3 +50,14 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// Says a problem the operator must see — a server that starts, but not as asked (a data path
+/// the kernel cannot run) — through `tracing` when a subscriber is installed, on stderr
+/// otherwise: a library's log line that nobody collects warns nobody.
+pub(crate) fn warn_operator(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{message}");
+    } else {
+        eprintln!("ringserve: warning: {message}");
+    }
+}

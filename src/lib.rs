@@ -59,7 +59,9 @@
 //! - `response`, `body`, [`sse`]: [`Response`], whole or streamed bodies, server-sent events.
 
 mod body;
+mod config;
 mod deploy;
+mod deployment;
 mod error;
 mod extensions;
 pub mod http1;
@@ -71,6 +73,7 @@ pub mod prefix;
 mod request;
 mod request_body;
 mod request_builder;
+mod request_id;
 mod response;
 pub mod rt;
 mod serve;
@@ -78,7 +81,8 @@ mod shard;
 pub mod sse;
 
 pub use body::BoxError;
-pub use deploy::{Application, Deployment, DeploymentHandle, LocalReplica, Overload};
+pub use deploy::{Application, DeploymentHandle, LocalReplica, Overload};
+pub use deployment::Deployment;
 pub use error::Error;
 pub use extensions::Extensions;
 pub use limits::Limits;

@@ -1,4 +1,5 @@
-//! Every limit the engine enforces on a client, with its unit, its default and why.
+//! Every limit the engine keeps — on clients, on configuration, between shards — with its unit,
+//! its default and why.
 //!
 //! Invariant: every loop over client input and every buffer that grows with it is bounded by one
 //! of these numbers. The defaults can be overridden through [`crate::HttpOptions::limits`]; the
@@ -42,6 +43,28 @@ pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1 << 20;
 /// A client-supplied `x-request-id` longer than this is replaced by a generated one, so that an
 /// id never makes a response head grow without bound.
 pub const REQUEST_ID_BYTES_MAX: usize = 128;
+
+// Server start-up and configuration.
+
+/// Pending connections the kernel queues per shard listener before refusing more (the
+/// `listen` backlog, nginx's default on Linux is 511; a burst of new connections at start or
+/// after a restart should queue, not be refused).
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// The longest application name, in bytes, so `/-/routes` and log lines stay bounded.
+pub const APP_NAME_BYTES_MAX: usize = 256;
+
+/// The longest route prefix accepted, in bytes; it bounds the trie's depth and the work of
+/// validation.
+pub const PREFIX_BYTES_MAX: usize = 1024;
+
+/// The widest core id `RINGSERVE_CORES` may name (`0-4095`), so that a typo cannot make a
+/// list of millions.
+pub const CORE_RANGE_MAX: usize = 4096;
+
+/// How often `Serve::run` checks that every shard is still running: a shard that died is
+/// noticed within this time, and the check costs one channel poll.
+pub const SHARD_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The limits a shard enforces on each client. All sizes in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::limits::{CORE_RANGE_MAX, Limits};
 
 /// Ray Serve's default host.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -17,6 +17,8 @@ pub const DEFAULT_PORT: u16 = 8000;
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long `ServerHandle::shutdown` lets in-flight requests finish.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Ray Serve's name for an application that was not given one.
+pub const DEFAULT_APP_NAME: &str = "default";
 /// Threads per shard for `rt::spawn_blocking`: with one shard per core, one blocking closure
 /// per core runs at a time, which is what CPU-heavy work (an inference) can use anyway.
 pub const DEFAULT_BLOCKING_THREADS: usize = 1;
@@ -242,9 +244,6 @@ pub(crate) struct ResolvedOptions {
     /// Threads per shard for `rt::spawn_blocking`, at least one.
     pub blocking_threads: usize,
 }
-
-/// The widest range `RINGSERVE_CORES` may name (`0-4095`), so a typo cannot make a huge list.
-const CORE_RANGE_MAX: usize = 4096;
 
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by
 /// id is `3-3`).

@@ -14,8 +14,7 @@ use std::fmt;
 /// Dense application id: the index of the application in the list given to [`PrefixTrie::build`].
 pub type AppId = usize;
 
-/// The longest route prefix accepted; it bounds the trie's depth and the work of validation.
-pub const PREFIX_BYTES_MAX: usize = 1024;
+pub use crate::limits::PREFIX_BYTES_MAX;
 
 const REASON_NO_LEADING_SLASH: &str = "must start with '/'";
 const REASON_TOO_LONG: &str = "must be at most PREFIX_BYTES_MAX (1024) bytes long";

@@ -15,7 +15,7 @@ use crate::http1::head::{RequestHead, Span};
 use crate::http1::parse::parse_head;
 use crate::http1::reject::ParseError;
 use crate::request_body::{Body, BodyError, BodyStream};
-use crate::shard::request_id::REQUEST_ID_BYTES;
+use crate::request_id::REQUEST_ID_BYTES;
 use crate::{Extensions, Limits};
 
 /// Where the request id came from.
@@ -117,15 +117,9 @@ impl Request {
             parts,
             0,
             Body::Full(body),
-            Rc::from(crate::deploy::DEFAULT_APP_NAME),
+            Rc::from(crate::options::DEFAULT_APP_NAME),
             request_id,
         ))
-    }
-
-    /// A request made in code — to call another deployment through a
-    /// [`DeploymentHandle`](crate::DeploymentHandle), or in a test.
-    pub fn builder(method: Method, target: impl Into<String>) -> crate::RequestBuilder {
-        crate::RequestBuilder::new(method, target)
     }
 
     pub(crate) fn route_offset(&self) -> usize {

@@ -16,7 +16,7 @@ use crate::http1::parse::parse_head;
 use crate::http1::reject::ParseError;
 use crate::request::{Request, RequestId};
 use crate::request_body::Body;
-use crate::shard::request_id::REQUEST_ID_BYTES;
+use crate::request_id::REQUEST_ID_BYTES;
 
 /// The `Host` a built request gets when the caller sets none (HTTP/1.1 requires one).
 const DEFAULT_HOST: &str = "localhost";
@@ -39,6 +39,16 @@ pub struct RequestBuilder {
     method: Method,
     target: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+// Written here rather than in `request.rs`, so that the builder builds on `Request` and not
+// the other way round.
+impl Request {
+    /// A request made in code — to call another deployment through a
+    /// [`DeploymentHandle`](crate::DeploymentHandle), or in a test.
+    pub fn builder(method: Method, target: impl Into<String>) -> RequestBuilder {
+        RequestBuilder::new(method, target)
+    }
 }
 
 impl RequestBuilder {
@@ -141,14 +151,14 @@ fn parsed(
     let request_id = match (parts.request_id, generated_id) {
         (Some(span), _) => RequestId::FromClient(span),
         (None, Some(generated)) => RequestId::Generated(generated),
-        (None, None) => RequestId::Generated(crate::shard::request_id::generate_here()),
+        (None, None) => RequestId::Generated(crate::request_id::generate_here()),
     };
     Ok(Request::new(
         head,
         parts,
         route_offset,
         body,
-        Rc::from(crate::deploy::DEFAULT_APP_NAME),
+        Rc::from(crate::options::DEFAULT_APP_NAME),
         request_id,
     ))
 }

@@ -10,7 +10,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::FutureExt;
@@ -19,63 +18,20 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::config::ServerConfig;
 use crate::deploy::Application;
 use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::error::Error;
+use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_WATCH_INTERVAL};
 use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
-use crate::shard::forward::{self, Loads};
+use crate::shard::forward;
 use crate::shard::{self, ShardContext};
-
-/// How often `Serve::run` checks that every shard is still running.
-const SHARD_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Exit status after a second SIGINT or SIGTERM cut the graceful drain short (128 + SIGINT).
 const FORCED_EXIT_STATUS: i32 = 130;
-
-/// Pending connections the kernel queues per shard listener before refusing more.
-const LISTEN_BACKLOG: i32 = 1024;
-
-/// Longest application name, so `/-/routes` and logs stay bounded.
-const APP_NAME_BYTES_MAX: usize = 256;
-
-/// What all shards share, read-only, built before they start.
-pub(crate) struct ServerConfig {
-    pub(crate) options: ResolvedOptions,
-    /// The applications given to `Serve::app`, in order, then the deployments they bind
-    /// (`Application::deployment`), each once: an application's index is its place here.
-    pub(crate) apps: Vec<Application>,
-    /// How many of `apps` are reachable over HTTP: the first ones, those given to `Serve::app`.
-    pub(crate) routed: usize,
-    /// Each deployment's index in `apps`, for handles.
-    pub(crate) deployments: HashMap<DeploymentId, usize>,
-    /// Middleware around every routed application, outermost first.
-    pub(crate) layers: Layers,
-    pub(crate) prefix_trie: PrefixTrie,
-    /// `/-/routes`, rendered once.
-    pub(crate) routes_json: Bytes,
-    /// The end of every 404 body: `Ping http://<host>:<port>/-/routes for available routes.`
-    pub(crate) not_found_hint: String,
-    /// Each application's healthy replicas, for `/-/healthz` on every shard.
-    pub(crate) health: HealthBoard,
-    /// Each application's load on each shard's replica, published by that shard, read by the
-    /// others when they forward.
-    pub(crate) loads: Loads,
-}
-
-impl ServerConfig {
-    /// What messages call `apps[app]`: an "Application" is routed over HTTP, a
-    /// "Deployment" only bound for handles.
-    pub(crate) fn kind(&self, app: usize) -> &'static str {
-        if app < self.routed {
-            "Application"
-        } else {
-            "Deployment"
-        }
-    }
-}
 
 /// Runs one application with default options, like `serve.run(app)`: blocks until SIGINT or
 /// SIGTERM, then shuts down gracefully.
@@ -214,7 +170,7 @@ impl Serve {
         if options.io == IoBackend::IoUring
             && let Some(reason) = crate::shard::uring::ring::unsupported()
         {
-            warn_at_start(&format!(
+            crate::error::warn_operator(&format!(
                 "io_uring data path unavailable ({reason}): using glommio's streams"
             ));
             options.io = IoBackend::Glommio;
@@ -232,11 +188,11 @@ impl Serve {
                 options.host,
                 local_addr.port()
             ),
-            health: HealthBoard::new(
+            health: Arc::new(HealthBoard::new(
                 apps.iter()
                     .map(|app| app.replica_count(options.cores.len()))
                     .collect(),
-            ),
+            )),
             loads: forward::loads(apps.len(), options.cores.len()),
             options,
             deployments: apps
@@ -250,16 +206,6 @@ impl Serve {
             prefix_trie,
         });
         start_shards(config, listeners.sockets, local_addr)
-    }
-}
-
-/// Says a start-up problem where the operator sees it: through `tracing` when a subscriber is
-/// installed, on stderr otherwise (a library's log line nobody collects is no warning).
-fn warn_at_start(message: &str) {
-    if tracing::dispatcher::has_been_set() {
-        tracing::warn!("{message}");
-    } else {
-        eprintln!("ringserve: warning: {message}");
     }
 }
 

@@ -12,10 +12,7 @@ use super::health::HealthConfig;
 use crate::middleware::{Layers, Middleware};
 
 use super::handle::{DeploymentHandle, DeploymentId};
-use super::{Deployment, Replica};
-
-/// Ray Serve's name for an application that was not given one.
-pub const DEFAULT_APP_NAME: &str = "default";
+use crate::deployment::{Deployment, Replica};
 
 /// Builds one replica on the calling shard, or says why it could not.
 type ReplicaFactory = dyn Fn() -> Result<Rc<dyn Replica>, String> + Send + Sync;
@@ -89,7 +86,7 @@ impl Application {
         F: Fn() -> Result<D, E> + Send + Sync + 'static,
     {
         Application {
-            name: DEFAULT_APP_NAME.to_owned(),
+            name: crate::options::DEFAULT_APP_NAME.to_owned(),
             route_prefix: "/".to_owned(),
             layers: Layers::default(),
             request_timeout: None,

@@ -9,11 +9,8 @@
 //! links; dropping the call's future — because the outer request was cancelled — drops the
 //! inner handler, on whichever shard it runs.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::{Request, Response};
 
 /// Which deployment a handle names: unique in the process, shared by an `Application`'s
 /// clones (which are the same deployment).
@@ -97,9 +94,15 @@ impl DeploymentHandle {
         &self.name
     }
 
-    /// Calls the deployment with `request` and answers with its response.
-    pub fn call(&self, request: Request) -> impl Future<Output = Response> + 'static {
-        crate::shard::compose::call(self.id, self.name.clone(), request)
+    /// The deployment this handle calls; `DeploymentHandle::call` is the shard's
+    /// (`shard::compose`), which places the call.
+    pub(crate) fn id(&self) -> DeploymentId {
+        self.id
+    }
+
+    /// The deployment's name, shared for the messages of a failed call.
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_lite::FutureExt;
 use glommio::timer::sleep;
 
-use super::Replica;
+use crate::deployment::Replica;
 
 /// Ray Serve's default `health_check_period_s`.
 pub const DEFAULT_HEALTH_CHECK_PERIOD: Duration = Duration::from_secs(10);
@@ -83,9 +83,8 @@ pub(crate) async fn watch(
     replica: Rc<dyn Replica>,
     app: usize,
     config: HealthConfig,
-    server: std::sync::Arc<crate::serve::ServerConfig>,
+    board: std::sync::Arc<HealthBoard>,
 ) {
-    let board = &server.health;
     let mut healthy = true;
     loop {
         // The first check runs at once, so a replica broken from the start is reported

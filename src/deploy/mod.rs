@@ -6,12 +6,9 @@
 
 pub(crate) mod admission;
 mod application;
-mod deployment;
 pub(crate) mod handle;
 pub(crate) mod health;
 
 pub use admission::Overload;
-pub use application::{Application, DEFAULT_APP_NAME, LocalReplica};
-pub use deployment::Deployment;
-pub(crate) use deployment::{HealthFuture, Replica, ReplicaFuture};
+pub use application::{Application, LocalReplica};
 pub use handle::DeploymentHandle;

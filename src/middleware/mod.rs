@@ -40,7 +40,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::deploy::{HealthFuture, Replica, ReplicaFuture};
+use crate::deployment::{HealthFuture, Replica, ReplicaFuture};
 use crate::{Request, Response};
 
 pub use access_log::AccessLog;

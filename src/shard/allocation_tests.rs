@@ -20,10 +20,10 @@ use glommio::{LocalExecutorBuilder, Placement};
 use super::ShardContext;
 use super::connection;
 use super::transport::Transport;
+use crate::config::ServerConfig;
 use crate::limits::READ_CHUNK_BYTES;
 use crate::options::HttpOptions;
 use crate::prefix::PrefixTrie;
-use crate::serve::ServerConfig;
 use crate::{Application, Deployment, Request, Response};
 
 struct CountingAllocator;
@@ -129,7 +129,7 @@ fn test_shard() -> ShardContext {
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),
         not_found_hint: String::new(),
-        health: crate::deploy::health::HealthBoard::new(vec![1]),
+        health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
         loads: crate::shard::forward::loads(1, 1),
     };
     ShardContext::new(0, Arc::new(config)).expect("replica builds")

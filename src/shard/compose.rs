@@ -16,6 +16,7 @@ use http::StatusCode;
 use super::ShardContext;
 use super::dispatch::{self, Place, internal_error};
 use super::forward::Carried;
+use crate::deploy::DeploymentHandle;
 use crate::deploy::handle::DeploymentId;
 use crate::request_builder::reencode;
 use crate::{Extensions, Request, Response};
@@ -30,8 +31,17 @@ pub(crate) fn enter(context: &Rc<ShardContext>) {
     CURRENT.with(|current| *current.borrow_mut() = Rc::downgrade(context));
 }
 
+// `call` is written here, beside the code that places calls, rather than in `deploy`: the
+// handle itself is plain data below the shards, and the shards are what run the call.
+impl DeploymentHandle {
+    /// Calls the deployment with `request` and answers with its response.
+    pub fn call(&self, request: Request) -> impl Future<Output = Response> + 'static {
+        call(self.id(), self.shared_name(), request)
+    }
+}
+
 /// Calls deployment `id` (named `name` when the handle was made) with `request`.
-pub(crate) async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Response {
+async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Response {
     let Some(shard) = CURRENT.with(|current| current.borrow().upgrade()) else {
         return unreachable_deployment(&name, "it was called outside a running server's shard");
     };

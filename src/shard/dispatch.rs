@@ -16,14 +16,14 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::ShardContext;
 use super::forward::Carried;
-use crate::deploy::Replica;
+use crate::config::ServerConfig;
 use crate::deploy::admission::Admission;
+use crate::deployment::Replica;
 use crate::http1::head::{RequestHead, TimeoutOverride};
 use crate::limits::REQUEST_ID_BYTES_MAX;
 use crate::request::{Request, RequestId};
 use crate::request_body::{Body, BodyStream};
 use crate::response::Response;
-use crate::serve::ServerConfig;
 
 /// A request as the connection hands it over, before routing.
 pub(crate) struct Incoming {

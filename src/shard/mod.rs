@@ -17,7 +17,6 @@ mod connection;
 mod date;
 mod dispatch;
 pub(crate) mod forward;
-pub(crate) mod request_id;
 mod response_stream;
 #[cfg(test)]
 mod spill_tests;
@@ -35,13 +34,13 @@ use glommio::net::TcpListener;
 use glommio::timer::Timer;
 use slab::Slab;
 
-use crate::deploy::Replica;
+use crate::config::ServerConfig;
 use crate::deploy::admission::Admission;
 use crate::deploy::health;
-use crate::serve::ServerConfig;
+use crate::deployment::Replica;
+use crate::request_id::RequestIdGenerator;
 use date::DateCache;
 use forward::Forwarder;
-use request_id::RequestIdGenerator;
 use transport::{GlommioTransport, Transport};
 use uring::accept::Acceptor;
 use uring::ring::Ring;
@@ -323,7 +322,7 @@ pub(crate) async fn run(
                 replica.clone(),
                 app,
                 config.health(),
-                context.config.clone(),
+                context.config.health.clone(),
             );
             glommio::spawn_local(watched).detach()
         })
@@ -334,7 +333,10 @@ pub(crate) async fn run(
         IoBackend::IoUring => match Ring::new() {
             Ok(ring) => Some(ring),
             Err(error) => {
-                tracing::warn!(%error, "shard without io_uring: using glommio's streams");
+                crate::error::warn_operator(&format!(
+                    "shard {} without io_uring ({error}): using glommio's streams",
+                    context.index
+                ));
                 None
             }
         },

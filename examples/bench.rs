@@ -30,11 +30,11 @@ impl Deployment for Bench {
             )),
             (&Method::POST, "/echo") => match request.body().await {
                 Ok(body) => Response::new(StatusCode::OK)
-                    .header(
+                    .with_header(
                         ringserve::header::CONTENT_TYPE,
                         ringserve::HeaderValue::from_static("application/octet-stream"),
                     )
-                    .body(body),
+                    .with_body(body),
                 Err(error) => {
                     Response::text(error.to_string()).with_status(StatusCode::BAD_REQUEST)
                 }

@@ -56,7 +56,7 @@ impl Deployment for Streamer {
         };
         // Chunks this core had sent when this stream started.
         let sent = HeaderValue::from(self.chunks_sent.get());
-        response.header(HeaderName::from_static("x-chunks-sent-before"), sent)
+        response.with_header(HeaderName::from_static("x-chunks-sent-before"), sent)
     }
 }
 

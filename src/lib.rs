@@ -58,12 +58,17 @@
 //! - `request`, `request_body`: [`Request`], its whole or streamed body ([`BodyStream`]).
 //! - `response`, `body`, [`sse`]: [`Response`], whole or streamed bodies, server-sent events.
 
+#![warn(missing_docs)]
+
 mod body;
 mod config;
 mod deploy;
 mod deployment;
 mod error;
 mod extensions;
+/// The HTTP/1 codec. Not public API: public only so that the codec's benchmarks and property
+/// tests can reach it; it may change in any release.
+#[doc(hidden)]
 pub mod http1;
 pub mod ingress;
 pub mod limits;
@@ -84,6 +89,7 @@ pub use body::BoxError;
 pub use deploy::{Application, DeploymentHandle, LocalReplica, Overload};
 pub use deployment::Deployment;
 pub use error::Error;
+pub use http1::reject::ParseError;
 pub use extensions::Extensions;
 pub use limits::Limits;
 pub use options::{Cores, HttpOptions, IoBackend};

@@ -205,14 +205,15 @@ impl Request {
     }
 
     /// The first value of the header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
+    pub fn header(&self, name: impl AsRef<str>) -> Option<&[u8]> {
+        let name = name.as_ref();
         self.headers()
             .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
             .map(|(_, value)| value)
     }
 
     /// The first value of the header `name` as text, if it is valid UTF-8.
-    pub fn header_str(&self, name: &str) -> Option<&str> {
+    pub fn header_str(&self, name: impl AsRef<str>) -> Option<&str> {
         self.header(name)
             .and_then(|value| std::str::from_utf8(value).ok())
     }

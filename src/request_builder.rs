@@ -27,7 +27,7 @@ const DEFAULT_HOST: &str = "localhost";
 /// use ringserve::{Method, Request, header, HeaderValue};
 ///
 /// let request = Request::builder(Method::POST, "/predict?verbose=1")
-///     .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+///     .with_header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
 ///     .body(r#"{"x": 1}"#)
 ///     .unwrap();
 /// assert_eq!(request.path(), "/predict");
@@ -62,7 +62,7 @@ impl RequestBuilder {
 
     /// Adds a header. `Content-Length` and `Transfer-Encoding` are the engine's: set here,
     /// they are ignored.
-    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
     }
@@ -170,11 +170,11 @@ mod tests {
     #[test]
     fn built_requests_parse_like_received_ones() {
         let mut request = Request::builder(Method::PUT, "/a/b?c=1")
-            .header(
+            .with_header(
                 HeaderName::from_static("x-one"),
                 HeaderValue::from_static("1"),
             )
-            .header(header::CONTENT_LENGTH, HeaderValue::from_static("999"))
+            .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("999"))
             .body("hello")
             .unwrap();
         assert_eq!(request.method(), Method::PUT);

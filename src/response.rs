@@ -24,12 +24,14 @@ const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=ut
 ///
 /// ```
 /// use ringserve::Response;
-/// use http::{StatusCode, header, HeaderValue};
+/// use ringserve::{StatusCode, header, HeaderValue};
 ///
 /// let ok = Response::text("hello");
-/// let created = Response::new(StatusCode::CREATED)
-///     .header(header::LOCATION, HeaderValue::from_static("/items/5"))
-///     .body("{\"item_id\":5}");
+/// let mut created = Response::new(StatusCode::CREATED)
+///     .with_header(header::LOCATION, HeaderValue::from_static("/items/5"))
+///     .with_body("{\"item_id\":5}");
+/// created.set_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// assert_eq!(created.header("location").unwrap(), "/items/5");
 /// assert_eq!(created.status(), StatusCode::CREATED);
 /// assert_eq!(ok.body_bytes().unwrap(), "hello");
 /// ```
@@ -53,18 +55,18 @@ impl Response {
     /// `200 OK` with a `text/plain; charset=utf-8` body.
     pub fn text(body: impl Into<Bytes>) -> Self {
         Response::new(StatusCode::OK)
-            .header(header::CONTENT_TYPE, TEXT_PLAIN)
-            .body(body)
+            .with_header(header::CONTENT_TYPE, TEXT_PLAIN)
+            .with_body(body)
     }
 
     /// `200 OK` with an `application/json` body that is already JSON.
     pub fn json_bytes(body: impl Into<Bytes>) -> Self {
         Response::new(StatusCode::OK)
-            .header(
+            .with_header(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )
-            .body(body)
+            .with_body(body)
     }
 
     /// `200 OK` whose body is sent chunk by chunk as `chunks` yields them, with
@@ -102,19 +104,19 @@ impl Response {
     }
 
     /// Adds a header; a second value for the same name is sent as a second field line.
-    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
     }
 
     /// Replaces the body with a whole one.
-    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = ResponseBody::Full(body.into());
         self
     }
 
-    /// Adds several headers, in order (as [`Response::header`] does for one).
-    pub fn headers_from(
+    /// Adds several headers, in order (as [`Response::with_header`] does for one).
+    pub fn with_headers(
         mut self,
         headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
     ) -> Self {
@@ -123,10 +125,9 @@ impl Response {
     }
 
     /// Sets a header, replacing every value the response had for that name.
-    pub fn set_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
         self.headers.retain(|(existing, _)| *existing != name);
         self.headers.push((name, value));
-        self
     }
 
     /// Removes every value of a header; returns the first one removed.
@@ -196,11 +197,12 @@ impl Response {
         self.headers.iter().map(|(name, value)| (name, value))
     }
 
-    /// The first value of a header the handler set.
-    pub fn header_value(&self, name: &HeaderName) -> Option<&HeaderValue> {
+    /// The first value of the header `name` (case-insensitive) that the handler set.
+    pub fn header(&self, name: impl AsRef<str>) -> Option<&HeaderValue> {
+        let name = name.as_ref();
         self.headers
             .iter()
-            .find(|(candidate, _)| candidate == name)
+            .find(|(candidate, _)| candidate.as_str().eq_ignore_ascii_case(name))
             .map(|(_, value)| value)
     }
 
@@ -261,7 +263,7 @@ impl Response {
         chunks
     }
 
-    pub(crate) fn with_body(mut self, body: ResponseBody) -> Self {
+    pub(crate) fn with_response_body(mut self, body: ResponseBody) -> Self {
         self.body = body;
         self
     }

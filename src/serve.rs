@@ -227,7 +227,7 @@ fn check_replicas(apps: &[Application], cores: &[usize]) -> Result<(), Error> {
     let shards = cores.len();
     for app in apps {
         if let Some(wanted) = app.replica_cores_asked() {
-            let name = app.app_name();
+            let name = app.configured_name();
             if wanted.is_empty() {
                 return Err(Error::config(format!(
                     "application {name:?}: replica_cores is empty"
@@ -260,7 +260,7 @@ fn check_replicas(apps: &[Application], cores: &[usize]) -> Result<(), Error> {
         {
             return Err(Error::config(format!(
                 "application {:?}: num_replicas is {asked}, must be between 1 and the {shards} shard(s)",
-                app.app_name()
+                app.configured_name()
             )));
         }
     }
@@ -274,14 +274,14 @@ fn with_bound_deployments(mut apps: Vec<Application>) -> Result<Vec<Application>
     let mut seen: HashMap<DeploymentId, String> = HashMap::new();
     // Whether `app` is new; an error when it is a clone of one seen under another name.
     let mut first_sight = |app: &Application| match seen.get(&app.id()) {
-        Some(name) if name != app.app_name() => Err(Error::config(format!(
+        Some(name) if name != app.configured_name() => Err(Error::config(format!(
             "{name:?} and {:?} are clones of one Application: make each with its own \
              Application::new",
-            app.app_name()
+            app.configured_name()
         ))),
         Some(_) => Ok(false),
         None => {
-            seen.insert(app.id(), app.app_name().to_owned());
+            seen.insert(app.id(), app.configured_name().to_owned());
             Ok(true)
         }
     };
@@ -304,7 +304,7 @@ fn with_bound_deployments(mut apps: Vec<Application>) -> Result<Vec<Application>
 fn build_routes(apps: &[Application], routed: usize) -> Result<PrefixTrie, Error> {
     let mut names = HashSet::new();
     for app in apps {
-        let name = app.app_name();
+        let name = app.configured_name();
         if name.is_empty() || name.len() > APP_NAME_BYTES_MAX || name.chars().any(char::is_control)
         {
             return Err(Error::config(format!(
@@ -322,7 +322,10 @@ fn build_routes(apps: &[Application], routed: usize) -> Result<PrefixTrie, Error
                 "application {name:?}: health_check_period and health_check_timeout must be longer than zero"
             )));
         }
-        if app.timeout().is_some_and(|timeout| timeout.is_zero()) {
+        if app
+            .configured_request_timeout()
+            .is_some_and(|timeout| timeout.is_zero())
+        {
             return Err(Error::config(format!(
                 "application {name:?}: request_timeout must be longer than zero"
             )));
@@ -333,7 +336,10 @@ fn build_routes(apps: &[Application], routed: usize) -> Result<PrefixTrie, Error
             )));
         }
     }
-    let prefixes: Vec<&str> = apps[..routed].iter().map(Application::prefix).collect();
+    let prefixes: Vec<&str> = apps[..routed]
+        .iter()
+        .map(Application::configured_route_prefix)
+        .collect();
     PrefixTrie::build(&prefixes).map_err(|error| Error::config(error.to_string()))
 }
 
@@ -341,7 +347,7 @@ fn build_routes(apps: &[Application], routed: usize) -> Result<PrefixTrie, Error
 fn render_routes(apps: &[Application]) -> Bytes {
     let routes: BTreeMap<&str, &str> = apps
         .iter()
-        .map(|app| (app.prefix(), app.app_name()))
+        .map(|app| (app.configured_route_prefix(), app.configured_name()))
         .collect();
     Bytes::from(serde_json::to_vec(&routes).unwrap_or_else(|_| b"{}".to_vec()))
 }

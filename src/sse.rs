@@ -117,11 +117,11 @@ impl Response {
         E: Into<BoxError>,
     {
         Response::stream(events)
-            .header(
+            .with_header(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/event-stream"),
             )
-            .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+            .with_header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
     }
 }
 

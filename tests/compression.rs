@@ -179,31 +179,31 @@ impl Deployment for Routes {
             "/text" => Response::text(words(bytes)),
             "/json" => Response::json_bytes(format!("{{\"text\":\"{}\"}}", words(bytes))),
             "/png" => Response::new(StatusCode::OK)
-                .header(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))
-                .body(words(bytes)),
+                .with_header(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))
+                .with_body(words(bytes)),
             "/encoded" => Response::text(gzip(words(bytes).as_bytes()))
-                .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                .with_header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
             "/encoded-stream" => {
                 let [first, second] = encoded_stream_pieces();
                 Response::stream(stream::iter([Ok::<_, Infallible>(first), Ok(second)]))
-                    .header(header::CONTENT_TYPE, text_plain())
-                    .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
+                    .with_header(header::CONTENT_TYPE, text_plain())
+                    .with_header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
             }
             "/no-content" => Response::text(words(bytes)).with_status(StatusCode::NO_CONTENT),
             "/etag" => Response::text(words(bytes))
-                .header(header::ETAG, HeaderValue::from_static("\"v1\""))
-                .header(header::CONTENT_LENGTH, HeaderValue::from(bytes)),
+                .with_header(header::ETAG, HeaderValue::from_static("\"v1\""))
+                .with_header(header::CONTENT_LENGTH, HeaderValue::from(bytes)),
             "/not-modified" => Response::new(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, HeaderValue::from_static("\"v1\""))
-                .header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain")),
+                .with_header(header::ETAG, HeaderValue::from_static("\"v1\""))
+                .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain")),
             "/not-modified-untyped" => Response::new(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, HeaderValue::from_static("\"v1\"")),
+                .with_header(header::ETAG, HeaderValue::from_static("\"v1\"")),
             "/paced" => Response::stream(paced(vec![
                 (Duration::ZERO, PACED[0]),
                 (PAUSE, PACED[1]),
                 (Duration::ZERO, PACED[2]),
             ]))
-            .header(header::CONTENT_TYPE, text_plain()),
+            .with_header(header::CONTENT_TYPE, text_plain()),
             "/sse" => {
                 let [first, second, third] = sse_events();
                 Response::sse(paced(vec![
@@ -217,7 +217,8 @@ impl Deployment for Routes {
                 let chunks = (0..MEBIBYTE / BIG_CHUNK).map(move |index| {
                     Ok::<_, Infallible>(body.slice(index * BIG_CHUNK..(index + 1) * BIG_CHUNK))
                 });
-                Response::stream(stream::iter(chunks)).header(header::CONTENT_TYPE, text_plain())
+                Response::stream(stream::iter(chunks))
+                    .with_header(header::CONTENT_TYPE, text_plain())
             }
             _ => Response::text("unknown").with_status(StatusCode::NOT_FOUND),
         }

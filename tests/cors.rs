@@ -110,7 +110,7 @@ impl Api {
 impl Deployment for Api {
     async fn call(&self, request: Request) -> Response {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        Response::text(format!("handled {}", request.method())).header(
+        Response::text(format!("handled {}", request.method())).with_header(
             HeaderName::from_static("x-handler"),
             HeaderValue::from_static("1"),
         )

@@ -66,11 +66,11 @@ impl Deployment for Site {
             (&Method::GET, "/page") => {
                 let api = self.api_origin.get().map_or("", String::as_str);
                 Response::new(StatusCode::OK)
-                    .header(
+                    .with_header(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("text/html; charset=utf-8"),
                     )
-                    .body(PAGE.replace("API_ORIGIN", api))
+                    .with_body(PAGE.replace("API_ORIGIN", api))
             }
             (&Method::POST, "/report") => {
                 let body = request.body().await.unwrap_or_default();

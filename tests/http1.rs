@@ -64,33 +64,32 @@ struct Shapes;
 impl Deployment for Shapes {
     async fn call(&self, request: Request) -> Response {
         match request.path() {
-            "/no-content" => Response::new(StatusCode::NO_CONTENT).body("ignored"),
-            "/not-modified" => Response::new(StatusCode::NOT_MODIFIED).body("ignored"),
-            "/reset-content" => Response::new(StatusCode::RESET_CONTENT).body("ignored"),
+            "/no-content" => Response::new(StatusCode::NO_CONTENT).with_body("ignored"),
+            "/not-modified" => Response::new(StatusCode::NOT_MODIFIED).with_body("ignored"),
+            "/reset-content" => Response::new(StatusCode::RESET_CONTENT).with_body("ignored"),
             "/interim" => Response::new(StatusCode::CONTINUE),
             "/switching" => Response::new(StatusCode::SWITCHING_PROTOCOLS),
             "/stated-length" => Response::new(StatusCode::OK)
-                .header(header::CONTENT_LENGTH, HeaderValue::from_static("1234")),
+                .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("1234")),
             "/slow" => {
                 glommio::timer::sleep(Duration::from_millis(400)).await;
                 Response::text("slow")
             }
-            "/close" => {
-                Response::text("bye").header(header::CONNECTION, HeaderValue::from_static("close"))
-            }
+            "/close" => Response::text("bye")
+                .with_header(header::CONNECTION, HeaderValue::from_static("close")),
             "/framing" => Response::text("abc")
-                .header(header::CONTENT_LENGTH, HeaderValue::from_static("99"))
-                .header(
+                .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("99"))
+                .with_header(
                     header::TRANSFER_ENCODING,
                     HeaderValue::from_static("chunked"),
                 )
-                .header(header::DATE, HeaderValue::from_static("yesterday"))
-                .header(header::CONNECTION, HeaderValue::from_static("keep-alive"))
-                .header(
+                .with_header(header::DATE, HeaderValue::from_static("yesterday"))
+                .with_header(header::CONNECTION, HeaderValue::from_static("keep-alive"))
+                .with_header(
                     HeaderName::from_static("x-request-id"),
                     HeaderValue::from_static("mine"),
                 )
-                .header(
+                .with_header(
                     HeaderName::from_static("x-custom"),
                     HeaderValue::from_static("kept"),
                 ),

@@ -165,7 +165,9 @@ struct AddHeader(&'static str, &'static str);
 
 impl Middleware for AddHeader {
     async fn call(&self, request: Request, next: Next<'_>) -> Response {
-        next.run(request).await.header(name(self.0), value(self.1))
+        next.run(request)
+            .await
+            .with_header(name(self.0), value(self.1))
     }
 }
 
@@ -179,7 +181,7 @@ impl Middleware for RequireKey {
         if request.header("x-api-key") != Some(b"secret") {
             return Response::text("missing or wrong x-api-key")
                 .with_status(StatusCode::UNAUTHORIZED)
-                .header(header::WWW_AUTHENTICATE, value("ApiKey"));
+                .with_header(header::WWW_AUTHENTICATE, value("ApiKey"));
         }
         next.run(request).await
     }
@@ -205,7 +207,7 @@ impl Middleware for Counter {
         let calls = self.calls.get();
         next.run(request)
             .await
-            .header(name("x-calls"), HeaderValue::from(calls))
+            .with_header(name("x-calls"), HeaderValue::from(calls))
     }
 }
 
@@ -332,7 +334,7 @@ impl Middleware for Audit {
         );
         next.run(request)
             .await
-            .header(name("x-audit"), HeaderValue::try_from(audit).unwrap())
+            .with_header(name("x-audit"), HeaderValue::try_from(audit).unwrap())
     }
 }
 
@@ -415,7 +417,7 @@ impl Middleware for Tag {
         self.log.lock().unwrap().push(format!("{}>", self.name));
         let response = next.run(request).await;
         self.log.lock().unwrap().push(format!("<{}", self.name));
-        response.header(name("x-order"), value(self.name))
+        response.with_header(name("x-order"), value(self.name))
     }
 }
 
@@ -527,10 +529,10 @@ struct Streamer;
 impl Deployment for Streamer {
     async fn call(&self, request: Request) -> Response {
         if request.path() == "/whole" {
-            return Response::text("whole body").header(name("x-inner"), value("1"));
+            return Response::text("whole body").with_header(name("x-inner"), value("1"));
         }
         let response = Response::stream(stream::iter(["a", "bb", "ccc"].map(Ok::<_, Infallible>)))
-            .header(name("x-inner"), value("1"));
+            .with_header(name("x-inner"), value("1"));
         if request.path() == "/created" {
             response.with_status(StatusCode::CREATED)
         } else {
@@ -585,17 +587,17 @@ impl Middleware for Shout {
         let response = next.run(request).await;
         if let Some(body) = response.body_bytes() {
             let upper = body.to_ascii_uppercase();
-            return response.body(upper);
+            return response.with_body(upper);
         }
         if to_whole {
-            return response.body("replaced by a whole body");
+            return response.with_body("replaced by a whole body");
         }
         let mut replaced = Response::stream(stream::iter(["X", "YY"].map(Ok::<_, Infallible>)))
             .with_status(response.status());
         for (name, value) in response.headers() {
-            replaced = replaced.header(name.clone(), value.clone());
+            replaced = replaced.with_header(name.clone(), value.clone());
         }
-        replaced.header(name("x-shouted"), value("replaced"))
+        replaced.with_header(name("x-shouted"), value("replaced"))
     }
 }
 
@@ -643,13 +645,12 @@ impl Middleware for MapEveryChunk {
     async fn call(&self, request: Request, next: Next<'_>) -> Response {
         let mut response = next.run(request).await;
         assert_eq!(response.remove_header(&name("x-inner")), Some(value("1")));
-        response
-            .header(name("x-mapped"), value("first"))
-            .set_header(name("x-mapped"), value("yes"))
-            .map_body(|chunk| match chunk {
-                Some(chunk) => Some(bytes::Bytes::from(chunk.to_ascii_uppercase())),
-                None => Some(bytes::Bytes::from_static(b"|end")),
-            })
+        let mut response = response.with_header(name("x-mapped"), value("first"));
+        response.set_header(name("x-mapped"), value("yes"));
+        response.map_body(|chunk| match chunk {
+            Some(chunk) => Some(bytes::Bytes::from(chunk.to_ascii_uppercase())),
+            None => Some(bytes::Bytes::from_static(b"|end")),
+        })
     }
 }
 

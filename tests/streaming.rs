@@ -436,10 +436,10 @@ fn handler_headers_are_kept_and_its_framing_headers_ignored() {
         Response::stream(stream::iter(
             ["a".to_owned(), long].into_iter().map(Ok::<_, Infallible>),
         ))
-        .header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
-        .header(header::CONTENT_LENGTH, HeaderValue::from_static("999"))
-        .header(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"))
-        .header(
+        .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
+        .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("999"))
+        .with_header(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"))
+        .with_header(
             HeaderName::from_static("x-custom"),
             HeaderValue::from_static("kept"),
         )
@@ -851,7 +851,7 @@ fn an_http10_client_gets_the_raw_body_delimited_by_the_close() {
             (Duration::from_millis(20), "bb"),
             (Duration::ZERO, "ccc"),
         ]))
-        .header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
+        .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
     });
     let expected = "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\nconnection: close\r\n\
                     content-type: text/plain\r\n\r\nabbccc";
@@ -882,7 +882,7 @@ fn head_sends_the_head_only_and_never_polls_the_stream() {
         let probes = probes.clone();
         serve(move |_: &Request| {
             Response::stream(probes.wrap(ready(&["a", "bb", "ccc"])))
-                .header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
+                .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
         })
     };
     let mut client = Client::new(server.local_addr());
@@ -1116,7 +1116,7 @@ impl Deployment for Counter {
             let chunk = format!("{}\n", count.get());
             Some((Ok::<_, Infallible>(chunk), (count, made + 1)))
         });
-        Response::stream(chunks).header(
+        Response::stream(chunks).with_header(
             HeaderName::from_static("x-count-before"),
             HeaderValue::from(before),
         )
@@ -1237,7 +1237,7 @@ mod example {
                 _ => Response::stream(chunks().map(count).map(Ok::<_, Infallible>)),
             };
             let sent = HeaderValue::from(self.chunks_sent.get());
-            response.header(HeaderName::from_static("x-chunks-sent-before"), sent)
+            response.with_header(HeaderName::from_static("x-chunks-sent-before"), sent)
         }
     }
 }

@@ -257,7 +257,7 @@ impl Admission {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 response
                     .with_status(StatusCode::TOO_MANY_REQUESTS)
-                    .header(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))
+                    .with_header(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))
             }
         }
     }
@@ -391,7 +391,7 @@ mod tests {
             let refused = admission.admit().await.err().expect("no queue");
             assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
             // 1.5 s rounds up: the client must not come back early.
-            assert_eq!(refused.header_value(&header::RETRY_AFTER).unwrap(), "2");
+            assert_eq!(refused.header(&header::RETRY_AFTER).unwrap(), "2");
         });
     }
 }

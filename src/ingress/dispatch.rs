@@ -227,17 +227,17 @@ impl<S: 'static> Ingress<S> {
                     .clone();
                 Box::pin(ready(
                     Response::new(StatusCode::OK)
-                        .header(header::CONTENT_TYPE, APPLICATION_JSON)
-                        .body(body),
+                        .with_header(header::CONTENT_TYPE, APPLICATION_JSON)
+                        .with_body(body),
                 ))
             }
             Target::Docs if is_read(method) => Box::pin(ready(
                 Response::new(StatusCode::OK)
-                    .header(
+                    .with_header(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("text/html; charset=utf-8"),
                     )
-                    .body(self.docs_html.clone()),
+                    .with_body(self.docs_html.clone()),
             )),
             Target::OpenApi | Target::Docs => {
                 Box::pin(ready(method_not_allowed(method, &entry.allow)))
@@ -263,9 +263,8 @@ impl<S: 'static> Ingress<S> {
             location.push_str(query);
         }
         match HeaderValue::try_from(location) {
-            Ok(location) => {
-                Response::new(StatusCode::TEMPORARY_REDIRECT).header(header::LOCATION, location)
-            }
+            Ok(location) => Response::new(StatusCode::TEMPORARY_REDIRECT)
+                .with_header(header::LOCATION, location),
             Err(_) => not_found(),
         }
     }
@@ -335,20 +334,20 @@ fn allow_header<'m>(methods: impl Iterator<Item = &'m Method> + Clone) -> Header
 
 fn not_found() -> Response {
     Response::new(StatusCode::NOT_FOUND)
-        .header(header::CONTENT_TYPE, APPLICATION_JSON)
-        .body(Bytes::from_static(NOT_FOUND_BODY))
+        .with_header(header::CONTENT_TYPE, APPLICATION_JSON)
+        .with_body(Bytes::from_static(NOT_FOUND_BODY))
 }
 
 /// `OPTIONS` on a path without its own `OPTIONS` route answers `204` with `Allow`; any other
 /// method the path does not serve answers FastAPI's `405`, with `Allow` as RFC 9110 requires.
 fn method_not_allowed(method: &Method, allow: &HeaderValue) -> Response {
     if method == Method::OPTIONS {
-        return Response::new(StatusCode::NO_CONTENT).header(header::ALLOW, allow.clone());
+        return Response::new(StatusCode::NO_CONTENT).with_header(header::ALLOW, allow.clone());
     }
     Response::new(StatusCode::METHOD_NOT_ALLOWED)
-        .header(header::ALLOW, allow.clone())
-        .header(header::CONTENT_TYPE, APPLICATION_JSON)
-        .body(Bytes::from_static(METHOD_NOT_ALLOWED_BODY))
+        .with_header(header::ALLOW, allow.clone())
+        .with_header(header::CONTENT_TYPE, APPLICATION_JSON)
+        .with_body(Bytes::from_static(METHOD_NOT_ALLOWED_BODY))
 }
 
 #[cfg(test)]

@@ -65,12 +65,12 @@ impl HttpError {
         let body =
             serde_json::to_vec(&serde_json::json!({ "detail": self.detail })).unwrap_or_default();
         Response::new(self.status)
-            .header(
+            .with_header(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )
-            .headers_from(self.headers)
-            .body(body)
+            .with_headers(self.headers)
+            .with_body(body)
     }
 }
 
@@ -99,6 +99,6 @@ mod tests {
             .into_response();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(response.body_bytes().unwrap(), r#"{"detail":{"id":5}}"#);
-        assert_eq!(response.header_value(&header::RETRY_AFTER).unwrap(), "3");
+        assert_eq!(response.header(&header::RETRY_AFTER).unwrap(), "3");
     }
 }

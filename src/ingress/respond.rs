@@ -77,11 +77,11 @@ impl IntoResponse for String {
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
         Response::new(StatusCode::OK)
-            .header(
+            .with_header(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             )
-            .body(self)
+            .with_body(self)
     }
 }
 
@@ -130,7 +130,7 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 impl<T: IntoResponse, const N: usize> IntoResponse for ([(HeaderName, HeaderValue); N], T) {
     fn into_response(self) -> Response {
         let (headers, body) = self;
-        body.into_response().headers_from(headers)
+        body.into_response().with_headers(headers)
     }
 
     fn describe(operation: &mut OperationDoc) {
@@ -144,7 +144,7 @@ impl<T: IntoResponse, const N: usize> IntoResponse
     fn into_response(self) -> Response {
         let (status, headers, body) = self;
         body.into_response()
-            .headers_from(headers)
+            .with_headers(headers)
             .with_status(status)
     }
 

@@ -188,11 +188,11 @@ impl ValidationErrors {
         })
         .unwrap_or_default();
         Response::new(StatusCode::UNPROCESSABLE_ENTITY)
-            .header(
+            .with_header(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )
-            .body(body)
+            .with_body(body)
     }
 }
 

@@ -272,7 +272,7 @@ mod tests {
     fn refused(result: Result<(), Box<Response>>) -> (u16, String, String) {
         let response = result.expect_err("refused");
         let challenge = response
-            .header_value(&header::WWW_AUTHENTICATE)
+            .header(&header::WWW_AUTHENTICATE)
             .map(|value| value.to_str().unwrap_or_default().to_owned())
             .unwrap_or_default();
         let body = String::from_utf8_lossy(response.body_bytes().unwrap()).into_owned();

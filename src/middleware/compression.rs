@@ -265,7 +265,7 @@ impl Compression {
         }
         match encode_whole(coding, self.level, body) {
             Ok(encoded) if encoded.len() < body.len() => {
-                mark_encoded(response, coding).body(encoded)
+                mark_encoded(response, coding).with_body(encoded)
             }
             // Not smaller (already dense text), or the encoder failed: as it was.
             Ok(_) => response,
@@ -478,12 +478,12 @@ enum Eligibility {
 }
 
 fn eligibility(response: &Response) -> Eligibility {
-    if response.header_value(&header::CONTENT_ENCODING).is_some() || forbids_transform(response) {
+    if response.header(&header::CONTENT_ENCODING).is_some() || forbids_transform(response) {
         return Eligibility::Untouched;
     }
     let status = response.status();
     let compressible = response
-        .header_value(&header::CONTENT_TYPE)
+        .header(&header::CONTENT_TYPE)
         .is_some_and(|content_type| is_compressible(content_type.as_bytes()));
     // A 304's fields are copied into the cached response it validates (RFC 9111 §4.3.4): it
     // is touched only when it says it stands for a compressible type, so a video's strong
@@ -555,7 +555,7 @@ fn add_vary(response: Response) -> Response {
     {
         return response;
     }
-    response.header(header::VARY, VARY_ACCEPT_ENCODING)
+    response.with_header(header::VARY, VARY_ACCEPT_ENCODING)
 }
 
 /// The headers of a response whose body is about to be encoded in `coding`.
@@ -563,12 +563,14 @@ fn mark_encoded(mut response: Response, coding: Coding) -> Response {
     // The engine frames the body itself and ignores a handler's length; this one would be the
     // identity length, so it goes rather than mislead a reader of the response.
     response.remove_header(&header::CONTENT_LENGTH);
-    weaken_etag(response).set_header(header::CONTENT_ENCODING, coding.header_value())
+    let mut response = weaken_etag(response);
+    response.set_header(header::CONTENT_ENCODING, coding.header_value());
+    response
 }
 
 /// A strong `ETag` made weak (`"x"` → `W/"x"`); a weak one is kept.
 fn weaken_etag(mut response: Response) -> Response {
-    let Some(etag) = response.header_value(&header::ETAG) else {
+    let Some(etag) = response.header(&header::ETAG) else {
         return response;
     };
     if etag.as_bytes().starts_with(b"W/") {
@@ -576,7 +578,10 @@ fn weaken_etag(mut response: Response) -> Response {
     }
     let weak = [b"W/", etag.as_bytes()].concat();
     match HeaderValue::from_bytes(&weak) {
-        Ok(weak) => response.set_header(header::ETAG, weak),
+        Ok(weak) => {
+            response.set_header(header::ETAG, weak);
+            response
+        }
         // Unreachable: `W/` and a valid value make a valid value. Without a tag the client
         // cannot revalidate, which is safe; a strong tag on changed bytes is not.
         Err(_) => {
@@ -935,9 +940,9 @@ mod tests {
         let body = report(2000);
         let handler = || {
             Response::text(body.clone())
-                .header(header::CONTENT_LENGTH, HeaderValue::from(2000))
-                .header(header::ETAG, HeaderValue::from_static("\"v1\""))
-                .header(header::VARY, HeaderValue::from_static("Origin"))
+                .with_header(header::CONTENT_LENGTH, HeaderValue::from(2000))
+                .with_header(header::ETAG, HeaderValue::from_static("\"v1\""))
+                .with_header(header::VARY, HeaderValue::from_static("Origin"))
         };
         let compression = Compression::new();
         let response = compression.respond(handler(), Some(Coding::Gzip), false);
@@ -969,11 +974,11 @@ mod tests {
             (
                 "already encoded",
                 Response::text(long.clone())
-                    .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                    .with_header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
             ),
             (
                 "no-transform",
-                Response::text(long.clone()).header(
+                Response::text(long.clone()).with_header(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("public, No-Transform"),
                 ),
@@ -981,12 +986,12 @@ mod tests {
             (
                 "an image",
                 Response::new(StatusCode::OK)
-                    .header(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))
-                    .body(long.clone()),
+                    .with_header(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))
+                    .with_body(long.clone()),
             ),
             (
                 "no content type",
-                Response::new(StatusCode::OK).body(long.clone()),
+                Response::new(StatusCode::OK).with_body(long.clone()),
             ),
             (
                 "204",
@@ -1060,8 +1065,8 @@ mod tests {
     fn a_handlers_own_vary_is_not_repeated() {
         let compression = Compression::new();
         for vary in ["accept-encoding", "Origin, Accept-Encoding", "*"] {
-            let response =
-                Response::text(report(2000)).header(header::VARY, HeaderValue::from_static(vary));
+            let response = Response::text(report(2000))
+                .with_header(header::VARY, HeaderValue::from_static(vary));
             let response = compression.respond(response, Some(Coding::Gzip), false);
             assert_eq!(header(&response, &header::VARY), [vary]);
             assert_eq!(header(&response, &header::CONTENT_ENCODING), ["gzip"]);
@@ -1073,8 +1078,8 @@ mod tests {
         let compression = Compression::new();
         let not_modified = || {
             Response::new(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, HeaderValue::from_static("\"v1\""))
-                .header(
+                .with_header(header::ETAG, HeaderValue::from_static("\"v1\""))
+                .with_header(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 )
@@ -1088,13 +1093,13 @@ mod tests {
         assert!(header(&identity, &header::VARY).is_empty());
         // A 304 that does not say it stands for a compressible type is left alone.
         let untyped = Response::new(StatusCode::NOT_MODIFIED)
-            .header(header::ETAG, HeaderValue::from_static("\"v9\""));
+            .with_header(header::ETAG, HeaderValue::from_static("\"v9\""));
         let untyped = compression.respond(untyped, Some(Coding::Gzip), false);
         assert_eq!(header(&untyped, &header::ETAG), ["\"v9\""]);
         assert!(header(&untyped, &header::VARY).is_empty());
         // A weak tag stays as it is.
-        let weak =
-            Response::text(report(2000)).header(header::ETAG, HeaderValue::from_static("W/\"v2\""));
+        let weak = Response::text(report(2000))
+            .with_header(header::ETAG, HeaderValue::from_static("W/\"v2\""));
         let weak = compression.respond(weak, Some(Coding::Gzip), false);
         assert_eq!(header(&weak, &header::ETAG), ["W/\"v2\""]);
     }
@@ -1118,10 +1123,11 @@ mod tests {
             "three\n\n",
         ];
         for coding in [Coding::Gzip, Coding::Brotli] {
-            let handler = Response::stream(stream::iter(pieces.map(Ok::<_, io::Error>))).header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
+            let handler = Response::stream(stream::iter(pieces.map(Ok::<_, io::Error>)))
+                .with_header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
             let response = compression.respond(handler, Some(coding), false);
             assert_eq!(
                 header(&response, &header::CONTENT_ENCODING),
@@ -1181,7 +1187,7 @@ mod tests {
     fn an_empty_stream_still_ends_as_a_valid_encoding() {
         for coding in [Coding::Gzip, Coding::Brotli] {
             let handler = Response::stream(stream::empty::<Result<Bytes, io::Error>>())
-                .header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             let sent = chunks(Compression::new().respond(handler, Some(coding), false));
             assert_eq!(decode(coding, &sent.concat()), b"", "{coding:?}");
         }

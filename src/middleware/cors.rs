@@ -485,7 +485,7 @@ impl Cors {
             let mut response = Response::text(format!("Disallowed CORS {}", refused.join(", ")))
                 .with_status(StatusCode::BAD_REQUEST);
             if !matches!(verdict, Verdict::Wildcard) {
-                response = response.header(header::VARY, ORIGIN);
+                response = response.with_header(header::VARY, ORIGIN);
             }
             return response;
         }
@@ -497,8 +497,8 @@ impl Cors {
             Allowed::Only(_) => self.allow_methods.clone(),
         };
         response = response
-            .header(header::ACCESS_CONTROL_ALLOW_METHODS, allow_methods)
-            .header(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+            .with_header(header::ACCESS_CONTROL_ALLOW_METHODS, allow_methods)
+            .with_header(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
         let allow_headers = match self.headers {
             Allowed::Any => Some(requested_headers)
                 .filter(|names| !names.is_empty())
@@ -506,7 +506,7 @@ impl Cors {
             Allowed::Only(_) => self.allow_headers.clone(),
         };
         if let Some(allow_headers) = allow_headers {
-            response = response.header(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+            response = response.with_header(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
         }
         response
     }
@@ -516,18 +516,15 @@ impl Cors {
         match verdict {
             // Set, not added: a handler's own grant is replaced, never doubled (a browser
             // refuses a response with two).
-            Verdict::Wildcard => {
-                response = response.set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY)
-            }
+            Verdict::Wildcard => response.set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY),
             Verdict::Echo(origin) => {
-                response = response
-                    .set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
-                    .header(header::VARY, ORIGIN);
+                response.set_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                response = response.with_header(header::VARY, ORIGIN);
             }
-            Verdict::Refused => return response.header(header::VARY, ORIGIN),
+            Verdict::Refused => return response.with_header(header::VARY, ORIGIN),
         }
         if self.credentials {
-            response = response.set_header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+            response.set_header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
         }
         response
     }
@@ -542,7 +539,7 @@ impl Middleware for Cors {
             let response = next.run(request).await;
             return match self.origins {
                 RenderedOrigins::Any => response,
-                _ => response.header(header::VARY, ORIGIN),
+                _ => response.with_header(header::VARY, ORIGIN),
             };
         };
         if request.method() == Method::OPTIONS
@@ -554,7 +551,7 @@ impl Middleware for Cors {
         let exposes = !matches!(verdict, Verdict::Refused);
         let mut response = self.grant_origin(next.run(request).await, verdict);
         if exposes && let Some(expose) = &self.expose_headers {
-            response = response.set_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+            response.set_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
         }
         response
     }

@@ -62,7 +62,7 @@ pub use cors::{Cors, CorsError, Origins};
 ///         if request.header("x-tenant").is_none() {
 ///             return Response::text("x-tenant required").with_status(StatusCode::BAD_REQUEST);
 ///         }
-///         next.run(request).await.header(
+///         next.run(request).await.with_header(
 ///             HeaderName::from_static("server"),
 ///             HeaderValue::from_static("ringserve"),
 ///         )

@@ -99,7 +99,7 @@ pub(crate) async fn dispatch(
     let Some(found) = config.prefix_trie.lookup(inner_path) else {
         return keep_open(not_found(config, path));
     };
-    let app_timeout = config.apps[found.app].timeout();
+    let app_timeout = config.apps[found.app].configured_request_timeout();
     let timeout = effective_timeout(
         app_timeout.or(config.options.request_timeout),
         head.timeout_override,
@@ -310,7 +310,7 @@ fn system_endpoint(shard: &ShardContext, method: &Method, path: &str) -> Option<
     Some(
         Response::text("Method Not Allowed")
             .with_status(StatusCode::METHOD_NOT_ALLOWED)
-            .header(header::ALLOW, HeaderValue::from_static("GET, HEAD")),
+            .with_header(header::ALLOW, HeaderValue::from_static("GET, HEAD")),
     )
 }
 

@@ -376,13 +376,13 @@ impl Forwarder {
             }
         })
         .await;
-        let response = Response::new(status).headers_from(headers);
+        let response = Response::new(status).with_headers(headers);
         match body {
             Some(body) => {
                 guard.finished = true;
-                response.body(body)
+                response.with_body(body)
             }
-            None => response.with_body(ResponseBody::Stream(Box::pin(ForwardedChunks {
+            None => response.with_response_body(ResponseBody::Stream(Box::pin(ForwardedChunks {
                 waiting,
                 guard,
             }))),

@@ -126,13 +126,13 @@ impl ShardContext {
                 Ok(Err(reason)) => {
                     return Err(format!(
                         "application {:?} failed to build its replica on shard {index}: {reason}",
-                        app.app_name()
+                        app.configured_name()
                     ));
                 }
                 Err(_) => {
                     return Err(format!(
                         "application {:?} panicked while building its replica on shard {index}",
-                        app.app_name()
+                        app.configured_name()
                     ));
                 }
             }
@@ -140,7 +140,7 @@ impl ShardContext {
         let app_names: Vec<Rc<str>> = config
             .apps
             .iter()
-            .map(|app| Rc::from(app.app_name()))
+            .map(|app| Rc::from(app.configured_name()))
             .collect();
         let admissions = config
             .apps

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example prefixes
 //! curl localhost:8000/api/v1/hello     # → hello from api-v1 (route path /hello)
-//! curl localhost:8000/greet            # → greetings! (route path /)
+//! curl localhost:8000/greet            # → greetings! (#1 on this core): a count per replica
 //! curl localhost:8000/-/routes         # → {"/api/v1":"api-v1","/greet":"greeter"}
 //! ```
 

@@ -40,23 +40,31 @@
 //!   deadline sweeper      one per shard: cuts reads whose timeout passed (no timer per read)
 //! ```
 //!
-//! # Layout
+//! # Layers
 //!
-//! - [`limits`]: every limit, with its unit, default and reason.
-//! - `options`: [`HttpOptions`], resolved with the environment before start.
-//! - `serve`: [`Serve`] — validation, prefix trie, listeners, shards, [`ServerHandle`].
-//! - [`http1`]: the codec, no socket I/O: head parsing, body framing, encoding, rejections.
-//! - `shard`: per core — accept loop and deadline sweeper, connection loop, body pump,
-//!   response streaming, transport (the shard's own io_uring in `shard::uring`, or glommio's
-//!   streams), dispatch, forwarding to other shards, date cache,
-//!   request ids.
-//! - [`prefix`]: the precomputed prefix trie.
-//! - `deploy`: [`Deployment`] and [`Application`]; admission (turns, queue, overload) and
-//!   health checks.
-//! - [`ingress`]: FastAPI-style routing — `Router`, extractors, validation errors, OpenAPI.
-//! - [`middleware`]: layers around applications — CORS, auth, compression, access log.
-//! - `request`, `request_body`: [`Request`], its whole or streamed body ([`BodyStream`]).
-//! - `response`, `body`, [`sse`]: [`Response`], whole or streamed bodies, server-sent events.
+//! Each module imports only modules below it; nothing imports `serve`, and there are no
+//! cycles. From the top:
+//!
+//! ```text
+//! serve                  Serve builder: validation, prefix trie, listeners, shards, ServerHandle
+//! shard/                 per core: accept loop and deadline sweeper, connection loop, body pump,
+//!                        response streaming, transport (shard::uring, or glommio's streams),
+//!                        dispatch, forwarding to other shards, handle calls, date cache
+//! config                 ServerConfig: what every shard shares, read-only, built by serve
+//! deploy/                Application, DeploymentHandle, admission, health, published loads
+//! ingress/               FastAPI-style routing: Router, extractors, validation errors, OpenAPI
+//! middleware/            layers around replicas: CORS, auth, compression, access log
+//! deployment             the Deployment trait, and Replica: a deployment behind a vtable
+//! request, request_builder, request_body, request_id, response, body, sse, extensions
+//!                        what handlers receive and answer
+//! http1/                 the codec, no socket I/O: head, parse, body framing, encode, rejections
+//! prefix, options, limits, error, rt
+//!                        plain data and the runtime facade, below everything
+//! ```
+//!
+//! A handler's crate names `ringserve` only: [`rt`] is the runtime it needs (timers, tasks,
+//! blocking work, streams), and the patched glommio underneath is the `ringserve-glommio`
+//! package, a real dependency that travels with ringserve.
 
 #![warn(missing_docs)]
 
@@ -89,8 +97,8 @@ pub use body::BoxError;
 pub use deploy::{Application, DeploymentHandle, LocalReplica, Overload};
 pub use deployment::Deployment;
 pub use error::Error;
-pub use http1::reject::ParseError;
 pub use extensions::Extensions;
+pub use http1::reject::ParseError;
 pub use limits::Limits;
 pub use options::{Cores, HttpOptions, IoBackend};
 pub use request::Request;

@@ -35,7 +35,7 @@ impl DeploymentId {
 /// otherwise by one on another core (power of two choices, as for forwarded HTTP requests),
 /// after waiting its turn under the deployment's `max_ongoing_requests` and
 /// `max_queued_requests` like any request. Everything the deployment could answer an HTTP
-/// client comes back as a [`Response`]: its own answer (a stream included), `503`/`429` when it
+/// client comes back as a [`Response`](crate::Response): its own answer (a stream included), `503`/`429` when it
 /// is overloaded, `500` when it panicked. A call made outside a running server's replica (a
 /// plain thread, [`Application::build_local`](crate::Application::build_local)), or to a
 /// deployment that no application of the server binds, answers `503` naming the deployment.

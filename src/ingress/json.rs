@@ -20,16 +20,8 @@ use super::openapi::OperationDoc;
 use super::pydantic::{RangeEnd, choices, range_error};
 use super::respond::IntoResponse;
 use super::validation::{ErrorDetail, LocItem, Location};
+use crate::limits::{JSON_ERROR_INPUT_BYTES_MAX, JSON_RESPONSE_STACK_BYTES};
 use crate::{Request, Response};
-
-/// Largest body whose rejected part is echoed back as a 422's `input` (and so parsed a second
-/// time): above it `input` is `null` (or, for a body that is not JSON, cut to this length),
-/// so a large bad body costs no more to refuse than a small one.
-const ERROR_INPUT_BYTES_MAX: usize = 16 * 1024;
-
-/// Room reserved for a serialized response before serde_json grows the buffer: most JSON
-/// answers of a latency-critical handler fit, so they are written without reallocating.
-const JSON_RESPONSE_CAPACITY_BYTES: usize = 128;
 
 /// A JSON body: extracted from the request (`T: Deserialize`), or sent as the response
 /// (`T: Serialize`). Its schema (`T: ToSchema`) documents the route.
@@ -100,7 +92,7 @@ impl<T: Serialize + ToSchema> IntoResponse for Json<T> {
         // allocation, no shared header (as a partly-used `BytesMut` would need), and plain
         // copies for serde_json's many small writes (a `SmallVec` extends byte by byte: a
         // third of the route's instructions in callgrind). Larger bodies go to a `Vec`.
-        let mut stack = [0u8; JSON_RESPONSE_CAPACITY_BYTES];
+        let mut stack = [0u8; JSON_RESPONSE_STACK_BYTES];
         let mut cursor = std::io::Cursor::new(&mut stack[..]);
         let written = match serde_json::to_writer(&mut cursor, &self.0) {
             Ok(()) => {
@@ -157,7 +149,9 @@ fn not_json(body: &Bytes) -> ErrorDetail {
         Location::Body,
         "Input should be a valid dictionary or object to extract fields from",
     )
-    .input(String::from_utf8_lossy(&body[..body.len().min(ERROR_INPUT_BYTES_MAX)]).into_owned())
+    .input(
+        String::from_utf8_lossy(&body[..body.len().min(JSON_ERROR_INPUT_BYTES_MAX)]).into_owned(),
+    )
 }
 
 /// Deserializes `T`, or reports the first error FastAPI-style.
@@ -298,7 +292,7 @@ fn describe_error(
         }
     }
     // The rejected input is echoed back only from a body small enough to parse again.
-    let document: Value = if body.len() <= ERROR_INPUT_BYTES_MAX {
+    let document: Value = if body.len() <= JSON_ERROR_INPUT_BYTES_MAX {
         serde_json::from_slice(body).unwrap_or(Value::Null)
     } else {
         Value::Null
@@ -527,7 +521,7 @@ mod tests {
     fn responses_small_and_large_serialize_whole() {
         let small = Json(serde_json::json!({"item_id": 5})).into_response();
         assert_eq!(small.body_bytes().unwrap(), r#"{"item_id":5}"#);
-        let long = "x".repeat(JSON_RESPONSE_CAPACITY_BYTES * 3);
+        let long = "x".repeat(JSON_RESPONSE_STACK_BYTES * 3);
         let large = Json(serde_json::json!({ "text": long })).into_response();
         assert_eq!(
             large.body_bytes().unwrap().len(),
@@ -666,14 +660,14 @@ mod tests {
 
     #[test]
     fn a_large_bad_body_is_not_echoed() {
-        let body = format!(r#"{{"x":[{}0]}}"#, "0,".repeat(ERROR_INPUT_BYTES_MAX));
+        let body = format!(r#"{{"x":[{}0]}}"#, "0,".repeat(JSON_ERROR_INPUT_BYTES_MAX));
         let detail = parse::<Item>(body.as_bytes()).unwrap_err();
         assert_eq!(detail.kind, "missing");
         assert_eq!(detail.input, Value::Null);
-        let not_json = not_json(&Bytes::from(vec![b'a'; ERROR_INPUT_BYTES_MAX * 2]));
+        let not_json = not_json(&Bytes::from(vec![b'a'; JSON_ERROR_INPUT_BYTES_MAX * 2]));
         assert_eq!(
             not_json.input.as_str().map(str::len),
-            Some(ERROR_INPUT_BYTES_MAX)
+            Some(JSON_ERROR_INPUT_BYTES_MAX)
         );
     }
 

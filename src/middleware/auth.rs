@@ -18,11 +18,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 
 use super::{Middleware, Next};
 use crate::ingress::{HttpError, OperationDoc};
+use crate::limits::CREDENTIAL_BYTES_MAX;
 use crate::{Request, Response};
-
-/// Longest credential accepted, in bytes: longer configured ones are refused when built, longer
-/// presented ones are refused without comparing.
-const CREDENTIAL_BYTES_MAX: usize = 4096;
 
 /// A check of a request's credentials, usable as a route guard
 /// ([`Router::guard`](crate::ingress::Router::guard)).

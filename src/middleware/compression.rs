@@ -58,27 +58,11 @@ use super::{Middleware, Next};
 use crate::http1::encode::status_has_body;
 use crate::{Request, Response};
 
-/// Whole bodies shorter than this, in bytes, are sent as they are: below about a kilobyte the
-/// saving is a fraction of one TCP segment and does not pay for the encoder's setup (~300 KiB
-/// of state for gzip, ~1 MiB for brotli).
-pub const DEFAULT_MIN_BYTES: usize = 1024;
-
-/// How much of a request's `Accept-Encoding` (all its field lines together) is read, in bytes;
-/// entries beyond it are ignored. Browsers send under 40 (`gzip, deflate, br, zstd`).
-pub const ACCEPT_ENCODING_BYTES_MAX: usize = 1024;
-
-/// How many entries of `Accept-Encoding` are read; the rest are ignored. No client lists more
-/// than a handful of codings.
-pub const ACCEPT_ENCODING_ENTRIES_MAX: usize = 16;
-
-/// Brotli's window, as log2 of its bytes (256 KiB). It bounds the memory of an encoder, which
-/// for a stream lives as long as the stream: at [`CompressionLevel::Default`] an open stream
-/// holds 1–1.7 MiB, a 1 MiB whole body 4.7 MiB while it is encoded. Brotli's own default, 22
-/// (4 MiB), made 1 MiB of JSON 10% smaller for three times the memory.
-pub const BROTLI_WINDOW_LOG: u32 = 18;
-
-/// Bytes of brotli's internal output buffer, drained into the output after each flush.
-const BROTLI_BUFFER_BYTES: usize = 4096;
+use crate::limits::BROTLI_BUFFER_BYTES;
+pub use crate::limits::{
+    ACCEPT_ENCODING_BYTES_MAX, ACCEPT_ENCODING_ENTRIES_MAX, BROTLI_WINDOW_LOG,
+    COMPRESSION_MIN_BYTES_DEFAULT as DEFAULT_MIN_BYTES,
+};
 
 /// A weight of 1 (`q=1`), in thousandths: weights are kept as integers.
 const WEIGHT_MAX: u16 = 1000;

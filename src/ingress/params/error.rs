@@ -10,9 +10,11 @@ use std::fmt::{self, Display};
 
 use serde::Serialize;
 use serde::de;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::ingress::pydantic::{RangeEnd, choices, range_error};
+use crate::ingress::pydantic::{
+    EXTRA_FORBIDDEN, INT_PARSING, MISSING, RangeEnd, Wording, enum_error, range_error, value_error,
+};
 use crate::ingress::validation::{ErrorDetail, LocItem, Location};
 
 /// One `loc` step below the location.
@@ -70,22 +72,24 @@ impl ParamError {
         }))
     }
 
+    /// One of pydantic's errors with a fixed message.
+    pub(super) fn of(wording: Wording) -> Self {
+        ParamError::new(wording.kind, wording.msg)
+    }
+
     /// pydantic's `missing`: `Field required`, input `null`.
     pub(super) fn missing() -> Self {
-        ParamError::new("missing", "Field required")
+        ParamError::of(MISSING)
     }
 
     /// pydantic's `value_error`, for what a type itself refused.
     pub(super) fn value_error(message: impl Display) -> Self {
-        ParamError::new("value_error", format!("Value error, {message}"))
+        let (kind, msg) = value_error(message);
+        ParamError::new(kind, msg)
     }
 
     pub(super) fn int_parsing(raw: &str) -> Self {
-        ParamError::new(
-            "int_parsing",
-            "Input should be a valid integer, unable to parse string as an integer",
-        )
-        .input(raw)
+        ParamError::of(INT_PARSING).input(raw)
     }
 
     /// An integer past its type's `end`, whose value is `limit`.
@@ -173,8 +177,7 @@ impl de::Error for ParamError {
     }
 
     fn unknown_field(field: &str, _expected: &'static [&'static str]) -> Self {
-        ParamError::new("extra_forbidden", "Extra inputs are not permitted")
-            .at(Step::Field(Cow::Owned(field.to_owned())))
+        ParamError::of(EXTRA_FORBIDDEN).at(Step::Field(Cow::Owned(field.to_owned())))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
@@ -184,10 +187,8 @@ impl de::Error for ParamError {
             ))
             .input(variant);
         }
-        let expected = choices(expected);
-        ParamError::new("enum", format!("Input should be {expected}"))
-            .input(variant)
-            .ctx(json!({ "expected": expected }))
+        let (kind, msg, ctx) = enum_error(expected);
+        ParamError::new(kind, msg).input(variant).ctx(ctx)
     }
 }
 

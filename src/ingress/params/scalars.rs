@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::error::ParamError;
-use crate::ingress::pydantic::RangeEnd;
+use crate::ingress::pydantic::{BOOL_PARSING, FLOAT_PARSING, RangeEnd};
 
 /// An integer: an optional sign and ASCII digits, within `min..=max`.
 pub(super) fn parse_int<N>(raw: &str, min: N, max: N) -> Result<N, ParamError>
@@ -40,13 +40,8 @@ where
 
 /// A float, as Rust spells one (including `inf` and `nan`, which pydantic also accepts).
 pub(super) fn parse_float<N: FromStr>(raw: &str) -> Result<N, ParamError> {
-    raw.parse().map_err(|_| {
-        ParamError::new(
-            "float_parsing",
-            "Input should be a valid number, unable to parse string as a number",
-        )
-        .input(raw)
-    })
+    raw.parse()
+        .map_err(|_| ParamError::of(FLOAT_PARSING).input(raw))
 }
 
 /// A boolean, from pydantic's words, case-insensitively.
@@ -59,11 +54,7 @@ pub(super) fn parse_bool(raw: &str) -> Result<bool, ParamError> {
     } else if is(&FALSE) {
         Ok(false)
     } else {
-        Err(ParamError::new(
-            "bool_parsing",
-            "Input should be a valid boolean, unable to interpret input",
-        )
-        .input(raw))
+        Err(ParamError::of(BOOL_PARSING).input(raw))
     }
 }
 

@@ -18,9 +18,9 @@ use smallvec::SmallVec;
 
 use super::docs::swagger_ui_html;
 use super::extract::PathParams;
-use super::handler::{ErasedHandler, RouteFuture};
+use super::handler::RouteFuture;
 use super::openapi::{DocumentBuilder, OperationDoc};
-use super::router::{Dependency, RouteError, RouteSpec};
+use super::route::{Route, RouteError, RouteSpec};
 use crate::{Deployment, Request, Response};
 
 /// Where the OpenAPI document is served, relative to the application's prefix.
@@ -31,12 +31,6 @@ pub const DOCS_PATH: &str = "/docs";
 const NOT_FOUND_BODY: &[u8] = br#"{"detail":"Not Found"}"#;
 const METHOD_NOT_ALLOWED_BODY: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-
-/// One route, ready to serve.
-pub(crate) struct Route<S> {
-    pub(crate) handler: Box<dyn ErasedHandler<S>>,
-    pub(crate) dependencies: Vec<Dependency<S>>,
-}
 
 /// What a matched path template leads to.
 enum Target<S> {

@@ -70,6 +70,7 @@ mod params;
 mod parts;
 mod pydantic;
 mod respond;
+mod route;
 mod router;
 mod validation;
 
@@ -84,7 +85,8 @@ pub use json::Json;
 pub use openapi::OperationDoc;
 pub use parts::{Extension, Header, Path, Query, State};
 pub use respond::IntoResponse;
-pub use router::{RouteError, Router};
+pub use route::RouteError;
+pub use router::Router;
 pub use validation::{ErrorDetail, LocItem, Location, ValidationErrors};
 
 /// utoipa, whose `ToSchema` derive documents the types handlers take and return.

@@ -62,6 +62,7 @@ mod body;
 mod dispatch;
 mod docs;
 mod extract;
+mod guard;
 mod handler;
 mod http_error;
 mod json;
@@ -79,6 +80,7 @@ pub use extract::{
     FromRequest, FromRequestParts, PathParams, Rejection, Rejections, RequestParts, ViaParts,
     ViaRequest,
 };
+pub use guard::Guard;
 pub use handler::Handler;
 pub use http_error::HttpError;
 pub use json::Json;

@@ -15,9 +15,9 @@ use std::rc::Rc;
 use http::Method;
 
 use super::extract::{FromRequestParts, PathParams, Rejection, Rejections, RequestParts};
+use super::guard::Guard;
 use super::handler::{ErasedHandler, RouteFuture};
 use super::openapi::OperationDoc;
-use crate::middleware::auth::Guard;
 use crate::{Request, Response};
 
 /// Runs a dependency attached to a group of routes, keeping only whether it passed.

@@ -11,9 +11,9 @@ use http::Method;
 
 use super::dispatch::Ingress;
 use super::extract::FromRequestParts;
+use super::guard::Guard;
 use super::handler::{Handler, TypedHandler};
 use super::route::{Dependency, RouteError, RouteSpec, run_dependency};
-use crate::middleware::auth::Guard;
 
 /// FastAPI-style routing for one application: method + path templates with typed parameters,
 /// handlers whose arguments are extractors, dependencies, and a generated OpenAPI document.

@@ -144,6 +144,8 @@ impl<S: 'static> Ingress<S> {
         }
         for entry in &mut entries {
             if let Target::Routes(routes) = &entry.target {
+                // A path entry is made only for a route, so none is left without one.
+                debug_assert!(!routes.is_empty(), "a path without a route");
                 entry.allow = allow_header(routes.iter().map(|(method, _)| method));
             }
         }
@@ -189,6 +191,8 @@ impl<S: 'static> Ingress<S> {
                 None => return Box::pin(ready(self.not_found(&request))),
             }
         }
+        // matchit yields one value per parameter of the template it matched.
+        debug_assert_eq!(params.len(), entry.param_names.len());
         let method = request.method();
         match &entry.target {
             Target::Routes(routes) => {

@@ -310,6 +310,11 @@ fn describe_error(
         }
     }
     detail.loc = loc;
+    debug_assert_eq!(
+        detail.loc.first(),
+        Some(&LocItem::from(Location::Body.as_str())),
+        "a body error is located inside the body"
+    );
     detail
 }
 

@@ -13,7 +13,6 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::pydantic::{MISSING, Wording};
-
 use crate::Response;
 
 /// Where in the request a bad value was: the first element of `loc`.

@@ -136,6 +136,10 @@ impl Limits {
 }
 
 // Ingress and middleware.
+//
+// Bounded elsewhere, so without a constant of their own: the query and path pairs an ingress
+// extractor reads, by `uri_bytes_max`; the header pairs, by `headers_count_max`; a JSON body's
+// nesting, by serde_json's recursion limit (128 levels, its default).
 
 /// Whole response bodies shorter than this, in bytes, are sent uncompressed unless
 /// [`Compression::min_bytes`](crate::middleware::Compression::min_bytes) says otherwise: below about a kilobyte the saving is a fraction of

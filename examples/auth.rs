@@ -53,7 +53,7 @@ impl<S> FromRequestParts<S> for Authenticated {
                 Ok(Authenticated)
             }
             _ => Err(HttpError::new(StatusCode::UNAUTHORIZED, "Invalid token")
-                .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
                 .into()),
         }
     }

@@ -158,6 +158,62 @@ impl Limits {
     }
 }
 
+// Ingress and middleware.
+//
+// Bounded elsewhere, so without a constant of their own: the query and path pairs an ingress
+// extractor reads, by `uri_bytes_max`; the header pairs, by `headers_count_max`; a JSON body's
+// nesting, by serde_json's recursion limit (128 levels, its default).
+
+/// Whole response bodies shorter than this, in bytes, are sent uncompressed unless
+/// [`Compression::min_bytes`](crate::middleware::Compression::min_bytes) says otherwise: below about a kilobyte the saving is a fraction of
+/// one TCP segment and does not pay for the encoder's setup (~300 KiB of state for gzip,
+/// ~1 MiB for brotli).
+pub const COMPRESSION_MIN_BYTES_DEFAULT: usize = 1024;
+
+/// How much of a request's `Accept-Encoding` (all its field lines together) is read, in bytes;
+/// entries beyond it are ignored, so a huge header costs no more to negotiate than a short one.
+/// Browsers send under 40 (`gzip, deflate, br, zstd`).
+pub const ACCEPT_ENCODING_BYTES_MAX: usize = 1024;
+
+/// How many entries of `Accept-Encoding` are read; the rest are ignored. No client lists more
+/// than a handful of codings.
+pub const ACCEPT_ENCODING_ENTRIES_MAX: usize = 16;
+
+/// Brotli's window, as log2 of its bytes (256 KiB). It bounds the memory of an encoder, which
+/// for a stream lives as long as the stream: at
+/// [`CompressionLevel::Default`](crate::middleware::CompressionLevel::Default) an open stream holds
+/// 1–1.7 MiB, a 1 MiB whole body 4.7 MiB while it is encoded. Brotli's own default, 22
+/// (4 MiB), made 1 MiB of JSON 10% smaller for three times the memory.
+pub const BROTLI_WINDOW_LOG: u32 = 18;
+
+/// Bytes of brotli's internal output buffer, drained into the output after each flush: the
+/// most a brotli encoder holds back between its own writes.
+pub const BROTLI_BUFFER_BYTES: usize = 4096;
+
+/// Longest credential (bearer token or API key) accepted, in bytes: longer configured ones are
+/// refused when the check is built, longer presented ones are refused without comparing, so a
+/// client cannot make the constant-time comparison run long.
+pub const CREDENTIAL_BYTES_MAX: usize = 4096;
+
+/// Longest list of request headers a CORS preflight may name
+/// (`Access-Control-Request-Headers`), in bytes, before it is refused: each one is compared
+/// against the allowed list.
+pub const CORS_REQUEST_HEADERS_BYTES_MAX: usize = 4096;
+
+/// How long a browser may cache a CORS preflight unless configured otherwise: Starlette's
+/// default `max_age`, 600 s.
+pub const CORS_MAX_AGE_DEFAULT: Duration = Duration::from_secs(600);
+
+/// Largest JSON body, in bytes, whose rejected part is echoed back as a 422's `input` (and so
+/// parsed a second time): above it `input` is `null` (or, for a body that is not JSON, cut to
+/// this length), so a large bad body costs no more to refuse than a small one.
+pub const JSON_ERROR_INPUT_BYTES_MAX: usize = 16 * 1024;
+
+/// Bytes of the stack buffer a JSON response is serialized into before it is copied into its
+/// exactly-sized body: most JSON answers of a latency-critical handler fit, so they are written
+/// without reallocating; larger ones go to a growing `Vec`.
+pub const JSON_RESPONSE_STACK_BYTES: usize = 128;
+
 #[cfg(test)]
 mod tests {
     use super::*;

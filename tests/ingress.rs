@@ -1121,7 +1121,7 @@ impl<S> FromRequestParts<S> for Bearer {
         match parts.request().header("authorization") {
             Some(b"Bearer secret") => Ok(Bearer),
             _ => Err(HttpError::new(StatusCode::UNAUTHORIZED, "Invalid token")
-                .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
                 .into()),
         }
     }
@@ -1314,8 +1314,8 @@ async fn find_item(Path(item_id): Path<i64>) -> Result<Json<ItemId>, HttpError> 
         404 => Err(HttpError::from_status(StatusCode::NOT_FOUND)),
         409 => Err(
             HttpError::new(StatusCode::CONFLICT, json!({"item_id": item_id}))
-                .header(header::RETRY_AFTER, HeaderValue::from_static("3"))
-                .header(
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("3"))
+                .with_header(
                     header::HeaderName::from_static("x-error"),
                     HeaderValue::from_static("conflict"),
                 ),

@@ -11,6 +11,7 @@ use utoipa::openapi::{Content, Required};
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::http_error::HttpError;
 use super::openapi::OperationDoc;
+use super::pydantic::STRING_UNICODE;
 use super::validation::{ErrorDetail, Location};
 use crate::Request;
 
@@ -62,14 +63,8 @@ impl<S> FromRequest<S> for String {
         _state: &S,
     ) -> Result<Self, Rejection> {
         let body = read_body(&mut request).await?;
-        String::from_utf8(body.to_vec()).map_err(|_| {
-            ErrorDetail::new(
-                "string_unicode",
-                Location::Body,
-                "Input should be a valid string, unable to parse raw data as a unicode string",
-            )
-            .into()
-        })
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ErrorDetail::of(STRING_UNICODE, Location::Body).into())
     }
 
     fn describe(operation: &mut OperationDoc) {

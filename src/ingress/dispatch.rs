@@ -18,9 +18,9 @@ use smallvec::SmallVec;
 
 use super::docs::swagger_ui_html;
 use super::extract::PathParams;
-use super::handler::{ErasedHandler, RouteFuture};
+use super::handler::RouteFuture;
 use super::openapi::{DocumentBuilder, OperationDoc};
-use super::router::{Dependency, RouteError, RouteSpec};
+use super::route::{Route, RouteError, RouteSpec};
 use crate::{Deployment, Request, Response};
 
 /// Where the OpenAPI document is served, relative to the application's prefix.
@@ -31,12 +31,6 @@ pub const DOCS_PATH: &str = "/docs";
 const NOT_FOUND_BODY: &[u8] = br#"{"detail":"Not Found"}"#;
 const METHOD_NOT_ALLOWED_BODY: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-
-/// One route, ready to serve.
-pub(crate) struct Route<S> {
-    pub(crate) handler: Box<dyn ErasedHandler<S>>,
-    pub(crate) dependencies: Vec<Dependency<S>>,
-}
 
 /// What a matched path template leads to.
 enum Target<S> {
@@ -150,6 +144,8 @@ impl<S: 'static> Ingress<S> {
         }
         for entry in &mut entries {
             if let Target::Routes(routes) = &entry.target {
+                // A path entry is made only for a route, so none is left without one.
+                debug_assert!(!routes.is_empty(), "a path without a route");
                 entry.allow = allow_header(routes.iter().map(|(method, _)| method));
             }
         }
@@ -195,6 +191,8 @@ impl<S: 'static> Ingress<S> {
                 None => return Box::pin(ready(self.not_found(&request))),
             }
         }
+        // matchit yields one value per parameter of the template it matched.
+        debug_assert_eq!(params.len(), entry.param_names.len());
         let method = request.method();
         match &entry.target {
             Target::Routes(routes) => {

@@ -16,7 +16,7 @@ use crate::Response;
 /// use ringserve::{StatusCode, HeaderValue, header};
 ///
 /// let error = HttpError::new(StatusCode::UNAUTHORIZED, "Invalid token")
-///     .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+///     .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
 /// let response = error.into_response();
 /// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 /// assert_eq!(response.body_bytes().unwrap(), r#"{"detail":"Invalid token"}"#);
@@ -45,7 +45,7 @@ impl HttpError {
     }
 
     /// Adds a header to the error response (e.g. `WWW-Authenticate`).
-    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
     }
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn structured_detail_and_headers() {
         let response = HttpError::new(StatusCode::CONFLICT, serde_json::json!({"id": 5}))
-            .header(header::RETRY_AFTER, HeaderValue::from_static("3"))
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("3"))
             .into_response();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(response.body_bytes().unwrap(), r#"{"detail":{"id":5}}"#);

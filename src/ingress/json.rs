@@ -17,19 +17,15 @@ use utoipa::openapi::{Content, Required, ResponseBuilder};
 use super::body::read_body;
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::openapi::OperationDoc;
-use super::pydantic::{RangeEnd, choices, range_error};
+use super::pydantic::{
+    BOOL_TYPE, DICT_TYPE, EXTRA_FORBIDDEN, FLOAT_TYPE, INT_TYPE, JSON_INVALID, LIST_TYPE, MISSING,
+    MODEL_ATTRIBUTES_TYPE, RangeEnd, STRING_TYPE, TUPLE_TYPE, Wording, enum_error, range_error,
+    value_error,
+};
 use super::respond::IntoResponse;
 use super::validation::{ErrorDetail, LocItem, Location};
+use crate::limits::{JSON_ERROR_INPUT_BYTES_MAX, JSON_RESPONSE_STACK_BYTES};
 use crate::{Request, Response};
-
-/// Largest body whose rejected part is echoed back as a 422's `input` (and so parsed a second
-/// time): above it `input` is `null` (or, for a body that is not JSON, cut to this length),
-/// so a large bad body costs no more to refuse than a small one.
-const ERROR_INPUT_BYTES_MAX: usize = 16 * 1024;
-
-/// Room reserved for a serialized response before serde_json grows the buffer: most JSON
-/// answers of a latency-critical handler fit, so they are written without reallocating.
-const JSON_RESPONSE_CAPACITY_BYTES: usize = 128;
 
 /// A JSON body: extracted from the request (`T: Deserialize`), or sent as the response
 /// (`T: Serialize`). Its schema (`T: ToSchema`) documents the route.
@@ -47,7 +43,7 @@ impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
             .is_some_and(is_json_content_type);
         let body = read_body(&mut request).await?;
         if body.is_empty() {
-            return Err(ErrorDetail::new("missing", Location::Body, "Field required").into());
+            return Err(ErrorDetail::of(MISSING, Location::Body).into());
         }
         if !is_json {
             return Err(not_json(&body).into());
@@ -100,7 +96,7 @@ impl<T: Serialize + ToSchema> IntoResponse for Json<T> {
         // allocation, no shared header (as a partly-used `BytesMut` would need), and plain
         // copies for serde_json's many small writes (a `SmallVec` extends byte by byte: a
         // third of the route's instructions in callgrind). Larger bodies go to a `Vec`.
-        let mut stack = [0u8; JSON_RESPONSE_CAPACITY_BYTES];
+        let mut stack = [0u8; JSON_RESPONSE_STACK_BYTES];
         let mut cursor = std::io::Cursor::new(&mut stack[..]);
         let written = match serde_json::to_writer(&mut cursor, &self.0) {
             Ok(()) => {
@@ -152,12 +148,9 @@ fn is_json_content_type(value: &[u8]) -> bool {
 /// What FastAPI answers when a JSON body arrives with another content type: the body is
 /// taken as a plain string, which is not an object.
 fn not_json(body: &Bytes) -> ErrorDetail {
-    ErrorDetail::new(
-        "model_attributes_type",
-        Location::Body,
-        "Input should be a valid dictionary or object to extract fields from",
+    ErrorDetail::of(MODEL_ATTRIBUTES_TYPE, Location::Body).input(
+        String::from_utf8_lossy(&body[..body.len().min(JSON_ERROR_INPUT_BYTES_MAX)]).into_owned(),
     )
-    .input(String::from_utf8_lossy(&body[..body.len().min(ERROR_INPUT_BYTES_MAX)]).into_owned())
 }
 
 /// Deserializes `T`, or reports the first error FastAPI-style.
@@ -182,18 +175,14 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorDetail> 
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut deserializer)) {
         // Unreachable: the same input failed above. Said plainly rather than panicking.
-        Ok(_) => Err(ErrorDetail::new(
-            "value_error",
-            Location::Body,
-            "Value error, the body did not validate",
-        )),
+        Ok(_) => Err(body_value_error("the body did not validate")),
         Err(error) => Err(describe_error(body, &error)),
     }
 }
 
 /// FastAPI's answer to a body that is not JSON at all: where parsing stopped, and why.
 fn json_invalid(body: &[u8], error: &serde_json::Error) -> ErrorDetail {
-    ErrorDetail::new("json_invalid", Location::Body, "JSON decode error")
+    ErrorDetail::of(JSON_INVALID, Location::Body)
         .at(error_position(body, error))
         .input(Value::Object(serde_json::Map::new()))
         .ctx(serde_json::json!({ "error": message_of(error) }))
@@ -298,7 +287,7 @@ fn describe_error(
         }
     }
     // The rejected input is echoed back only from a body small enough to parse again.
-    let document: Value = if body.len() <= ERROR_INPUT_BYTES_MAX {
+    let document: Value = if body.len() <= JSON_ERROR_INPUT_BYTES_MAX {
         serde_json::from_slice(body).unwrap_or(Value::Null)
     } else {
         Value::Null
@@ -310,7 +299,7 @@ fn describe_error(
     if let Some(field) = field {
         // A missing field is named only by the message; an unexpected or repeated key is
         // already the last step of the path (its exact text, whatever the message quotes).
-        let missing = detail.kind == "missing";
+        let missing = detail.kind == MISSING.kind;
         if missing || loc.len() == 1 {
             loc.push(LocItem::from(field));
         }
@@ -321,6 +310,11 @@ fn describe_error(
         }
     }
     detail.loc = loc;
+    debug_assert_eq!(
+        detail.loc.first(),
+        Some(&LocItem::from(Location::Body.as_str())),
+        "a body error is located inside the body"
+    );
     detail
 }
 
@@ -344,25 +338,17 @@ fn value_at<'v>(document: &'v Value, path: &[LocItem]) -> Option<&'v Value> {
 /// path when serde names it only in the message (a missing or unexpected field).
 fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
     if let Some(field) = between(message, "missing field `", "`") {
-        let missing = ErrorDetail::new("missing", Location::Body, "Field required").input(input);
+        let missing = ErrorDetail::of(MISSING, Location::Body).input(input);
         return (missing, Some(field.to_owned()));
     }
     if let Some(field) = between(message, "unknown field `", "`") {
-        let extra = ErrorDetail::new(
-            "extra_forbidden",
-            Location::Body,
-            "Extra inputs are not permitted",
-        );
+        let extra = ErrorDetail::of(EXTRA_FORBIDDEN, Location::Body);
         return (extra, Some(field.to_owned()));
     }
     if let Some(field) = between(message, "duplicate field `", "`") {
         // Refused rather than "last one wins": two JSON parsers that pick different
         // duplicates are how bodies get smuggled past a check (RFC 8259 §4 leaves it open).
-        let duplicate = ErrorDetail::new(
-            "value_error",
-            Location::Body,
-            format!("Value error, duplicate field '{field}'"),
-        );
+        let duplicate = body_value_error(format_args!("duplicate field '{field}'"));
         return (duplicate, Some(field.to_owned()));
     }
     if message.starts_with("unknown variant `") {
@@ -373,10 +359,10 @@ fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
             .map(|(_, expected)| expected)
             .unwrap_or_default();
         let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let listed = choices(&options);
-        let detail = ErrorDetail::new("enum", Location::Body, format!("Input should be {listed}"))
+        let (kind, msg, ctx) = enum_error(&options);
+        let detail = ErrorDetail::new(kind, Location::Body, msg)
             .input(input)
-            .ctx(serde_json::json!({ "expected": listed }));
+            .ctx(ctx);
         return (detail, None);
     }
     (classify_type(message, input), None)
@@ -384,49 +370,35 @@ fn classify(message: &str, input: Value) -> (ErrorDetail, Option<String>) {
 
 /// pydantic's type and message for a value of the wrong type or out of range.
 fn classify_type(message: &str, input: Value) -> ErrorDetail {
-    let detail = |kind: &'static str, msg: &'static str| {
-        ErrorDetail::new(kind, Location::Body, msg).input(input.clone())
-    };
+    let detail = |wording: Wording| ErrorDetail::of(wording, Location::Body).input(input.clone());
     let Some((_, expected)) = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "))
         .and_then(|rest| rest.split_once(", expected "))
     else {
-        return ErrorDetail::new(
-            "value_error",
-            Location::Body,
-            format!("Value error, {message}"),
-        )
-        .input(input);
+        return body_value_error(message).input(input);
     };
     // JSON bodies are read strictly, as pydantic's strict mode reads them: a string is not a
     // number and a float is not an integer; the error types are strict mode's.
     if let Some(bounds) = integer_bounds(expected) {
-        return out_of_range(&input, bounds)
-            .unwrap_or_else(|| detail("int_type", "Input should be a valid integer"));
+        return out_of_range(&input, bounds).unwrap_or_else(|| detail(INT_TYPE));
     }
     match expected {
-        "f32" | "f64" => detail("float_type", "Input should be a valid number"),
-        "a string" | "a borrowed string" | "a character" | "a char" => {
-            detail("string_type", "Input should be a valid string")
-        }
-        "a boolean" => detail("bool_type", "Input should be a valid boolean"),
-        "a sequence" => detail("list_type", "Input should be a valid list"),
-        "a map" => detail("dict_type", "Input should be a valid dictionary"),
-        _ if expected.starts_with("struct ") => detail(
-            "model_attributes_type",
-            "Input should be a valid dictionary or object to extract fields from",
-        ),
-        _ if expected.starts_with("a tuple") || expected.starts_with("tuple") => {
-            detail("tuple_type", "Input should be a valid tuple")
-        }
-        _ => ErrorDetail::new(
-            "value_error",
-            Location::Body,
-            format!("Value error, {message}"),
-        )
-        .input(input),
+        "f32" | "f64" => detail(FLOAT_TYPE),
+        "a string" | "a borrowed string" | "a character" | "a char" => detail(STRING_TYPE),
+        "a boolean" => detail(BOOL_TYPE),
+        "a sequence" => detail(LIST_TYPE),
+        "a map" => detail(DICT_TYPE),
+        _ if expected.starts_with("struct ") => detail(MODEL_ATTRIBUTES_TYPE),
+        _ if expected.starts_with("a tuple") || expected.starts_with("tuple") => detail(TUPLE_TYPE),
+        _ => body_value_error(message).input(input),
     }
+}
+
+/// pydantic's `value_error` in the body, `message` saying what was refused.
+fn body_value_error(message: impl std::fmt::Display) -> ErrorDetail {
+    let (kind, msg) = value_error(message);
+    ErrorDetail::new(kind, Location::Body, msg)
 }
 
 /// The text between `start` and the next `end` after it, when `message` begins with `start`.
@@ -527,7 +499,7 @@ mod tests {
     fn responses_small_and_large_serialize_whole() {
         let small = Json(serde_json::json!({"item_id": 5})).into_response();
         assert_eq!(small.body_bytes().unwrap(), r#"{"item_id":5}"#);
-        let long = "x".repeat(JSON_RESPONSE_CAPACITY_BYTES * 3);
+        let long = "x".repeat(JSON_RESPONSE_STACK_BYTES * 3);
         let large = Json(serde_json::json!({ "text": long })).into_response();
         assert_eq!(
             large.body_bytes().unwrap().len(),
@@ -666,14 +638,14 @@ mod tests {
 
     #[test]
     fn a_large_bad_body_is_not_echoed() {
-        let body = format!(r#"{{"x":[{}0]}}"#, "0,".repeat(ERROR_INPUT_BYTES_MAX));
+        let body = format!(r#"{{"x":[{}0]}}"#, "0,".repeat(JSON_ERROR_INPUT_BYTES_MAX));
         let detail = parse::<Item>(body.as_bytes()).unwrap_err();
         assert_eq!(detail.kind, "missing");
         assert_eq!(detail.input, Value::Null);
-        let not_json = not_json(&Bytes::from(vec![b'a'; ERROR_INPUT_BYTES_MAX * 2]));
+        let not_json = not_json(&Bytes::from(vec![b'a'; JSON_ERROR_INPUT_BYTES_MAX * 2]));
         assert_eq!(
             not_json.input.as_str().map(str::len),
-            Some(ERROR_INPUT_BYTES_MAX)
+            Some(JSON_ERROR_INPUT_BYTES_MAX)
         );
     }
 

@@ -62,6 +62,7 @@ mod body;
 mod dispatch;
 mod docs;
 mod extract;
+mod guard;
 mod handler;
 mod http_error;
 mod json;
@@ -70,6 +71,7 @@ mod params;
 mod parts;
 mod pydantic;
 mod respond;
+mod route;
 mod router;
 mod validation;
 
@@ -78,13 +80,15 @@ pub use extract::{
     FromRequest, FromRequestParts, PathParams, Rejection, Rejections, RequestParts, ViaParts,
     ViaRequest,
 };
+pub use guard::Guard;
 pub use handler::Handler;
 pub use http_error::HttpError;
 pub use json::Json;
 pub use openapi::OperationDoc;
 pub use parts::{Extension, Header, Path, Query, State};
 pub use respond::IntoResponse;
-pub use router::{RouteError, Router};
+pub use route::RouteError;
+pub use router::Router;
 pub use validation::{ErrorDetail, LocItem, Location, ValidationErrors};
 
 /// utoipa, whose `ToSchema` derive documents the types handlers take and return.

@@ -5,75 +5,15 @@
 //! request can reach it. Dependencies attached to a router apply to every route it holds,
 //! including routes merged or nested into it.
 
-use std::fmt;
+use std::rc::Rc;
 
 use http::Method;
 
-use super::dispatch::{Ingress, Route};
-use super::extract::{FromRequestParts, RequestParts};
-use super::handler::{ErasedHandler, Handler, RouteFuture, TypedHandler};
-use super::openapi::OperationDoc;
-use crate::Response;
-use crate::middleware::auth::Guard;
-use std::rc::Rc;
-
-/// Runs a dependency attached to a group of routes, keeping only whether it passed.
-pub(crate) type DependencyFn<S> = for<'a> fn(
-    &'a RequestParts<'a, S>,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(), super::extract::Rejection>> + 'a>,
->;
-
-/// A dependency attached to a router: an extractor type (how to run it, how it documents
-/// itself), or a guard value that checks credentials.
-pub(crate) enum Dependency<S> {
-    Extractor {
-        run: DependencyFn<S>,
-        describe: fn(&mut OperationDoc),
-    },
-    Guard(Rc<dyn Guard>),
-}
-
-impl<S> Clone for Dependency<S> {
-    fn clone(&self) -> Self {
-        match self {
-            Dependency::Extractor { run, describe } => Dependency::Extractor {
-                run: *run,
-                describe: *describe,
-            },
-            Dependency::Guard(guard) => Dependency::Guard(guard.clone()),
-        }
-    }
-}
-
-impl<S> Dependency<S> {
-    pub(crate) fn describe(&self, operation: &mut OperationDoc) {
-        match self {
-            Dependency::Extractor { describe, .. } => describe(operation),
-            Dependency::Guard(guard) => guard.describe(operation),
-        }
-    }
-}
-
-fn run_dependency<'a, D, S>(
-    parts: &'a RequestParts<'a, S>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), super::extract::Rejection>> + 'a>>
-where
-    D: FromRequestParts<S> + 'static,
-    S: 'static,
-{
-    Box::pin(async move { D::from_request_parts(parts).await.map(drop) })
-}
-
-/// A route as written: method, template, handler, and the dependencies of the groups it is in.
-pub(crate) struct RouteSpec<S> {
-    pub(crate) method: Method,
-    pub(crate) template: String,
-    pub(crate) handler: Box<dyn ErasedHandler<S>>,
-    pub(crate) handler_name: &'static str,
-    pub(crate) describe: fn(&mut OperationDoc),
-    pub(crate) dependencies: Vec<Dependency<S>>,
-}
+use super::dispatch::Ingress;
+use super::extract::FromRequestParts;
+use super::guard::Guard;
+use super::handler::{Handler, TypedHandler};
+use super::route::{Dependency, RouteError, RouteSpec, run_dependency};
 
 /// FastAPI-style routing for one application: method + path templates with typed parameters,
 /// handlers whose arguments are extractors, dependencies, and a generated OpenAPI document.
@@ -265,109 +205,3 @@ impl Router<()> {
         self.build_with_state(())
     }
 }
-
-impl<S> Route<S> {
-    pub(crate) fn call<'a>(
-        &'a self,
-        request: crate::Request,
-        params: super::extract::PathParams<'a>,
-        state: &'a S,
-    ) -> RouteFuture<'a> {
-        let rejections = super::extract::Rejections::default();
-        if self.dependencies.is_empty() {
-            return self.handler.call(request, params, state, rejections);
-        }
-        Box::pin(self.call_with_dependencies(request, params, state, rejections))
-    }
-
-    async fn call_with_dependencies<'a>(
-        &'a self,
-        request: crate::Request,
-        params: super::extract::PathParams<'a>,
-        state: &'a S,
-        mut rejections: super::extract::Rejections,
-    ) -> Response {
-        {
-            let parts = RequestParts::new(&request, &params, state);
-            for dependency in &self.dependencies {
-                let outcome = match dependency {
-                    Dependency::Extractor { run, .. } => run(&parts).await,
-                    Dependency::Guard(guard) => guard
-                        .check(parts.request())
-                        .map_err(super::extract::Rejection::Respond),
-                };
-                if let Err(response) = rejections.absorb(outcome) {
-                    return *response;
-                }
-            }
-        }
-        self.handler.call(request, params, state, rejections).await
-    }
-}
-
-/// Why a router could not be built; each names the route at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteError {
-    /// The template is not a valid path template, or conflicts with another route's.
-    InvalidTemplate {
-        /// The template as written.
-        template: String,
-        /// matchit's reason.
-        reason: String,
-    },
-    /// Two routes have the same method and template.
-    Duplicate {
-        /// The method.
-        method: Method,
-        /// The template.
-        template: String,
-    },
-    /// An extractor of the handler can never succeed on this route (e.g. `Path<i64>` on a
-    /// route with two parameters, `Query<i64>`).
-    Extractor {
-        /// The method.
-        method: Method,
-        /// The template.
-        template: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A prefix given to [`Router::nest`] is not `/segment[/segment…]`.
-    NestPrefix {
-        /// The prefix.
-        prefix: String,
-    },
-    /// The template collides with the router's own `/openapi.json` or `/docs`.
-    Reserved {
-        /// The template.
-        template: String,
-    },
-}
-
-impl fmt::Display for RouteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RouteError::InvalidTemplate { template, reason } => {
-                write!(f, "route {template:?}: {reason}")
-            }
-            RouteError::Duplicate { method, template } => {
-                write!(f, "route {method} {template:?} is registered twice")
-            }
-            RouteError::Extractor {
-                method,
-                template,
-                reason,
-            } => write!(f, "route {method} {template:?}: {reason}"),
-            RouteError::NestPrefix { prefix } => write!(
-                f,
-                "nest prefix {prefix:?} must start with '/', not end with '/' and have no empty segment"
-            ),
-            RouteError::Reserved { template } => write!(
-                f,
-                "route {template:?} is one of the router's own pages (/openapi.json, /docs); use Router::without_docs to free it"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RouteError {}

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
+use super::pydantic::{MISSING, Wording};
 use crate::Response;
 
 /// Where in the request a bad value was: the first element of `loc`.
@@ -106,9 +107,14 @@ impl ErrorDetail {
         }
     }
 
+    /// One of pydantic's errors with a fixed message, at `location`.
+    pub(crate) fn of(wording: Wording, location: Location) -> Self {
+        ErrorDetail::new(wording.kind, location, wording.msg)
+    }
+
     /// pydantic's `missing` error: `Field required`, input `null`.
     pub fn missing(location: Location, name: impl Into<LocItem>) -> Self {
-        ErrorDetail::new("missing", location, "Field required").at(name)
+        ErrorDetail::of(MISSING, location).at(name)
     }
 
     /// Appends a step to `loc`.

@@ -1,7 +1,9 @@
 //! Authentication helpers: a bearer-token check and an API-key check, each usable as a
 //! middleware for a whole application ([`Application::layer`](crate::Application::layer)) or
 //! as a guard on ingress routes ([`Router::guard`](crate::ingress::Router::guard)), where it
-//! also documents its security scheme in the OpenAPI document.
+//! also documents its security scheme in the OpenAPI document. The guard side — the
+//! [`Guard`](crate::ingress::Guard) trait and its implementations for these checks — lives in
+//! the ingress, which builds on middleware; nothing here names the ingress.
 //!
 //! Invariant: credentials are validated when the check is built and compared in constant time
 //! per credential — every configured credential is compared in full, whatever matched, so the
@@ -17,23 +19,8 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 
 use super::{Middleware, Next};
-use crate::ingress::{HttpError, OperationDoc};
+use crate::limits::CREDENTIAL_BYTES_MAX;
 use crate::{Request, Response};
-
-/// Longest credential accepted, in bytes: longer configured ones are refused when built, longer
-/// presented ones are refused without comparing.
-const CREDENTIAL_BYTES_MAX: usize = 4096;
-
-/// A check of a request's credentials, usable as a route guard
-/// ([`Router::guard`](crate::ingress::Router::guard)).
-pub trait Guard: 'static {
-    /// `Ok` lets the request through; `Err` is the answer instead (boxed: refusals are the
-    /// cold path, and a `Response` is large).
-    fn check(&self, request: &Request) -> Result<(), Box<Response>>;
-
-    /// Adds the security scheme to a guarded route's OpenAPI operation.
-    fn describe(&self, _operation: &mut OperationDoc) {}
-}
 
 /// Why credentials were refused when building a check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +92,7 @@ impl Credentials {
 
     /// Whether `presented` is one of the credentials; compares against all of them.
     fn contains(&self, presented: &[u8]) -> bool {
+        debug_assert!(!self.0.is_empty(), "credentials are never empty once built");
         presented.len() <= CREDENTIAL_BYTES_MAX
             && self.0.iter().fold(false, |found, known| {
                 found | constant_time_eq(known, presented)
@@ -148,16 +136,26 @@ impl BearerAuth {
     }
 }
 
+/// A `401` with FastAPI's `{"detail": …}` body — the shape `ingress::HttpError` renders, built
+/// here because middleware sits below the ingress (a test in `ingress::guard` holds the two
+/// to the same bytes) — and the `WWW-Authenticate` challenge every 401 must carry.
 fn unauthorized(detail: &'static str, challenge: HeaderValue) -> Box<Response> {
+    let body = serde_json::to_vec(&serde_json::json!({ "detail": detail })).unwrap_or_default();
     Box::new(
-        HttpError::new(StatusCode::UNAUTHORIZED, detail)
-            .header(header::WWW_AUTHENTICATE, challenge)
-            .into_response(),
+        Response::new(StatusCode::UNAUTHORIZED)
+            .with_header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .with_header(header::WWW_AUTHENTICATE, challenge)
+            .with_body(body),
     )
 }
 
-impl Guard for BearerAuth {
-    fn check(&self, request: &Request) -> Result<(), Box<Response>> {
+impl BearerAuth {
+    /// Checks the request's `Authorization`: `Ok` lets it through, `Err` is the `401` to
+    /// answer instead.
+    pub fn check(&self, request: &Request) -> Result<(), Box<Response>> {
         const CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer");
         let Some(value) = request.header("authorization") else {
             return Err(unauthorized("Not authenticated", CHALLENGE));
@@ -177,11 +175,12 @@ impl Guard for BearerAuth {
         }
     }
 
-    fn describe(&self, operation: &mut OperationDoc) {
-        operation.security_scheme(
+    /// The OpenAPI security scheme this check enforces, with its name in the document.
+    pub(crate) fn security_scheme(&self) -> (&'static str, SecurityScheme) {
+        (
             "bearerAuth",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
+        )
     }
 }
 
@@ -223,8 +222,10 @@ impl ApiKeyAuth {
     }
 }
 
-impl Guard for ApiKeyAuth {
-    fn check(&self, request: &Request) -> Result<(), Box<Response>> {
+impl ApiKeyAuth {
+    /// Checks the request's API-key header: `Ok` lets it through, `Err` is the `401` to answer
+    /// instead.
+    pub fn check(&self, request: &Request) -> Result<(), Box<Response>> {
         match request.header(self.header.as_str()) {
             Some(key) if self.keys.contains(key.trim_ascii()) => Ok(()),
             _ => Err(unauthorized(
@@ -234,11 +235,12 @@ impl Guard for ApiKeyAuth {
         }
     }
 
-    fn describe(&self, operation: &mut OperationDoc) {
-        operation.security_scheme(
+    /// The OpenAPI security scheme this check enforces, with its name in the document.
+    pub(crate) fn security_scheme(&self) -> (&'static str, SecurityScheme) {
+        (
             "apiKeyAuth",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(self.header.as_str()))),
-        );
+        )
     }
 }
 

@@ -16,14 +16,8 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 
 use super::{Middleware, Next};
+use crate::limits::{CORS_MAX_AGE_DEFAULT, CORS_REQUEST_HEADERS_BYTES_MAX};
 use crate::{Request, Response};
-
-/// Starlette's default `max_age`: how long a browser may cache a preflight, in seconds.
-const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
-
-/// Longest list of requested headers a preflight may name, in bytes, before it is refused:
-/// each one is compared against the allowed list.
-const REQUEST_HEADERS_BYTES_MAX: usize = 4096;
 
 /// Request headers a browser may always send cross-origin (the Fetch standard's CORS-safelisted
 /// request headers), so a preflight may name them without their being configured.
@@ -171,7 +165,7 @@ impl Cors {
             headers: Allowed::Only(Vec::new()),
             expose: Allowed::Only(Vec::new()),
             credentials: false,
-            max_age: DEFAULT_MAX_AGE,
+            max_age: CORS_MAX_AGE_DEFAULT,
         }
     }
 }
@@ -449,7 +443,7 @@ impl Cors {
         if matches!(self.headers, Allowed::Any) {
             return true;
         }
-        if requested.len() > REQUEST_HEADERS_BYTES_MAX {
+        if requested.len() > CORS_REQUEST_HEADERS_BYTES_MAX {
             return false;
         }
         requested
@@ -682,6 +676,6 @@ mod tests {
         assert!(cors.headers_allowed(b"x-token, Content-Type"));
         assert!(cors.headers_allowed(b""));
         assert!(!cors.headers_allowed(b"x-token, x-other"));
-        assert!(!cors.headers_allowed(&[b'a'; REQUEST_HEADERS_BYTES_MAX + 1]));
+        assert!(!cors.headers_allowed(&[b'a'; CORS_REQUEST_HEADERS_BYTES_MAX + 1]));
     }
 }

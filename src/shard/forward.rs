@@ -19,7 +19,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use std::panic::AssertUnwindSafe;
@@ -34,6 +33,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 
 use super::ShardContext;
 use crate::body::{BoxError, ResponseBody};
+use crate::deploy::load::Load;
 use crate::http1::head::RequestHead;
 use crate::request::{Request, RequestId};
 use crate::request_body::Body;
@@ -133,25 +133,6 @@ pub(crate) fn build_links(shards: usize, hosts: &[Vec<usize>]) -> Vec<Links> {
 /// shard then serves its own connections, and no link is built just in case.
 pub(crate) fn spills_over(replicas: usize, shards: usize) -> bool {
     (2..shards).contains(&replicas)
-}
-
-/// Each replica's load as its shard publishes it — calls admitted or waiting — for other
-/// shards choosing where to forward. Padded to a cache line each, so a shard publishing its
-/// own count does not slow the others' reads of theirs.
-#[repr(align(64))]
-#[derive(Default)]
-pub(crate) struct Load(AtomicUsize);
-
-impl Load {
-    /// Written only by the shard that hosts the replica, read by the others when they choose:
-    /// `Relaxed` suffices, the count is a hint and a stale one only makes a choice worse.
-    pub(crate) fn publish(&self, load: usize) {
-        self.0.store(load, Ordering::Relaxed);
-    }
-
-    fn read(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
 }
 
 /// One task per link end, connecting it (a missing end stays missing).
@@ -676,19 +657,10 @@ async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Re
         .unwrap_or_else(|_| super::dispatch::internal_error())
 }
 
-/// Every shard's count of the calls its replica of each application holds, for choosing.
-pub(crate) type Loads = Vec<Vec<Load>>;
-
-/// Loads for `apps` applications on `shards` shards, all zero.
-pub(crate) fn loads(apps: usize, shards: usize) -> Loads {
-    (0..apps)
-        .map(|_| (0..shards).map(|_| Load::default()).collect())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::load::loads;
 
     fn linked(links: &[Links]) -> Vec<(usize, usize)> {
         let mut pairs = Vec::new();

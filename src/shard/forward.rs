@@ -652,9 +652,9 @@ async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Re
         shard.app_names[app].clone(),
         carried.request_id,
     );
-    super::dispatch::call_replica(&shard.admissions[app], replica.as_ref(), request)
+    super::replica_call::call_replica(&shard.admissions[app], replica.as_ref(), request)
         .await
-        .unwrap_or_else(|_| super::dispatch::internal_error())
+        .unwrap_or_else(|_| super::replica_call::internal_error())
 }
 
 #[cfg(test)]

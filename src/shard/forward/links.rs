@@ -12,9 +12,7 @@ use glommio::channels::shared_channel::{
 };
 
 use super::protocol::Message;
-
-/// Messages a link holds at most: past it, the sender waits (backpressure between shards).
-const LINK_CAPACITY: usize = 256;
+use crate::limits::LINK_CAPACITY;
 
 /// A shard's ends of the links, before they are connected on its executor.
 pub(crate) struct Links {

@@ -20,13 +20,11 @@ use http::StatusCode;
 
 use super::choice::Choice;
 use super::links::Senders;
-use super::protocol::{CHUNK_CREDITS, Carried, ForwardedHead, Message, UNREACHABLE, unavailable};
+use super::protocol::{Carried, ForwardedHead, Message, UNREACHABLE, unavailable};
 use crate::body::{BoxError, ResponseBody};
 use crate::deploy::load::Load;
+use crate::limits::{CHUNK_CREDITS, CREDIT_BATCH};
 use crate::response::Response;
-
-/// The origin returns credits in batches of this many read chunks, to send fewer messages.
-const CREDIT_BATCH: usize = CHUNK_CREDITS / 2;
 
 /// A call this shard forwarded, waiting for its answer.
 struct Waiting {

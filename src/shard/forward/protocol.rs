@@ -13,10 +13,6 @@ use crate::http1::head::RequestHead;
 use crate::request::RequestId;
 use crate::response::Response;
 
-/// Chunks of one forwarded stream that may be sent before the origin's client has read them:
-/// the most the origin ever buffers for one call.
-pub(super) const CHUNK_CREDITS: usize = 16;
-
 /// What travels between shards.
 pub(crate) enum Message {
     /// Serve this request on one of your replicas of `app`; answer to the sender with `id`.

@@ -18,8 +18,9 @@ use futures_lite::{FutureExt, StreamExt};
 use glommio::task::JoinHandle;
 
 use super::links::Senders;
-use super::protocol::{CHUNK_CREDITS, Carried, ForwardedHead, Message, unavailable};
+use super::protocol::{Carried, ForwardedHead, Message, unavailable};
 use crate::body::ResponseBody;
+use crate::limits::CHUNK_CREDITS;
 use crate::request::Request;
 use crate::request_body::Body;
 use crate::response::Response;

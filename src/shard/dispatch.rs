@@ -6,6 +6,7 @@
 //! response comes back, and a handler past its timeout has its future dropped before the 408 is
 //! sent. The shard keeps serving after a panic.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -106,7 +107,11 @@ pub(crate) async fn dispatch(
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let app = found.app;
     let route_offset = root_len + found.prefix_len;
+    // Set when the handler's future is dropped, for the invariant's check before a 408.
+    let handler_dropped = Cell::new(false);
+    let dropped = SetOnDrop(&handler_dropped);
     let call = async {
+        let _dropped = dropped;
         match place(shard, app, matches!(body, Body::Full(_))) {
             Place::Here(replica) => {
                 let request = Request::new(
@@ -148,6 +153,10 @@ pub(crate) async fn dispatch(
                 })
                 .await;
             let Some(finished) = raced else {
+                debug_assert!(
+                    handler_dropped.get(),
+                    "a handler past its timeout is dropped before the 408 is sent"
+                );
                 return Outcome {
                     response: timed_out(id_text, timeout),
                     // 408 means the server gives up on the connection (RFC 9110 §15.5.9).
@@ -219,6 +228,7 @@ pub(crate) async fn forward(
     mut carried: Carried,
     body: Body,
 ) -> Response {
+    debug_assert_ne!(target, shard.index, "a call is forwarded to another shard");
     let Some(forwarder) = shard.forwarder.get() else {
         return internal_error();
     };
@@ -235,6 +245,15 @@ pub(crate) async fn forward(
 /// The answer to a request body that could not be read for forwarding.
 fn body_error(error: crate::BodyError) -> Response {
     Response::text(error.to_string()).with_status(error.status())
+}
+
+/// Sets its flag when dropped: with the future that owns it, whether dropped or finished.
+struct SetOnDrop<'a>(&'a Cell<bool>);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
 }
 
 fn keep_open(response: Response) -> Outcome {

@@ -16,10 +16,10 @@ use bytes::Bytes;
 use crate::deploy::Application;
 use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
+use crate::deploy::load::Loads;
 use crate::middleware::Layers;
 use crate::options::ResolvedOptions;
 use crate::prefix::PrefixTrie;
-use crate::shard::forward::Loads;
 
 /// What all shards share, read-only, built before they start.
 pub(crate) struct ServerConfig {

@@ -66,6 +66,29 @@ pub const CORE_RANGE_MAX: usize = 4096;
 /// noticed within this time, and the check costs one channel poll.
 pub const SHARD_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
+// Forwarding between shards.
+
+/// Messages, of any kind, one link between two shards holds at most: past it, the sender waits
+/// (backpressure between shards). It bounds what is in flight from one shard to another — and,
+/// since a call's request and body are boxed in one message, the memory a burst of forwarded
+/// calls takes in the channel. 256: enough that a burst rarely waits, few enough that a stalled
+/// peer holds little (chosen, not measured: no benchmark has tuned it yet).
+pub const LINK_CAPACITY: usize = 256;
+
+/// Chunks of one forwarded stream the serving shard may send before the origin's client has
+/// read them: the most the origin ever buffers for one call, so a slow reader holds back only
+/// its own stream, never the link it shares with other calls.
+pub const CHUNK_CREDITS: usize = 16;
+
+/// Read chunks the origin returns as credits in one message: half the window, so the serving
+/// shard never runs dry while a reader keeps up, and credits cost one message per this many
+/// chunks instead of one each.
+pub const CREDIT_BATCH: usize = CHUNK_CREDITS / 2;
+
+// A batch of none would never return a credit, one over the window never fill: either stalls
+// every stream for good.
+const _: () = assert!(CREDIT_BATCH >= 1 && CREDIT_BATCH <= CHUNK_CREDITS);
+
 /// The limits a shard enforces on each client. All sizes in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -22,6 +22,7 @@ use crate::config::ServerConfig;
 use crate::deploy::Application;
 use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
+use crate::deploy::load;
 use crate::error::Error;
 use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_WATCH_INTERVAL};
 use crate::middleware::{Layers, Middleware};
@@ -193,7 +194,7 @@ impl Serve {
                     .map(|app| app.replica_count(options.cores.len()))
                     .collect(),
             )),
-            loads: forward::loads(apps.len(), options.cores.len()),
+            loads: load::loads(apps.len(), options.cores.len()),
             options,
             deployments: apps
                 .iter()

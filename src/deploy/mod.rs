@@ -8,6 +8,7 @@ pub(crate) mod admission;
 mod application;
 pub(crate) mod handle;
 pub(crate) mod health;
+pub(crate) mod load;
 
 pub use admission::Overload;
 pub use application::{Application, LocalReplica};

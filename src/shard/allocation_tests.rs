@@ -130,7 +130,7 @@ fn test_shard() -> ShardContext {
         routes_json: bytes::Bytes::from_static(b"{}"),
         not_found_hint: String::new(),
         health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
-        loads: crate::shard::forward::loads(1, 1),
+        loads: crate::deploy::load::loads(1, 1),
     };
     ShardContext::new(0, Arc::new(config)).expect("replica builds")
 }

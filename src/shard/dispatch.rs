@@ -6,7 +6,6 @@
 //! response comes back, and a handler past its timeout has its future dropped before the 408 is
 //! sent. The shard keeps serving after a panic.
 
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,8 +15,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::ShardContext;
 use super::forward::Carried;
+pub(crate) use super::replica_call::{call_replica, internal_error};
 use crate::config::ServerConfig;
-use crate::deploy::admission::Admission;
 use crate::deployment::Replica;
 use crate::http1::head::{RequestHead, TimeoutOverride};
 use crate::limits::REQUEST_ID_BYTES_MAX;
@@ -148,6 +147,8 @@ pub(crate) async fn dispatch(
                     None
                 })
                 .await;
+            // `or` has dropped the handler's future by the time the timer wins: the 408 is
+            // never sent while the handler still runs.
             let Some(finished) = raced else {
                 return Outcome {
                     response: timed_out(id_text, timeout),
@@ -167,39 +168,6 @@ pub(crate) async fn dispatch(
         },
         Err(_) => keep_open(internal_error()),
     }
-}
-
-/// The `500` for a handler that panicked.
-pub(crate) fn internal_error() -> Response {
-    Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-/// A panic caught from a handler.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
-
-/// Calls this shard's replica: it waits for its turn first (inside the request timeout, as Ray
-/// Serve counts the time queued against it) and holds the turn until its response is
-/// finished, a stream included. A deployment may panic while making its future, or while it
-/// runs: both are caught.
-pub(crate) async fn call_replica(
-    admission: &Admission,
-    replica: &dyn Replica,
-    request: Request,
-) -> Result<Response, Panic> {
-    let turn = match admission.admit().await {
-        Ok(turn) => turn,
-        Err(overloaded) => return Ok(overloaded),
-    };
-    let future = std::panic::catch_unwind(AssertUnwindSafe(|| replica.call_boxed(request)))?;
-    let response = AssertUnwindSafe(future).catch_unwind().await?;
-    Ok(if response.is_stream() {
-        response.map_body(move |chunk| {
-            let _held_until_the_stream_ends = &turn;
-            chunk
-        })
-    } else {
-        response
-    })
 }
 
 /// Where a call for an application is served.
@@ -253,6 +221,7 @@ pub(crate) async fn forward(
     mut carried: Carried,
     body: Body,
 ) -> Response {
+    debug_assert_ne!(target, shard.index, "a call is forwarded to another shard");
     let Some(forwarder) = shard.forwarder.get() else {
         return internal_error();
     };

@@ -17,6 +17,7 @@ mod connection;
 mod date;
 mod dispatch;
 pub(crate) mod forward;
+mod replica_call;
 mod response_stream;
 #[cfg(test)]
 mod spill_tests;

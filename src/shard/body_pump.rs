@@ -6,12 +6,13 @@
 //! read buffer; every chunk passes the body limit and the body read timeout.
 
 use std::future::poll_fn;
+use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::connection::Connection;
+use super::connection_io::ConnectionIo;
 use super::transport::Transport;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode::CONTINUE;
@@ -150,7 +151,7 @@ impl Drop for BodyPump {
     }
 }
 
-impl<T: Transport> Connection<T> {
+impl<T: Transport> ConnectionIo<T> {
     /// Reads the body for the handler, one chunk each time it asks. Returns only when the
     /// body fails; once it is complete or abandoned it waits forever, so it can be raced
     /// against the handler (or a streamed response) that reads it.
@@ -161,7 +162,7 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// [`Connection::pump_body`], but returning `None` once the body is complete or the
+    /// [`ConnectionIo::pump_body`], but returning `None` once the body is complete or the
     /// handler let it go, so that the caller can go on to watch the client.
     pub(super) async fn pump_until_done(&mut self, pump: &mut BodyPump) -> Option<PumpFailure> {
         loop {
@@ -213,6 +214,21 @@ impl<T: Transport> Connection<T> {
                 .get_or_insert_with(|| Instant::now() + body_read_timeout);
             self.read_body_piece(deadline).await?;
             pump.piece_deadline = None;
+        }
+    }
+
+    /// Reads more of a request body into the read buffer, by `deadline`.
+    async fn read_body_piece(&mut self, deadline: Instant) -> Result<(), PumpFailure> {
+        if !self.write_buf.is_empty() {
+            self.flush().await.map_err(|_| PumpFailure::Gone)?;
+        }
+        match self.read(Some(deadline)).await {
+            Ok(0) => Err(PumpFailure::Gone),
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                Err(PumpFailure::Refused(ParseError::ReadTimeout))
+            }
+            Err(_) => Err(PumpFailure::Gone),
         }
     }
 }

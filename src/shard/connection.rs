@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::FutureExt;
-use glommio::timer::Timer;
 use http::{Method, StatusCode, Version, header};
 
 use super::ShardContext;
 use super::body_pump::{BodyPump, PumpFailure};
+use super::connection_io::ConnectionIo;
 use super::dispatch::{self, RequestIdText};
 use super::response_stream::StreamEnd;
 use super::transport::Transport;
@@ -43,9 +43,7 @@ use crate::http1::encode::{
 use crate::http1::head::RequestHead;
 use crate::http1::parse::parse_head_resumable;
 use crate::http1::reject::ParseError;
-use crate::limits::{
-    IDLE_BUFFER_BYTES_MAX, LINGER_BYTES_MAX, LINGER_TIMEOUT, READ_CHUNK_BYTES, WRITE_FLUSH_BYTES,
-};
+use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, WRITE_FLUSH_BYTES};
 use crate::request::RequestId;
 use crate::request_body::Body;
 use crate::response::{Response, ResponseHeaders};
@@ -55,12 +53,7 @@ use crate::response::{Response, ResponseHeaders};
 /// the connection only gets a 503.
 pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>, key: Option<usize>) {
     let mut connection = Connection {
-        transport,
-        shard: shard.clone(),
-        key,
-        read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-        write_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-        request_timer: None,
+        io: ConnectionIo::new(transport, shard.clone(), key),
     };
     match key {
         Some(_) => connection.run().await,
@@ -172,31 +165,27 @@ struct Answering {
     keep_alive: bool,
 }
 
-pub(super) struct Connection<T: Transport> {
-    pub(super) transport: T,
-    pub(super) shard: Rc<ShardContext>,
-    key: Option<usize>,
-    pub(super) read_buf: BytesMut,
-    pub(super) write_buf: BytesMut,
-    /// Made on the first request that has a timeout, then reused.
-    pub(super) request_timer: Option<Timer>,
+/// The connection loop: the socket and its buffers, and the loop's own policy on top.
+struct Connection<T: Transport> {
+    io: ConnectionIo<T>,
 }
 
 impl<T: Transport> Connection<T> {
     /// Parses, answers and waits for input in turn until the connection ends.
     async fn run(&mut self) {
-        let shard = self.shard.clone();
+        let shard = self.io.shard.clone();
         let limits = &shard.config.options.limits;
         let mut state = LoopState::new();
         loop {
-            let next = match parse_head_resumable(&self.read_buf, &mut state.head_scanned, limits) {
-                Ok(Some(head)) => {
-                    state.head_parsed();
-                    self.answer_into_batch(head, &mut state).await
-                }
-                Ok(None) => self.wait_for_input(&mut state).await,
-                Err(error) => Next::Refuse(error),
-            };
+            let next =
+                match parse_head_resumable(&self.io.read_buf, &mut state.head_scanned, limits) {
+                    Ok(Some(head)) => {
+                        state.head_parsed();
+                        self.answer_into_batch(head, &mut state).await
+                    }
+                    Ok(None) => self.wait_for_input(&mut state).await,
+                    Err(error) => Next::Refuse(error),
+                };
             match next {
                 Next::Continue => {}
                 Next::Close => return self.close().await,
@@ -214,11 +203,11 @@ impl<T: Transport> Connection<T> {
             return next;
         }
         state.answered();
-        let pipeline_depth_max = self.shard.config.options.limits.pipeline_depth_max;
+        let pipeline_depth_max = self.io.shard.config.options.limits.pipeline_depth_max;
         if state.unflushed_answers >= pipeline_depth_max
-            || self.write_buf.len() >= WRITE_FLUSH_BYTES
+            || self.io.write_buf.len() >= WRITE_FLUSH_BYTES
         {
-            if self.flush().await.is_err() {
+            if self.io.flush().await.is_err() {
                 return Next::Abort;
             }
             state.flushed();
@@ -229,8 +218,8 @@ impl<T: Transport> Connection<T> {
     /// No complete head is buffered: writes what is batched, then reads more by the deadline
     /// of the wait the connection is in (idle, or inside a head).
     async fn wait_for_input(&mut self, state: &mut LoopState) -> Next {
-        if !self.write_buf.is_empty() {
-            if self.flush().await.is_err() {
+        if !self.io.write_buf.is_empty() {
+            if self.io.flush().await.is_err() {
                 return Next::Abort;
             }
             state.flushed();
@@ -238,29 +227,30 @@ impl<T: Transport> Connection<T> {
         // Empty lines before a request are ignored (RFC 9112 §2.2): some clients send one
         // after a body. They leave the connection idle.
         if self
+            .io
             .read_buf
             .iter()
             .all(|&byte| byte == b'\r' || byte == b'\n')
         {
-            self.read_buf.clear();
+            self.io.read_buf.clear();
             state.buffer_discarded();
         }
-        let idle = self.read_buf.is_empty();
+        let idle = self.io.read_buf.is_empty();
         if idle {
-            if self.shard.draining.get() {
+            if self.io.shard.draining.get() {
                 return Next::Close;
             }
-            self.shrink_buffers();
+            self.io.shrink_buffers();
         }
-        let options = &self.shard.config.options;
+        let options = &self.io.shard.config.options;
         let deadline = state.read_deadline(
             idle,
             options.keep_alive_timeout,
             options.limits.header_read_timeout,
         );
-        self.set_idle(idle);
-        let read = self.read(Some(deadline)).await;
-        self.set_idle(false);
+        self.io.set_idle(idle);
+        let read = self.io.read(Some(deadline)).await;
+        self.io.set_idle(false);
         match read {
             Ok(0) => Next::Close,
             Ok(_) => Next::Continue,
@@ -274,30 +264,13 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    fn set_idle(&self, idle: bool) {
-        if let Some(key) = self.key {
-            self.shard.set_idle(key, idle);
-        }
-    }
-
-    /// Gives back the memory a large request or response grew the buffers to, so an idle
-    /// connection holds only its working size.
-    fn shrink_buffers(&mut self) {
-        if self.read_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
-            self.read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-        }
-        if self.write_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
-            self.write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-        }
-    }
-
     /// Returns once the client has closed its connection (a half-close included) or the socket
     /// failed. One peek and no read: if the client sends more first — a pipelined request — it
     /// never returns, and those bytes stay on the socket for the loop to read after this
     /// answer (peeking again would only see the same bytes at once, a busy loop).
     async fn client_left(&mut self) {
         // `Ok(false)` (end of stream) and errors mean the client is gone: return.
-        if let Ok(true) = self.transport.peer_activity().await {
+        if let Ok(true) = self.io.transport.peer_activity().await {
             std::future::pending::<()>().await;
         }
     }
@@ -311,7 +284,7 @@ impl<T: Transport> Connection<T> {
         &mut self,
         dispatched: std::pin::Pin<&mut impl std::future::Future<Output = dispatch::Outcome>>,
     ) -> Result<dispatch::Outcome, Dropped> {
-        if self.shard.draining.get() || sent_more(&self.read_buf) {
+        if self.io.shard.draining.get() || sent_more(&self.io.read_buf) {
             return Ok(dispatched.await);
         }
         async { Ok(dispatched.await) }
@@ -331,7 +304,7 @@ impl<T: Transport> Connection<T> {
         };
         let request_id = match head.request_id {
             Some(span) => RequestId::FromClient(span),
-            None => RequestId::Generated(self.shard.request_ids.next()),
+            None => RequestId::Generated(self.io.shard.request_ids.next()),
         };
         let request = Answering {
             id_text: RequestIdText::new(&request_id, &head_bytes),
@@ -389,15 +362,15 @@ impl<T: Transport> Connection<T> {
         id_text: &RequestIdText,
         pump: Option<&mut BodyPump>,
     ) -> Result<dispatch::Outcome, Next> {
-        let shard = self.shard.clone();
-        let mut request_timer = self.request_timer.take();
+        let shard = self.io.shard.clone();
+        let mut request_timer = self.io.request_timer.take();
         let raced = {
             let dispatched = dispatch::dispatch(&shard, incoming, id_text, &mut request_timer);
             futures_lite::pin!(dispatched);
             match futures_lite::future::poll_once(dispatched.as_mut()).await {
                 Some(outcome) => Ok(outcome),
                 None => {
-                    if !self.write_buf.is_empty() && self.flush().await.is_err() {
+                    if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
                         return Err(Next::Abort);
                     }
                     self.race_handler(dispatched, pump).await
@@ -412,14 +385,14 @@ impl<T: Transport> Connection<T> {
                 return Err(Next::Refuse(error));
             }
             Err(Dropped::BodyFailed(PumpFailure::Gone)) => {
-                let _ = self.flush().await;
+                let _ = self.io.flush().await;
                 return Err(Next::Abort);
             }
             // Nobody is there to answer, and the answers before this one were flushed before
             // the wait.
             Err(Dropped::ClientGone) => return Err(Next::Abort),
         };
-        self.request_timer = request_timer;
+        self.io.request_timer = request_timer;
         Ok(outcome)
     }
 
@@ -437,7 +410,7 @@ impl<T: Transport> Connection<T> {
             // the client is watched as below.
             Some(pump) if !pump.is_done() => {
                 let first = async { Ok(dispatched.as_mut().await) }
-                    .or(async { Err(self.pump_until_done(pump).await) })
+                    .or(async { Err(self.io.pump_until_done(pump).await) })
                     .await;
                 match first {
                     Ok(outcome) => Ok(outcome),
@@ -460,7 +433,7 @@ impl<T: Transport> Connection<T> {
         let handler_closes = headers.iter().any(|(name, value)| {
             name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
         });
-        !request.keep_alive || outcome_closes || handler_closes || self.shard.draining.get()
+        !request.keep_alive || outcome_closes || handler_closes || self.io.shard.draining.get()
     }
 
     /// Encodes the response: all of it when its body is whole, its head when the body is a
@@ -475,14 +448,14 @@ impl<T: Transport> Connection<T> {
         close: &mut bool,
         body_unread: bool,
     ) -> Option<(ChunkStream, bool)> {
-        let date = self.shard.date.now();
+        let date = self.io.shard.date.now();
         match body {
             ResponseBody::Full(body) => {
                 // A body the handler left unread cannot be skipped safely: close after this.
                 *close |= body_unread;
                 let engine = engine_headers(&date, &request.id_text, *close, request.version);
                 encode_response(
-                    &mut self.write_buf,
+                    &mut self.io.write_buf,
                     status,
                     headers,
                     &body,
@@ -497,7 +470,7 @@ impl<T: Transport> Connection<T> {
                 // HTTP/1.0 has no chunked coding: the close ends the body.
                 *close |= sends_body && framing == Framing::UntilClose;
                 let engine = engine_headers(&date, &request.id_text, *close, request.version);
-                encode_head(&mut self.write_buf, status, headers, framing, &engine);
+                encode_head(&mut self.io.write_buf, status, headers, framing, &engine);
                 sends_body.then_some((stream, framing == Framing::Chunked))
             }
         }
@@ -515,11 +488,14 @@ impl<T: Transport> Connection<T> {
         if let Some(pump) = pump.as_mut() {
             pump.final_response_begun();
         }
-        match self.send_stream(stream, chunked, deadline, pump).await {
+        match self.io.send_stream(stream, chunked, deadline, pump).await {
             Ok(()) => Ok(()),
             // The client cannot be told in-band: end without the last chunk, and close.
             Err(StreamEnd::Cut) => {
-                let _ = self.flush_by(Some(Instant::now() + LINGER_TIMEOUT)).await;
+                let _ = self
+                    .io
+                    .flush_by(Some(Instant::now() + LINGER_TIMEOUT))
+                    .await;
                 Err(Next::Abort)
             }
             Err(StreamEnd::Gone) => Err(Next::Abort),
@@ -533,14 +509,14 @@ impl<T: Transport> Connection<T> {
         &mut self,
         head: &RequestHead,
     ) -> Result<(Bytes, Body, Option<BodyPump>), ParseError> {
-        let head_bytes = self.read_buf.split_to(head.head_len).freeze();
-        let body_bytes_max = self.shard.config.options.limits.body_bytes_max;
+        let head_bytes = self.io.read_buf.split_to(head.head_len).freeze();
+        let body_bytes_max = self.io.shard.config.options.limits.body_bytes_max;
         let (body, pump) = match head.framing {
             BodyFraming::None => (Body::Full(Bytes::new()), None),
             BodyFraming::Length(length) => {
-                let arrived = (self.read_buf.len() as u64).min(length);
+                let arrived = (self.io.read_buf.len() as u64).min(length);
                 // `arrived` is at most the buffer's length, so it fits in usize.
-                let first = self.read_buf.split_to(arrived as usize).freeze();
+                let first = self.io.read_buf.split_to(arrived as usize).freeze();
                 if arrived == length {
                     (Body::Full(first), None)
                 } else {
@@ -550,8 +526,8 @@ impl<T: Transport> Connection<T> {
             BodyFraming::Chunked => {
                 let mut decoder = ChunkedDecoder::new(body_bytes_max);
                 let mut first = BytesMut::new();
-                let progress = decoder.decode(&self.read_buf, &mut first)?;
-                self.read_buf.advance(progress.consumed);
+                let progress = decoder.decode(&self.io.read_buf, &mut first)?;
+                self.io.read_buf.advance(progress.consumed);
                 if progress.done {
                     (Body::Full(first.freeze()), None)
                 } else {
@@ -562,116 +538,34 @@ impl<T: Transport> Connection<T> {
         Ok((head_bytes, body, pump))
     }
 
-    /// Reads more of a request body into the read buffer, by `deadline`.
-    pub(super) async fn read_body_piece(&mut self, deadline: Instant) -> Result<(), PumpFailure> {
-        if !self.write_buf.is_empty() {
-            self.flush().await.map_err(|_| PumpFailure::Gone)?;
-        }
-        match self.read(Some(deadline)).await {
-            Ok(0) => Err(PumpFailure::Gone),
-            Ok(_) => Ok(()),
-            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
-                Err(PumpFailure::Refused(ParseError::ReadTimeout))
-            }
-            Err(_) => Err(PumpFailure::Gone),
-        }
-    }
-
-    /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is
-    /// handed to the shard's sweeper, which shuts the read side when it passes: no timer per
-    /// read. A connection outside the shard's table (refused at the limit) cannot be timed, and
-    /// only reads where a timeout is not needed.
-    pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
-        // Disarmed when the read ends, and also if this future is dropped mid-read (a raced
-        // body pump), so no stale deadline cuts a later read.
-        let armed = match (self.key, deadline) {
-            (Some(key), Some(deadline)) => Some(ArmedDeadline::arm(&self.shard, key, deadline)),
-            _ => None,
-        };
-        let buf = std::mem::take(&mut self.read_buf);
-        let (result, buf) = self.transport.read(buf).await;
-        self.read_buf = buf;
-        if armed.is_some_and(ArmedDeadline::disarm) {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        result
-    }
-
-    pub(super) async fn flush(&mut self) -> io::Result<()> {
-        self.flush_by(None).await
-    }
-
-    /// Writes what is buffered, giving up with `TimedOut` at `deadline` as well as after a
-    /// stall of `send_timeout`.
-    pub(super) async fn flush_by(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        let stall_timeout = self.shard.config.options.limits.send_timeout;
-        let buf = std::mem::take(&mut self.write_buf);
-        let (result, mut buf) = self.transport.write_all(buf, stall_timeout, deadline).await;
-        buf.clear();
-        self.write_buf = buf;
-        result
-    }
-
     /// Answers a refused request with its status and closes.
     async fn refuse(&mut self, error: ParseError) {
-        let request_id = RequestId::Generated(self.shard.request_ids.next());
+        let request_id = RequestId::Generated(self.io.shard.request_ids.next());
         let id_text = RequestIdText::new(&request_id, &[]);
-        let date = self.shard.date.now();
-        encode::encode_rejection(&mut self.write_buf, error, &date, id_text.as_bytes());
+        let date = self.io.shard.date.now();
+        encode::encode_rejection(&mut self.io.write_buf, error, &date, id_text.as_bytes());
         self.close().await;
     }
 
     /// Flushes what is buffered, sends FIN, and discards what the client still sends for a
     /// bounded time and size (nginx's lingering close), so our last response is read, not reset.
     async fn close(&mut self) {
-        if !self.write_buf.is_empty() && self.flush().await.is_err() {
+        if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
             return;
         }
-        self.transport.shutdown_write().await;
-        if self.key.is_none() {
+        self.io.transport.shutdown_write().await;
+        if self.io.key.is_none() {
             // Not in the shard's table, so no read of ours could be timed: no lingering.
             return;
         }
         let deadline = Instant::now() + LINGER_TIMEOUT;
         let mut discarded = 0usize;
         while discarded < LINGER_BYTES_MAX {
-            self.read_buf.clear();
-            match self.read(Some(deadline)).await {
+            self.io.read_buf.clear();
+            match self.io.read(Some(deadline)).await {
                 Ok(0) | Err(_) => return,
                 Ok(read) => discarded += read,
             }
-        }
-    }
-}
-
-/// A read deadline registered with the shard's sweeper for as long as it lives.
-struct ArmedDeadline {
-    shard: Rc<ShardContext>,
-    key: usize,
-    armed: bool,
-}
-
-impl ArmedDeadline {
-    fn arm(shard: &Rc<ShardContext>, key: usize, deadline: Instant) -> Self {
-        shard.arm_deadline(key, deadline);
-        ArmedDeadline {
-            shard: shard.clone(),
-            key,
-            armed: true,
-        }
-    }
-
-    /// Ends the timed read; whether the sweeper had cut it.
-    fn disarm(mut self) -> bool {
-        self.armed = false;
-        self.shard.disarm_deadline(self.key)
-    }
-}
-
-impl Drop for ArmedDeadline {
-    fn drop(&mut self) {
-        if self.armed {
-            self.shard.disarm_deadline(self.key);
         }
     }
 }

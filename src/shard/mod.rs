@@ -14,6 +14,7 @@ mod allocation_tests;
 mod body_pump;
 pub(crate) mod compose;
 mod connection;
+mod connection_io;
 mod date;
 mod dispatch;
 pub(crate) mod forward;

@@ -161,6 +161,11 @@ impl ChunkedDecoder {
                 }
             }
         }
+        debug_assert!(consumed <= input.len(), "consumed past the input");
+        debug_assert!(
+            self.state == State::Done || consumed == input.len(),
+            "partial input is consumed whole"
+        );
         Ok(ChunkedProgress {
             consumed,
             done: self.state == State::Done,
@@ -298,6 +303,10 @@ impl ChunkedDecoder {
         out.extend_from_slice(data);
         let copied = data.len() as u64;
         self.body_len += copied;
+        debug_assert!(
+            self.body_len <= self.body_bytes_max,
+            "a chunk is checked against the body limit before its data"
+        );
         self.state = match remaining - copied {
             0 => State::DataCr,
             remaining => State::Data { remaining },

@@ -48,6 +48,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
     if head_len > limits.head_bytes_max {
         return Err(ParseError::HeadTooLarge);
     }
+    debug_assert!(head_len <= buf.len(), "a head ends inside its buffer");
     let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
     else {
         return Err(ParseError::Malformed);
@@ -90,12 +91,21 @@ pub fn parse_head_resumable(
     let fresh = buf.get(*scanned..).unwrap_or_default();
     *scanned = buf.len();
     if fresh.contains(&b'\n') {
-        return parse_head(buf, limits);
+        let parsed = parse_head(buf, limits);
+        debug_assert!(
+            !matches!(parsed, Ok(None)) || buf.len() <= limits.head_bytes_max,
+            "a partial head is held to the head limit"
+        );
+        return parsed;
     }
     if fresh.iter().any(|&byte| never_in_a_head(byte)) {
         return Err(ParseError::Malformed);
     }
     check_partial_head(buf, limits)?;
+    debug_assert!(
+        buf.len() <= limits.head_bytes_max,
+        "a partial head is held to the head limit"
+    );
     Ok(None)
 }
 

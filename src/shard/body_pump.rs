@@ -116,6 +116,7 @@ impl BodyPump {
                 if count == 0 {
                     return Ok(Taken::NeedMore);
                 }
+                debug_assert!(count <= *left, "the pump reads no further than the body");
                 *left -= count;
                 // `count` is at most the buffer's length, so it fits in usize.
                 let chunk = buf.split_to(count as usize).freeze();
@@ -127,7 +128,12 @@ impl BodyPump {
             Remaining::Chunked(decoder) => {
                 let mut decoded = BytesMut::new();
                 let progress = decoder.decode(buf, &mut decoded)?;
+                debug_assert!(progress.consumed <= buf.len(), "consumed past the buffer");
                 buf.advance(progress.consumed);
+                debug_assert!(
+                    progress.done || buf.is_empty(),
+                    "an unfinished body takes every buffered byte; a finished one leaves the next request"
+                );
                 Ok(match (decoded.is_empty(), progress.done) {
                     (false, last) => Taken::Chunk {
                         chunk: decoded.freeze(),
@@ -182,12 +188,14 @@ impl<T: Transport> ConnectionIo<T> {
     }
 
     async fn pump_one_chunk(&mut self, pump: &mut BodyPump) -> Result<(), PumpFailure> {
+        debug_assert!(!pump.done, "a body read to its end is not read further");
         loop {
             match pump
                 .take_from(&mut self.read_buf)
                 .map_err(PumpFailure::Refused)?
             {
                 Taken::Chunk { chunk, last } => {
+                    debug_assert!(!chunk.is_empty(), "only bytes are handed to the handler");
                     pump.channel.deliver(chunk);
                     if last {
                         pump.channel.finish(Ok(()));

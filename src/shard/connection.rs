@@ -212,6 +212,10 @@ impl<T: Transport> Connection<T> {
             }
             state.flushed();
         }
+        debug_assert!(
+            state.unflushed_answers < pipeline_depth_max,
+            "a batch holds fewer answers than the pipeline depth"
+        );
         Next::Continue
     }
 
@@ -247,6 +251,10 @@ impl<T: Transport> Connection<T> {
             idle,
             options.keep_alive_timeout,
             options.limits.header_read_timeout,
+        );
+        debug_assert!(
+            self.io.write_buf.is_empty(),
+            "encoded answers are written before a wait for input"
         );
         self.io.set_idle(idle);
         let read = self.io.read(Some(deadline)).await;
@@ -373,6 +381,10 @@ impl<T: Transport> Connection<T> {
                     if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
                         return Err(Next::Abort);
                     }
+                    debug_assert!(
+                        self.io.write_buf.is_empty(),
+                        "encoded answers are written before a wait for the handler"
+                    );
                     self.race_handler(dispatched, pump).await
                 }
             }
@@ -509,6 +521,10 @@ impl<T: Transport> Connection<T> {
         &mut self,
         head: &RequestHead,
     ) -> Result<(Bytes, Body, Option<BodyPump>), ParseError> {
+        debug_assert!(
+            head.head_len <= self.io.read_buf.len(),
+            "a head is parsed from the bytes in the read buffer"
+        );
         let head_bytes = self.io.read_buf.split_to(head.head_len).freeze();
         let body_bytes_max = self.io.shard.config.options.limits.body_bytes_max;
         let (body, pump) = match head.framing {

@@ -59,6 +59,11 @@ impl<T: Transport> ConnectionIo<T> {
         if self.write_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
             self.write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
         }
+        debug_assert!(
+            self.read_buf.capacity() <= IDLE_BUFFER_BYTES_MAX
+                && self.write_buf.capacity() <= IDLE_BUFFER_BYTES_MAX,
+            "an idle connection holds only its working buffers"
+        );
     }
 
     /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is

@@ -75,6 +75,10 @@ impl<T: Transport> ConnectionIo<T> {
                     if !self.write_buf.is_empty() {
                         self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
                     }
+                    debug_assert!(
+                        self.write_buf.is_empty(),
+                        "what is buffered is written before the stream is awaited"
+                    );
                     let waited = self
                         .wait_for_chunk(&mut stream, watch_peer, deadline, pump.as_deref_mut())
                         .await;
@@ -108,6 +112,10 @@ impl<T: Transport> ConnectionIo<T> {
             if self.write_buf.len() >= WRITE_FLUSH_BYTES {
                 self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
             }
+            debug_assert!(
+                self.write_buf.len() < WRITE_FLUSH_BYTES,
+                "a streamed body buffers less than one write"
+            );
         }
     }
 

@@ -14,14 +14,10 @@ use http::{Method, Version};
 use super::body::BodyFraming;
 use super::head::{HeaderSpan, HeaderSpans, RequestHead, Span, TimeoutOverride};
 use super::reject::ParseError;
-use crate::limits::{HEADERS_COUNT_CEILING, Limits, REQUEST_ID_BYTES_MAX};
-
-/// Method, spaces and `HTTP/1.1\r\n` around the target: what a request line may hold beyond
-/// `uri_bytes_max` before the target is known to be too long.
-const REQUEST_LINE_OVERHEAD_BYTES: usize = 64;
-
-/// Longest `x-request-timeout-seconds` accepted, so a huge value cannot overflow a `Duration`.
-const TIMEOUT_OVERRIDE_SECONDS_MAX: f64 = 1e9;
+use crate::limits::{
+    HEADERS_COUNT_CEILING, Limits, REQUEST_ID_BYTES_MAX, REQUEST_LINE_OVERHEAD_BYTES,
+    TIMEOUT_OVERRIDE_SECONDS_MAX,
+};
 
 /// Parses the head at the start of `buf`.
 ///

@@ -44,6 +44,94 @@ pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1 << 20;
 /// id never makes a response head grow without bound.
 pub const REQUEST_ID_BYTES_MAX: usize = 128;
 
+// HTTP/1 codec.
+
+/// Most bytes of one chunk-size line: the size digits and any chunk extensions, without the
+/// CRLF. Extensions carry nothing this server uses; the bound only stops a client from making
+/// the decoder scan an endless line. RFC 9112 §7.1.1: "A server ought to limit the total length
+/// of chunk extensions received in a request to an amount reasonable for the services provided
+/// [...] and generate an appropriate 4xx (Client Error) response if that amount is exceeded."
+pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
+
+/// Most bytes of the trailer section: every field line with its CRLF, and the final empty line.
+/// Trailers are discarded (RFC 9112 §7.1.2: "A recipient that removes the chunked coding from a
+/// message MAY selectively retain or discard the received trailer fields."), so the bound only
+/// limits the work a client can make the decoder do to skip them.
+pub const TRAILER_BYTES_MAX: usize = 8 * 1024;
+
+/// Most hex digits in a chunk-size, leading zeros included: 16 digits of 4 bits fill a `u64`,
+/// the decoder's representation of a size.
+pub const CHUNK_SIZE_DIGITS_MAX: u8 = 16;
+
+/// Bytes a request line may hold beyond `uri_bytes_max` (method, spaces and `HTTP/1.1\r\n`
+/// around the target) before the target is known to be too long: a partial request line
+/// longer than both is refused with 414 without waiting for its end.
+pub const REQUEST_LINE_OVERHEAD_BYTES: usize = 64;
+
+/// Longest `x-request-timeout-seconds` accepted, in seconds, so a huge value cannot overflow a
+/// `Duration`.
+pub const TIMEOUT_OVERRIDE_SECONDS_MAX: f64 = 1e9;
+
+/// Header fields of one request kept inline, without allocating: a browser sends about
+/// fifteen, so the common request allocates nothing for them (`parse_head`'s invariant).
+pub const HEADER_SPANS_INLINE: usize = 16;
+
+/// Decimal digits of the longest `u64` (`18446744073709551615`): the stack buffer a
+/// `content-length` value is rendered into.
+pub const U64_DECIMAL_DIGITS_MAX: usize = 20;
+
+// Connections and the shard's I/O.
+
+/// Bytes of a `Date` header value: an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) is always
+/// 29 bytes, so the shard's cached date is a fixed array, copied per response.
+pub const DATE_BYTES: usize = 29;
+
+/// How often a draining shard checks whether its last connection has closed. Short, so a
+/// drain ends soon after the last connection; each check is one counter read.
+pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// After `accept` fails for want of descriptors or memory, wait this long before the next, so
+/// a full file table does not turn the accept loop into a busy loop.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// How long a stopping shard waits for its ring's last operations (cancellations) to complete
+/// before it stops anyway.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often the shard looks for connections whose read deadline has passed: a read timeout
+/// fires at most this much late (and never early), for one timer per shard instead of one per
+/// read.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Submission queue entries of a shard's io_uring; the completion queue gets twice as many. A
+/// full submission queue is submitted at once, so this bounds the entries per system call,
+/// not the operations in flight.
+pub const RING_ENTRIES: u32 = 1024;
+
+/// Operation slots a shard's ring makes up front: as many as a shard's connections typically
+/// have in flight, so the slab rarely grows under load.
+pub const RING_INITIAL_SLOTS: usize = 256;
+
+/// Tries at submitting what is queued before a descriptor is closed, before giving up: the
+/// kernel takes fewer entries only when it is short of memory for them.
+pub const RING_SUBMIT_TRIES_MAX: usize = 16;
+
+/// The longest sleep in the ring; longer timeouts are cut to this (the wait then ends early,
+/// harmlessly): a timer centuries away must not overflow the kernel's arithmetic.
+pub const RING_WAIT_MAX: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Rounds of waiting, each up to [`RING_DROP_WAIT`], for the kernel to answer the
+/// cancellations of a ring being dropped, before giving up (a kernel that never answers: the
+/// buffers are leaked rather than freed under it).
+pub const RING_DROP_WAIT_ROUNDS: usize = 20;
+
+/// One round of [`RING_DROP_WAIT_ROUNDS`]: one second in all.
+pub const RING_DROP_WAIT: Duration = Duration::from_millis(50);
+
+/// The longest linked timeout a send gets (a stall timeout above it is waited this long): the
+/// kernel's timespec holds signed seconds, and a longer wait would be no wait at all.
+pub const LINKED_TIMEOUT_MAX: Duration = Duration::from_secs(u32::MAX as u64);
+
 // Server start-up and configuration.
 
 /// Pending connections the kernel queues per shard listener before refusing more (the

@@ -16,22 +16,7 @@
 use bytes::BytesMut;
 
 use crate::http1::reject::ParseError;
-
-/// Most bytes of one chunk-size line: the size digits and any chunk extensions, without the
-/// CRLF. Extensions carry nothing this server uses; the bound only stops a client from making
-/// the decoder scan an endless line. RFC 9112 §7.1.1: "A server ought to limit the total length
-/// of chunk extensions received in a request to an amount reasonable for the services provided
-/// [...] and generate an appropriate 4xx (Client Error) response if that amount is exceeded."
-pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
-
-/// Most bytes of the trailer section: every field line with its CRLF, and the final empty line.
-/// Trailers are discarded (RFC 9112 §7.1.2: "A recipient that removes the chunked coding from a
-/// message MAY selectively retain or discard the received trailer fields."), so the bound only
-/// limits the work a client can make the decoder do to skip them.
-pub const TRAILER_BYTES_MAX: usize = 8 * 1024;
-
-/// Most hex digits in a chunk-size, leading zeros included: 16 digits of 4 bits fill a `u64`.
-const CHUNK_SIZE_DIGITS_MAX: u8 = 16;
+use crate::limits::{CHUNK_LINE_BYTES_MAX, CHUNK_SIZE_DIGITS_MAX, TRAILER_BYTES_MAX};
 
 const CR: u8 = b'\r';
 const LF: u8 = b'\n';
@@ -161,6 +146,11 @@ impl ChunkedDecoder {
                 }
             }
         }
+        debug_assert!(consumed <= input.len(), "consumed past the input");
+        debug_assert!(
+            self.state == State::Done || consumed == input.len(),
+            "partial input is consumed whole"
+        );
         Ok(ChunkedProgress {
             consumed,
             done: self.state == State::Done,
@@ -298,6 +288,10 @@ impl ChunkedDecoder {
         out.extend_from_slice(data);
         let copied = data.len() as u64;
         self.body_len += copied;
+        debug_assert!(
+            self.body_len <= self.body_bytes_max,
+            "a chunk is checked against the body limit before its data"
+        );
         self.state = match remaining - copied {
             0 => State::DataCr,
             remaining => State::Data { remaining },

@@ -13,6 +13,7 @@ use bytes::{BufMut, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::reject::ParseError;
+use crate::limits::U64_DECIMAL_DIGITS_MAX;
 
 /// How the connection continues after this response, as the `connection` header says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,7 +211,7 @@ fn write_engine_headers(out: &mut BytesMut, engine: &EngineHeaders<'_>) {
 }
 
 pub(crate) fn write_decimal(out: &mut BytesMut, value: u64) {
-    let mut digits = [0u8; 20];
+    let mut digits = [0u8; U64_DECIMAL_DIGITS_MAX];
     let mut start = digits.len();
     let mut rest = value;
     loop {

@@ -11,6 +11,7 @@ use http::{Method, Version};
 use smallvec::SmallVec;
 
 use super::body::BodyFraming;
+use crate::limits::HEADER_SPANS_INLINE;
 
 /// A range of bytes in the head. `u16` is enough: a head is at most
 /// [`crate::limits::HEAD_BYTES_CEILING`] bytes.
@@ -58,9 +59,9 @@ pub struct HeaderSpan {
     pub value: Span,
 }
 
-/// Header fields of one request. Sixteen fit inline (a browser sends about fifteen), so the
-/// common request allocates nothing for them.
-pub type HeaderSpans = SmallVec<[HeaderSpan; 16]>;
+/// Header fields of one request. [`HEADER_SPANS_INLINE`] fit inline (a browser sends about
+/// fifteen), so the common request allocates nothing for them.
+pub type HeaderSpans = SmallVec<[HeaderSpan; HEADER_SPANS_INLINE]>;
 
 /// What an `x-request-timeout-seconds` header asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -14,14 +14,10 @@ use http::{Method, Version};
 use super::body::BodyFraming;
 use super::head::{HeaderSpan, HeaderSpans, RequestHead, Span, TimeoutOverride};
 use super::reject::ParseError;
-use crate::limits::{HEADERS_COUNT_CEILING, Limits, REQUEST_ID_BYTES_MAX};
-
-/// Method, spaces and `HTTP/1.1\r\n` around the target: what a request line may hold beyond
-/// `uri_bytes_max` before the target is known to be too long.
-const REQUEST_LINE_OVERHEAD_BYTES: usize = 64;
-
-/// Longest `x-request-timeout-seconds` accepted, so a huge value cannot overflow a `Duration`.
-const TIMEOUT_OVERRIDE_SECONDS_MAX: f64 = 1e9;
+use crate::limits::{
+    HEADERS_COUNT_CEILING, Limits, REQUEST_ID_BYTES_MAX, REQUEST_LINE_OVERHEAD_BYTES,
+    TIMEOUT_OVERRIDE_SECONDS_MAX,
+};
 
 /// Parses the head at the start of `buf`.
 ///
@@ -48,6 +44,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
     if head_len > limits.head_bytes_max {
         return Err(ParseError::HeadTooLarge);
     }
+    debug_assert!(head_len <= buf.len(), "a head ends inside its buffer");
     let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
     else {
         return Err(ParseError::Malformed);
@@ -90,12 +87,21 @@ pub fn parse_head_resumable(
     let fresh = buf.get(*scanned..).unwrap_or_default();
     *scanned = buf.len();
     if fresh.contains(&b'\n') {
-        return parse_head(buf, limits);
+        let parsed = parse_head(buf, limits);
+        debug_assert!(
+            !matches!(parsed, Ok(None)) || buf.len() <= limits.head_bytes_max,
+            "a partial head is held to the head limit"
+        );
+        return parsed;
     }
     if fresh.iter().any(|&byte| never_in_a_head(byte)) {
         return Err(ParseError::Malformed);
     }
     check_partial_head(buf, limits)?;
+    debug_assert!(
+        buf.len() <= limits.head_bytes_max,
+        "a partial head is held to the head limit"
+    );
     Ok(None)
 }
 

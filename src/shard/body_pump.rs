@@ -6,12 +6,13 @@
 //! read buffer; every chunk passes the body limit and the body read timeout.
 
 use std::future::poll_fn;
+use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::connection::Connection;
+use super::connection_io::ConnectionIo;
 use super::transport::Transport;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode::CONTINUE;
@@ -115,6 +116,7 @@ impl BodyPump {
                 if count == 0 {
                     return Ok(Taken::NeedMore);
                 }
+                debug_assert!(count <= *left, "the pump reads no further than the body");
                 *left -= count;
                 // `count` is at most the buffer's length, so it fits in usize.
                 let chunk = buf.split_to(count as usize).freeze();
@@ -126,7 +128,12 @@ impl BodyPump {
             Remaining::Chunked(decoder) => {
                 let mut decoded = BytesMut::new();
                 let progress = decoder.decode(buf, &mut decoded)?;
+                debug_assert!(progress.consumed <= buf.len(), "consumed past the buffer");
                 buf.advance(progress.consumed);
+                debug_assert!(
+                    progress.done || buf.is_empty(),
+                    "an unfinished body takes every buffered byte; a finished one leaves the next request"
+                );
                 Ok(match (decoded.is_empty(), progress.done) {
                     (false, last) => Taken::Chunk {
                         chunk: decoded.freeze(),
@@ -150,7 +157,7 @@ impl Drop for BodyPump {
     }
 }
 
-impl<T: Transport> Connection<T> {
+impl<T: Transport> ConnectionIo<T> {
     /// Reads the body for the handler, one chunk each time it asks. Returns only when the
     /// body fails; once it is complete or abandoned it waits forever, so it can be raced
     /// against the handler (or a streamed response) that reads it.
@@ -161,7 +168,7 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// [`Connection::pump_body`], but returning `None` once the body is complete or the
+    /// [`ConnectionIo::pump_body`], but returning `None` once the body is complete or the
     /// handler let it go, so that the caller can go on to watch the client.
     pub(super) async fn pump_until_done(&mut self, pump: &mut BodyPump) -> Option<PumpFailure> {
         loop {
@@ -181,12 +188,14 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn pump_one_chunk(&mut self, pump: &mut BodyPump) -> Result<(), PumpFailure> {
+        debug_assert!(!pump.done, "a body read to its end is not read further");
         loop {
             match pump
                 .take_from(&mut self.read_buf)
                 .map_err(PumpFailure::Refused)?
             {
                 Taken::Chunk { chunk, last } => {
+                    debug_assert!(!chunk.is_empty(), "only bytes are handed to the handler");
                     pump.channel.deliver(chunk);
                     if last {
                         pump.channel.finish(Ok(()));
@@ -213,6 +222,21 @@ impl<T: Transport> Connection<T> {
                 .get_or_insert_with(|| Instant::now() + body_read_timeout);
             self.read_body_piece(deadline).await?;
             pump.piece_deadline = None;
+        }
+    }
+
+    /// Reads more of a request body into the read buffer, by `deadline`.
+    async fn read_body_piece(&mut self, deadline: Instant) -> Result<(), PumpFailure> {
+        if !self.write_buf.is_empty() {
+            self.flush().await.map_err(|_| PumpFailure::Gone)?;
+        }
+        match self.read(Some(deadline)).await {
+            Ok(0) => Err(PumpFailure::Gone),
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                Err(PumpFailure::Refused(ParseError::ReadTimeout))
+            }
+            Err(_) => Err(PumpFailure::Gone),
         }
     }
 }

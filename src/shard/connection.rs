@@ -23,19 +23,19 @@
 
 use std::io;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::FutureExt;
-use glommio::timer::Timer;
 use http::{Method, StatusCode, Version, header};
 
 use super::ShardContext;
 use super::body_pump::{BodyPump, PumpFailure};
+use super::connection_io::ConnectionIo;
 use super::dispatch::{self, RequestIdText};
 use super::response_stream::StreamEnd;
 use super::transport::Transport;
-use crate::body::ResponseBody;
+use crate::body::{ChunkStream, ResponseBody};
 use crate::http1::body::{BodyFraming, ChunkedDecoder};
 use crate::http1::encode::{
     self, EngineHeaders, Framing, Persistence, encode_head, encode_response, status_has_body,
@@ -43,23 +43,17 @@ use crate::http1::encode::{
 use crate::http1::head::RequestHead;
 use crate::http1::parse::parse_head_resumable;
 use crate::http1::reject::ParseError;
-use crate::limits::{
-    IDLE_BUFFER_BYTES_MAX, LINGER_BYTES_MAX, LINGER_TIMEOUT, READ_CHUNK_BYTES, WRITE_FLUSH_BYTES,
-};
+use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, WRITE_FLUSH_BYTES};
 use crate::request::RequestId;
 use crate::request_body::Body;
+use crate::response::{Response, ResponseHeaders};
 
 /// Serves one accepted connection until it closes. `key` is its entry in the shard's
 /// connection table, made before the task was spawned; `None` means the shard is full, and
 /// the connection only gets a 503.
 pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>, key: Option<usize>) {
     let mut connection = Connection {
-        transport,
-        shard: shard.clone(),
-        key,
-        read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-        write_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-        request_timer: None,
+        io: ConnectionIo::new(transport, shard.clone(), key),
     };
     match key {
         Some(_) => connection.run().await,
@@ -80,135 +74,201 @@ enum Dropped {
     ClientGone,
 }
 
-/// What the connection does after a request.
+/// What the connection does next, after a request or a wait for input.
 enum Next {
-    KeepAlive,
+    /// Go on: parse what is buffered, or read more.
+    Continue,
     /// Flush, then close gracefully.
     Close,
+    /// Answer with this error status, then close gracefully.
+    Refuse(ParseError),
     /// The peer is gone or misbehaved at the socket level: drop without another write.
     Abort,
 }
 
-pub(super) struct Connection<T: Transport> {
-    pub(super) transport: T,
-    pub(super) shard: Rc<ShardContext>,
-    key: Option<usize>,
-    pub(super) read_buf: BytesMut,
-    pub(super) write_buf: BytesMut,
-    /// Made on the first request that has a timeout, then reused.
-    pub(super) request_timer: Option<Timer>,
+/// The connection loop's state between requests, after hyper's `Reading`/`Writing`: where
+/// the head being read stands, when the current wait began, and what is batched for the next
+/// write.
+struct LoopState {
+    /// Bytes at the start of the buffer known not to end a head: a head arriving in pieces is
+    /// scanned once, not once per piece.
+    head_scanned: usize,
+    /// When the current wait began: idle (nothing buffered) or inside a head. Neither is reset
+    /// by bytes that do not complete a request, so a trickle cannot hold a connection open
+    /// past its timeout.
+    idle_since: Option<Instant>,
+    head_started: Option<Instant>,
+    /// Whether a request has been answered: a new connection waits for its first head under
+    /// the head timeout, not the keep-alive one.
+    answered_any: bool,
+    /// Answers encoded into the write buffer since it was last written.
+    unflushed_answers: usize,
+}
+
+impl LoopState {
+    fn new() -> Self {
+        LoopState {
+            head_scanned: 0,
+            idle_since: None,
+            head_started: None,
+            answered_any: false,
+            unflushed_answers: 0,
+        }
+    }
+
+    /// A complete head was parsed: the next one starts a fresh scan and a fresh wait.
+    fn head_parsed(&mut self) {
+        self.head_scanned = 0;
+        self.idle_since = None;
+        self.head_started = None;
+    }
+
+    /// An answer was encoded into the write buffer.
+    fn answered(&mut self) {
+        self.answered_any = true;
+        self.unflushed_answers += 1;
+    }
+
+    /// The write buffer was written.
+    fn flushed(&mut self) {
+        self.unflushed_answers = 0;
+    }
+
+    /// The buffered bytes were dropped (blank lines): there is no head to resume scanning.
+    fn buffer_discarded(&mut self) {
+        self.head_scanned = 0;
+    }
+
+    /// When the read about to start must end. A new connection gets the head timeout for its
+    /// first request, not the keep-alive one, so silent connections cannot hold slots for long.
+    fn read_deadline(
+        &mut self,
+        idle: bool,
+        keep_alive_timeout: Duration,
+        header_read_timeout: Duration,
+    ) -> Instant {
+        match (idle, self.answered_any) {
+            (true, true) => *self.idle_since.get_or_insert_with(Instant::now) + keep_alive_timeout,
+            (true, false) => {
+                *self.idle_since.get_or_insert_with(Instant::now) + header_read_timeout
+            }
+            (false, _) => *self.head_started.get_or_insert_with(Instant::now) + header_read_timeout,
+        }
+    }
+}
+
+/// What the answer needs of its request once the handler has taken it.
+struct Answering {
+    id_text: RequestIdText,
+    is_head: bool,
+    version: Version,
+    keep_alive: bool,
+}
+
+/// The connection loop: the socket and its buffers, and the loop's own policy on top.
+struct Connection<T: Transport> {
+    io: ConnectionIo<T>,
 }
 
 impl<T: Transport> Connection<T> {
+    /// Parses, answers and waits for input in turn until the connection ends.
     async fn run(&mut self) {
-        let shard = self.shard.clone();
+        let shard = self.io.shard.clone();
         let limits = &shard.config.options.limits;
-        let mut pipelined = 0usize;
-        let mut answered_any = false;
-        // Bytes at the start of the buffer known not to end a head: a head arriving in pieces
-        // is scanned once, not once per piece.
-        let mut head_scanned = 0usize;
-        // When the current wait began: idle (nothing buffered) or inside a head. Neither is
-        // reset by bytes that do not complete a request, so a trickle cannot hold a
-        // connection open past its timeout.
-        let mut idle_since: Option<Instant> = None;
-        let mut head_started: Option<Instant> = None;
+        let mut state = LoopState::new();
         loop {
-            match parse_head_resumable(&self.read_buf, &mut head_scanned, limits) {
-                Ok(Some(head)) => {
-                    head_scanned = 0;
-                    idle_since = None;
-                    head_started = None;
-                    match self.answer(head).await {
-                        Next::KeepAlive => {}
-                        Next::Close => return self.close().await,
-                        Next::Abort => return,
+            let next =
+                match parse_head_resumable(&self.io.read_buf, &mut state.head_scanned, limits) {
+                    Ok(Some(head)) => {
+                        state.head_parsed();
+                        self.answer_into_batch(head, &mut state).await
                     }
-                    answered_any = true;
-                    pipelined += 1;
-                    if pipelined >= limits.pipeline_depth_max
-                        || self.write_buf.len() >= WRITE_FLUSH_BYTES
-                    {
-                        if self.flush().await.is_err() {
-                            return;
-                        }
-                        pipelined = 0;
-                    }
-                }
-                Ok(None) => {
-                    if !self.write_buf.is_empty() {
-                        if self.flush().await.is_err() {
-                            return;
-                        }
-                        pipelined = 0;
-                    }
-                    // Empty lines before a request are ignored (RFC 9112 §2.2): some clients
-                    // send one after a body. They leave the connection idle.
-                    if self
-                        .read_buf
-                        .iter()
-                        .all(|&byte| byte == b'\r' || byte == b'\n')
-                    {
-                        self.read_buf.clear();
-                        head_scanned = 0;
-                    }
-                    let idle = self.read_buf.is_empty();
-                    if idle {
-                        if self.shard.draining.get() {
-                            return self.close().await;
-                        }
-                        self.shrink_buffers();
-                    }
-                    // A new connection gets the head timeout for its first request, not the
-                    // keep-alive one, so silent connections cannot hold slots for long.
-                    let deadline = match (idle, answered_any) {
-                        (true, true) => {
-                            *idle_since.get_or_insert_with(Instant::now)
-                                + shard.config.options.keep_alive_timeout
-                        }
-                        (true, false) => {
-                            *idle_since.get_or_insert_with(Instant::now)
-                                + limits.header_read_timeout
-                        }
-                        (false, _) => {
-                            *head_started.get_or_insert_with(Instant::now)
-                                + limits.header_read_timeout
-                        }
-                    };
-                    self.set_idle(idle);
-                    let read = self.read(Some(deadline)).await;
-                    self.set_idle(false);
-                    match read {
-                        Ok(0) => return self.close().await,
-                        Ok(_) => {}
-                        // An idle connection that times out just closes (RFC 9112 §9.8); a
-                        // half-sent head gets 408.
-                        Err(error) if error.kind() == io::ErrorKind::TimedOut && !idle => {
-                            return self.refuse(ParseError::ReadTimeout).await;
-                        }
-                        Err(_) if idle => return self.close().await,
-                        Err(_) => return,
-                    }
-                }
-                Err(error) => return self.refuse(error).await,
+                    Ok(None) => self.wait_for_input(&mut state).await,
+                    Err(error) => Next::Refuse(error),
+                };
+            match next {
+                Next::Continue => {}
+                Next::Close => return self.close().await,
+                Next::Refuse(error) => return self.refuse(error).await,
+                Next::Abort => return,
             }
         }
     }
 
-    fn set_idle(&self, idle: bool) {
-        if let Some(key) = self.key {
-            self.shard.set_idle(key, idle);
+    /// Answers one request into the write buffer, and writes the batch once it holds as many
+    /// answers or bytes as a batch may.
+    async fn answer_into_batch(&mut self, head: RequestHead, state: &mut LoopState) -> Next {
+        let next = self.answer(head).await;
+        if !matches!(next, Next::Continue) {
+            return next;
         }
+        state.answered();
+        let pipeline_depth_max = self.io.shard.config.options.limits.pipeline_depth_max;
+        if state.unflushed_answers >= pipeline_depth_max
+            || self.io.write_buf.len() >= WRITE_FLUSH_BYTES
+        {
+            if self.io.flush().await.is_err() {
+                return Next::Abort;
+            }
+            state.flushed();
+        }
+        debug_assert!(
+            state.unflushed_answers < pipeline_depth_max,
+            "a batch holds fewer answers than the pipeline depth"
+        );
+        Next::Continue
     }
 
-    /// Gives back the memory a large request or response grew the buffers to, so an idle
-    /// connection holds only its working size.
-    fn shrink_buffers(&mut self) {
-        if self.read_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
-            self.read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    /// No complete head is buffered: writes what is batched, then reads more by the deadline
+    /// of the wait the connection is in (idle, or inside a head).
+    async fn wait_for_input(&mut self, state: &mut LoopState) -> Next {
+        if !self.io.write_buf.is_empty() {
+            if self.io.flush().await.is_err() {
+                return Next::Abort;
+            }
+            state.flushed();
         }
-        if self.write_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
-            self.write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        // Empty lines before a request are ignored (RFC 9112 §2.2): some clients send one
+        // after a body. They leave the connection idle.
+        if self
+            .io
+            .read_buf
+            .iter()
+            .all(|&byte| byte == b'\r' || byte == b'\n')
+        {
+            self.io.read_buf.clear();
+            state.buffer_discarded();
+        }
+        let idle = self.io.read_buf.is_empty();
+        if idle {
+            if self.io.shard.draining.get() {
+                return Next::Close;
+            }
+            self.io.shrink_buffers();
+        }
+        let options = &self.io.shard.config.options;
+        let deadline = state.read_deadline(
+            idle,
+            options.keep_alive_timeout,
+            options.limits.header_read_timeout,
+        );
+        debug_assert!(
+            self.io.write_buf.is_empty(),
+            "encoded answers are written before a wait for input"
+        );
+        self.io.set_idle(idle);
+        let read = self.io.read(Some(deadline)).await;
+        self.io.set_idle(false);
+        match read {
+            Ok(0) => Next::Close,
+            Ok(_) => Next::Continue,
+            // An idle connection that times out just closes (RFC 9112 §9.8); a half-sent head
+            // gets 408.
+            Err(error) if error.kind() == io::ErrorKind::TimedOut && !idle => {
+                Next::Refuse(ParseError::ReadTimeout)
+            }
+            Err(_) if idle => Next::Close,
+            Err(_) => Next::Abort,
         }
     }
 
@@ -218,7 +278,7 @@ impl<T: Transport> Connection<T> {
     /// answer (peeking again would only see the same bytes at once, a busy loop).
     async fn client_left(&mut self) {
         // `Ok(false)` (end of stream) and errors mean the client is gone: return.
-        if let Ok(true) = self.transport.peer_activity().await {
+        if let Ok(true) = self.io.transport.peer_activity().await {
             std::future::pending::<()>().await;
         }
     }
@@ -232,7 +292,7 @@ impl<T: Transport> Connection<T> {
         &mut self,
         dispatched: std::pin::Pin<&mut impl std::future::Future<Output = dispatch::Outcome>>,
     ) -> Result<dispatch::Outcome, Dropped> {
-        if self.shard.draining.get() || sent_more(&self.read_buf) {
+        if self.io.shard.draining.get() || sent_more(&self.io.read_buf) {
             return Ok(dispatched.await);
         }
         async { Ok(dispatched.await) }
@@ -248,139 +308,47 @@ impl<T: Transport> Connection<T> {
     async fn answer(&mut self, head: RequestHead) -> Next {
         let (head_bytes, body, mut pump) = match self.take_body(&head) {
             Ok(parts) => parts,
-            Err(error) => {
-                self.refuse(error).await;
-                return Next::Abort;
-            }
+            Err(error) => return Next::Refuse(error),
         };
-        let shard = self.shard.clone();
         let request_id = match head.request_id {
             Some(span) => RequestId::FromClient(span),
-            None => RequestId::Generated(shard.request_ids.next()),
+            None => RequestId::Generated(self.io.shard.request_ids.next()),
         };
-        let id_text = RequestIdText::new(&request_id, &head_bytes);
-        let is_head = head.method == Method::HEAD;
-        let version = head.version;
-        let keep_alive = head.keep_alive;
-        let mut request_timer = self.request_timer.take();
+        let request = Answering {
+            id_text: RequestIdText::new(&request_id, &head_bytes),
+            is_head: head.method == Method::HEAD,
+            version: head.version,
+            keep_alive: head.keep_alive,
+        };
         let incoming = dispatch::Incoming {
             head_bytes,
             head,
             body,
             request_id,
         };
-        let outcome = {
-            let dispatched = dispatch::dispatch(&shard, incoming, &id_text, &mut request_timer);
-            futures_lite::pin!(dispatched);
-            // A handler that finishes at once joins the batch of pipelined answers; one that
-            // has to wait must not hold back the answers already encoded.
-            match futures_lite::future::poll_once(&mut dispatched).await {
-                Some(outcome) => outcome,
-                None => {
-                    if !self.write_buf.is_empty() && self.flush().await.is_err() {
-                        return Next::Abort;
-                    }
-                    // The handler is polled first in each race, so an answer that is
-                    // ready wins over a failure noticed in the same wake-up.
-                    let raced = match pump.as_mut() {
-                        // While the body is still arriving, the pump's reads see the client
-                        // leave; a peek would only see the body's bytes. Once it is all in (or
-                        // the handler let it go), the client is watched as below.
-                        Some(pump) if !pump.is_done() => {
-                            let first = async { Ok(dispatched.as_mut().await) }
-                                .or(async { Err(self.pump_until_done(pump).await) })
-                                .await;
-                            match first {
-                                Ok(outcome) => Ok(outcome),
-                                Err(Some(failure)) => Err(Dropped::BodyFailed(failure)),
-                                Err(None) => self.unless_client_leaves(dispatched.as_mut()).await,
-                            }
-                        }
-                        _ => self.unless_client_leaves(dispatched.as_mut()).await,
-                    };
-                    match raced {
-                        Ok(outcome) => outcome,
-                        // The body failed before the handler answered: the handler is
-                        // dropped and the client gets the body's error status.
-                        Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => {
-                            self.refuse(error).await;
-                            return Next::Abort;
-                        }
-                        Err(Dropped::BodyFailed(PumpFailure::Gone)) => {
-                            let _ = self.flush().await;
-                            return Next::Abort;
-                        }
-                        // Nobody is there to answer, and the answers before this one were
-                        // flushed before the wait.
-                        Err(Dropped::ClientGone) => return Next::Abort,
-                    }
-                }
-            }
+        let outcome = match self
+            .call_handler(incoming, &request.id_text, pump.as_mut())
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(next) => return next,
         };
-        self.request_timer = request_timer;
-        let (status, headers, body) = outcome.response.into_parts();
-        // An interim (1xx) status cannot end a request: the client would wait for a final one
-        // forever, or, after 101, stop speaking HTTP/1. hyper answers 500 too.
-        let (status, headers, body) = if status.is_informational() {
-            dispatch::internal_error().into_parts()
-        } else {
-            (status, headers, body)
-        };
-        let handler_closes = headers.iter().any(|(name, value)| {
-            name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
-        });
-        // A body the handler left unread cannot be skipped safely: close after the answer.
-        let mut close = !keep_alive || outcome.close || handler_closes || shard.draining.get();
-        let date = shard.date.now();
-        let stream = match body {
-            ResponseBody::Full(body) => {
-                // A body the handler left unread cannot be skipped safely: close after this.
-                close |= body_unread(&pump);
-                let engine = engine_headers(&date, &id_text, close, version);
-                encode_response(
-                    &mut self.write_buf,
-                    status,
-                    &headers,
-                    &body,
-                    !is_head,
-                    &engine,
-                );
-                None
-            }
-            // Nothing of a stream is sent for HEAD or a status without content (RFC 9110
-            // §6.4.1): it is dropped unpolled; the head says how a GET would be framed.
-            ResponseBody::Stream(stream) => {
-                let reset_content = status == StatusCode::RESET_CONTENT;
-                let sends_body = !is_head && status_has_body(status) && !reset_content;
-                let framing = if reset_content {
-                    Framing::Length(0)
-                } else if version == Version::HTTP_10 {
-                    // HTTP/1.0 has no chunked coding: the close ends the body.
-                    close |= sends_body;
-                    Framing::UntilClose
-                } else {
-                    Framing::Chunked
-                };
-                let engine = engine_headers(&date, &id_text, close, version);
-                encode_head(&mut self.write_buf, status, &headers, framing, &engine);
-                sends_body.then_some((stream, framing == Framing::Chunked))
-            }
-        };
+        let (status, headers, body) = without_interim_status(outcome.response);
+        let mut close = self.closes_after(&request, outcome.close, &headers);
+        let stream = self.encode_answer(
+            status,
+            &headers,
+            body,
+            &request,
+            &mut close,
+            body_unread(&pump),
+        );
         if let Some((stream, chunked)) = stream {
-            if let Some(pump) = pump.as_mut() {
-                pump.final_response_begun();
-            }
             let sent = self
-                .send_stream(stream, chunked, outcome.deadline, pump.as_mut())
+                .send_streamed_body(stream, chunked, outcome.deadline, pump.as_mut())
                 .await;
-            match sent {
-                Ok(()) => {}
-                // The client cannot be told in-band: end without the last chunk, and close.
-                Err(StreamEnd::Cut) => {
-                    let _ = self.flush_by(Some(Instant::now() + LINGER_TIMEOUT)).await;
-                    return Next::Abort;
-                }
-                Err(StreamEnd::Gone) => return Next::Abort,
+            if let Err(next) = sent {
+                return next;
             }
         }
         // A streamed response may have read the request body, or left some: its head is
@@ -388,7 +356,161 @@ impl<T: Transport> Connection<T> {
         if close || body_unread(&pump) {
             Next::Close
         } else {
-            Next::KeepAlive
+            Next::Continue
+        }
+    }
+
+    /// Runs the handler. One that finishes at once joins the batch of pipelined answers; one
+    /// that has to wait must not hold back the answers already encoded, so they are written
+    /// first, and then it races its request body's reads and the client leaving. `Err` is
+    /// what the connection does instead of answering.
+    async fn call_handler(
+        &mut self,
+        incoming: dispatch::Incoming,
+        id_text: &RequestIdText,
+        pump: Option<&mut BodyPump>,
+    ) -> Result<dispatch::Outcome, Next> {
+        let shard = self.io.shard.clone();
+        let mut request_timer = self.io.request_timer.take();
+        let raced = {
+            let dispatched = dispatch::dispatch(&shard, incoming, id_text, &mut request_timer);
+            futures_lite::pin!(dispatched);
+            match futures_lite::future::poll_once(dispatched.as_mut()).await {
+                Some(outcome) => Ok(outcome),
+                None => {
+                    if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
+                        return Err(Next::Abort);
+                    }
+                    debug_assert!(
+                        self.io.write_buf.is_empty(),
+                        "encoded answers are written before a wait for the handler"
+                    );
+                    self.race_handler(dispatched, pump).await
+                }
+            }
+        };
+        let outcome = match raced {
+            Ok(outcome) => outcome,
+            // The body failed before the handler answered: the handler is dropped and the
+            // client gets the body's error status.
+            Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => {
+                return Err(Next::Refuse(error));
+            }
+            Err(Dropped::BodyFailed(PumpFailure::Gone)) => {
+                let _ = self.io.flush().await;
+                return Err(Next::Abort);
+            }
+            // Nobody is there to answer, and the answers before this one were flushed before
+            // the wait.
+            Err(Dropped::ClientGone) => return Err(Next::Abort),
+        };
+        self.io.request_timer = request_timer;
+        Ok(outcome)
+    }
+
+    /// Awaits a handler that had to wait, racing the reads of its request body while the body
+    /// is still arriving, then the client leaving. The handler is polled first in each race,
+    /// so an answer that is ready wins over a failure noticed in the same wake-up.
+    async fn race_handler(
+        &mut self,
+        mut dispatched: std::pin::Pin<&mut impl std::future::Future<Output = dispatch::Outcome>>,
+        pump: Option<&mut BodyPump>,
+    ) -> Result<dispatch::Outcome, Dropped> {
+        match pump {
+            // While the body is still arriving, the pump's reads see the client leave; a peek
+            // would only see the body's bytes. Once it is all in (or the handler let it go),
+            // the client is watched as below.
+            Some(pump) if !pump.is_done() => {
+                let first = async { Ok(dispatched.as_mut().await) }
+                    .or(async { Err(self.io.pump_until_done(pump).await) })
+                    .await;
+                match first {
+                    Ok(outcome) => Ok(outcome),
+                    Err(Some(failure)) => Err(Dropped::BodyFailed(failure)),
+                    Err(None) => self.unless_client_leaves(dispatched).await,
+                }
+            }
+            _ => self.unless_client_leaves(dispatched).await,
+        }
+    }
+
+    /// Whether the connection closes after this answer: the client or the handler asked for
+    /// it, the handler's request cannot be followed (`outcome_closes`), or the shard drains.
+    fn closes_after(
+        &self,
+        request: &Answering,
+        outcome_closes: bool,
+        headers: &ResponseHeaders,
+    ) -> bool {
+        let handler_closes = headers.iter().any(|(name, value)| {
+            name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close")
+        });
+        !request.keep_alive || outcome_closes || handler_closes || self.io.shard.draining.get()
+    }
+
+    /// Encodes the response: all of it when its body is whole, its head when the body is a
+    /// stream, which is returned (with whether it is chunked) if it is to be sent. Sets
+    /// `close` when the framing chosen needs the connection to end after it.
+    fn encode_answer(
+        &mut self,
+        status: StatusCode,
+        headers: &ResponseHeaders,
+        body: ResponseBody,
+        request: &Answering,
+        close: &mut bool,
+        body_unread: bool,
+    ) -> Option<(ChunkStream, bool)> {
+        let date = self.io.shard.date.now();
+        match body {
+            ResponseBody::Full(body) => {
+                // A body the handler left unread cannot be skipped safely: close after this.
+                *close |= body_unread;
+                let engine = engine_headers(&date, &request.id_text, *close, request.version);
+                encode_response(
+                    &mut self.io.write_buf,
+                    status,
+                    headers,
+                    &body,
+                    !request.is_head,
+                    &engine,
+                );
+                None
+            }
+            ResponseBody::Stream(stream) => {
+                let (framing, sends_body) =
+                    stream_framing(status, request.is_head, request.version);
+                // HTTP/1.0 has no chunked coding: the close ends the body.
+                *close |= sends_body && framing == Framing::UntilClose;
+                let engine = engine_headers(&date, &request.id_text, *close, request.version);
+                encode_head(&mut self.io.write_buf, status, headers, framing, &engine);
+                sends_body.then_some((stream, framing == Framing::Chunked))
+            }
+        }
+    }
+
+    /// Sends a streamed body after its head. `Err` is how the connection ends when the body
+    /// could not be sent whole.
+    async fn send_streamed_body(
+        &mut self,
+        stream: ChunkStream,
+        chunked: bool,
+        deadline: Option<Instant>,
+        mut pump: Option<&mut BodyPump>,
+    ) -> Result<(), Next> {
+        if let Some(pump) = pump.as_mut() {
+            pump.final_response_begun();
+        }
+        match self.io.send_stream(stream, chunked, deadline, pump).await {
+            Ok(()) => Ok(()),
+            // The client cannot be told in-band: end without the last chunk, and close.
+            Err(StreamEnd::Cut) => {
+                let _ = self
+                    .io
+                    .flush_by(Some(Instant::now() + LINGER_TIMEOUT))
+                    .await;
+                Err(Next::Abort)
+            }
+            Err(StreamEnd::Gone) => Err(Next::Abort),
         }
     }
 
@@ -399,14 +521,18 @@ impl<T: Transport> Connection<T> {
         &mut self,
         head: &RequestHead,
     ) -> Result<(Bytes, Body, Option<BodyPump>), ParseError> {
-        let head_bytes = self.read_buf.split_to(head.head_len).freeze();
-        let body_bytes_max = self.shard.config.options.limits.body_bytes_max;
+        debug_assert!(
+            head.head_len <= self.io.read_buf.len(),
+            "a head is parsed from the bytes in the read buffer"
+        );
+        let head_bytes = self.io.read_buf.split_to(head.head_len).freeze();
+        let body_bytes_max = self.io.shard.config.options.limits.body_bytes_max;
         let (body, pump) = match head.framing {
             BodyFraming::None => (Body::Full(Bytes::new()), None),
             BodyFraming::Length(length) => {
-                let arrived = (self.read_buf.len() as u64).min(length);
+                let arrived = (self.io.read_buf.len() as u64).min(length);
                 // `arrived` is at most the buffer's length, so it fits in usize.
-                let first = self.read_buf.split_to(arrived as usize).freeze();
+                let first = self.io.read_buf.split_to(arrived as usize).freeze();
                 if arrived == length {
                     (Body::Full(first), None)
                 } else {
@@ -416,8 +542,8 @@ impl<T: Transport> Connection<T> {
             BodyFraming::Chunked => {
                 let mut decoder = ChunkedDecoder::new(body_bytes_max);
                 let mut first = BytesMut::new();
-                let progress = decoder.decode(&self.read_buf, &mut first)?;
-                self.read_buf.advance(progress.consumed);
+                let progress = decoder.decode(&self.io.read_buf, &mut first)?;
+                self.io.read_buf.advance(progress.consumed);
                 if progress.done {
                     (Body::Full(first.freeze()), None)
                 } else {
@@ -428,116 +554,34 @@ impl<T: Transport> Connection<T> {
         Ok((head_bytes, body, pump))
     }
 
-    /// Reads more of a request body into the read buffer, by `deadline`.
-    pub(super) async fn read_body_piece(&mut self, deadline: Instant) -> Result<(), PumpFailure> {
-        if !self.write_buf.is_empty() {
-            self.flush().await.map_err(|_| PumpFailure::Gone)?;
-        }
-        match self.read(Some(deadline)).await {
-            Ok(0) => Err(PumpFailure::Gone),
-            Ok(_) => Ok(()),
-            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
-                Err(PumpFailure::Refused(ParseError::ReadTimeout))
-            }
-            Err(_) => Err(PumpFailure::Gone),
-        }
-    }
-
-    /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is
-    /// handed to the shard's sweeper, which shuts the read side when it passes: no timer per
-    /// read. A connection outside the shard's table (refused at the limit) cannot be timed, and
-    /// only reads where a timeout is not needed.
-    pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
-        // Disarmed when the read ends, and also if this future is dropped mid-read (a raced
-        // body pump), so no stale deadline cuts a later read.
-        let armed = match (self.key, deadline) {
-            (Some(key), Some(deadline)) => Some(ArmedDeadline::arm(&self.shard, key, deadline)),
-            _ => None,
-        };
-        let buf = std::mem::take(&mut self.read_buf);
-        let (result, buf) = self.transport.read(buf).await;
-        self.read_buf = buf;
-        if armed.is_some_and(ArmedDeadline::disarm) {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        result
-    }
-
-    pub(super) async fn flush(&mut self) -> io::Result<()> {
-        self.flush_by(None).await
-    }
-
-    /// Writes what is buffered, giving up with `TimedOut` at `deadline` as well as after a
-    /// stall of `send_timeout`.
-    pub(super) async fn flush_by(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        let stall_timeout = self.shard.config.options.limits.send_timeout;
-        let buf = std::mem::take(&mut self.write_buf);
-        let (result, mut buf) = self.transport.write_all(buf, stall_timeout, deadline).await;
-        buf.clear();
-        self.write_buf = buf;
-        result
-    }
-
     /// Answers a refused request with its status and closes.
     async fn refuse(&mut self, error: ParseError) {
-        let request_id = RequestId::Generated(self.shard.request_ids.next());
+        let request_id = RequestId::Generated(self.io.shard.request_ids.next());
         let id_text = RequestIdText::new(&request_id, &[]);
-        let date = self.shard.date.now();
-        encode::encode_rejection(&mut self.write_buf, error, &date, id_text.as_bytes());
+        let date = self.io.shard.date.now();
+        encode::encode_rejection(&mut self.io.write_buf, error, &date, id_text.as_bytes());
         self.close().await;
     }
 
     /// Flushes what is buffered, sends FIN, and discards what the client still sends for a
     /// bounded time and size (nginx's lingering close), so our last response is read, not reset.
     async fn close(&mut self) {
-        if !self.write_buf.is_empty() && self.flush().await.is_err() {
+        if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
             return;
         }
-        self.transport.shutdown_write().await;
-        if self.key.is_none() {
+        self.io.transport.shutdown_write().await;
+        if self.io.key.is_none() {
             // Not in the shard's table, so no read of ours could be timed: no lingering.
             return;
         }
         let deadline = Instant::now() + LINGER_TIMEOUT;
         let mut discarded = 0usize;
         while discarded < LINGER_BYTES_MAX {
-            self.read_buf.clear();
-            match self.read(Some(deadline)).await {
+            self.io.read_buf.clear();
+            match self.io.read(Some(deadline)).await {
                 Ok(0) | Err(_) => return,
                 Ok(read) => discarded += read,
             }
-        }
-    }
-}
-
-/// A read deadline registered with the shard's sweeper for as long as it lives.
-struct ArmedDeadline {
-    shard: Rc<ShardContext>,
-    key: usize,
-    armed: bool,
-}
-
-impl ArmedDeadline {
-    fn arm(shard: &Rc<ShardContext>, key: usize, deadline: Instant) -> Self {
-        shard.arm_deadline(key, deadline);
-        ArmedDeadline {
-            shard: shard.clone(),
-            key,
-            armed: true,
-        }
-    }
-
-    /// Ends the timed read; whether the sweeper had cut it.
-    fn disarm(mut self) -> bool {
-        self.armed = false;
-        self.shard.disarm_deadline(self.key)
-    }
-}
-
-impl Drop for ArmedDeadline {
-    fn drop(&mut self) {
-        if self.armed {
-            self.shard.disarm_deadline(self.key);
         }
     }
 }
@@ -550,6 +594,33 @@ fn sent_more(buffered: &[u8]) -> bool {
 /// Whether a request body is still (partly) on the socket.
 fn body_unread(pump: &Option<BodyPump>) -> bool {
     pump.as_ref().is_some_and(|pump| !pump.is_done())
+}
+
+/// An interim (1xx) status cannot end a request: the client would wait for a final one
+/// forever, or, after 101, stop speaking HTTP/1. hyper answers 500 too.
+fn without_interim_status(response: Response) -> (StatusCode, ResponseHeaders, ResponseBody) {
+    let (status, headers, body) = response.into_parts();
+    if status.is_informational() {
+        dispatch::internal_error().into_parts()
+    } else {
+        (status, headers, body)
+    }
+}
+
+/// How a streamed body is framed, and whether it is sent at all. Nothing of a stream is sent
+/// for HEAD or a status without content (RFC 9110 §6.4.1): it is dropped unpolled; the head
+/// says how a GET would be framed.
+fn stream_framing(status: StatusCode, is_head: bool, version: Version) -> (Framing, bool) {
+    let reset_content = status == StatusCode::RESET_CONTENT;
+    let sends_body = !is_head && status_has_body(status) && !reset_content;
+    let framing = if reset_content {
+        Framing::Length(0)
+    } else if version == Version::HTTP_10 {
+        Framing::UntilClose
+    } else {
+        Framing::Chunked
+    };
+    (framing, sends_body)
 }
 
 /// The engine headers for one response.

@@ -7,8 +7,7 @@ use std::cell::Cell;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` is always 29 bytes.
-pub(crate) const DATE_BYTES: usize = 29;
+use crate::limits::DATE_BYTES;
 
 /// One shard's cached `Date` value.
 pub(crate) struct DateCache {

@@ -14,6 +14,7 @@ mod allocation_tests;
 mod body_pump;
 pub(crate) mod compose;
 mod connection;
+mod connection_io;
 mod date;
 mod dispatch;
 pub(crate) mod forward;
@@ -39,6 +40,7 @@ use crate::config::ServerConfig;
 use crate::deploy::admission::Admission;
 use crate::deploy::health;
 use crate::deployment::Replica;
+use crate::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, SETTLE_TIMEOUT, SWEEP_INTERVAL};
 use crate::request_id::RequestIdGenerator;
 use date::DateCache;
 use forward::Forwarder;
@@ -48,20 +50,6 @@ use uring::ring::Ring;
 use uring::stream::UringStream;
 
 use crate::options::IoBackend;
-
-/// How often a draining shard checks whether its last connection has closed.
-const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
-
-/// After `accept` fails for want of descriptors or memory, wait this long before the next, so
-/// a full file table does not turn the accept loop into a busy loop.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
-
-/// How long a stopping shard waits for its ring's last operations (cancellations) to complete.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// How often the shard looks for connections whose read deadline has passed: a read timeout
-/// fires at most this much late (and never early).
-const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A connection as the shard sees it, for draining and read deadlines.
 struct ConnectionEntry {

@@ -15,7 +15,7 @@ use futures_lite::{FutureExt, StreamExt};
 use glommio::timer::Timer;
 
 use super::body_pump::{BodyPump, PumpFailure};
-use super::connection::Connection;
+use super::connection_io::ConnectionIo;
 use super::transport::Transport;
 use crate::body::{BoxError, ChunkStream};
 use crate::http1::encode::{LAST_CHUNK, encode_chunk};
@@ -40,7 +40,7 @@ enum Waited {
     DeadlinePassed,
 }
 
-impl<T: Transport> Connection<T> {
+impl<T: Transport> ConnectionIo<T> {
     /// Sends a streamed body, chunk by chunk as the stream yields them. A chunk that is ready
     /// at once joins the write buffer (coalescing small chunks); when the stream has to wait,
     /// what is buffered is written first. While it waits, the stream races the client leaving,
@@ -75,6 +75,10 @@ impl<T: Transport> Connection<T> {
                     if !self.write_buf.is_empty() {
                         self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
                     }
+                    debug_assert!(
+                        self.write_buf.is_empty(),
+                        "what is buffered is written before the stream is awaited"
+                    );
                     let waited = self
                         .wait_for_chunk(&mut stream, watch_peer, deadline, pump.as_deref_mut())
                         .await;
@@ -108,6 +112,10 @@ impl<T: Transport> Connection<T> {
             if self.write_buf.len() >= WRITE_FLUSH_BYTES {
                 self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
             }
+            debug_assert!(
+                self.write_buf.len() < WRITE_FLUSH_BYTES,
+                "a streamed body buffers less than one write"
+            );
         }
     }
 

@@ -40,11 +40,10 @@ use bytes::BytesMut;
 use io_uring::{IoUring, cqueue, opcode, squeue};
 use slab::Slab;
 
-/// Submission queue entries; the completion queue gets twice as many.
-const RING_ENTRIES: u32 = 1024;
-
-/// Operation slots made up front: as many as a shard's connections typically have in flight.
-const INITIAL_SLOTS: usize = 256;
+use crate::limits::{
+    RING_DROP_WAIT, RING_DROP_WAIT_ROUNDS, RING_ENTRIES, RING_INITIAL_SLOTS, RING_SUBMIT_TRIES_MAX,
+    RING_WAIT_MAX,
+};
 
 /// `user_data` of the cancellations the ring submits itself: their completions are ignored.
 const CANCEL_TAG: u64 = u64::MAX;
@@ -168,7 +167,7 @@ impl Ring {
             .build(RING_ENTRIES)?;
         Ok(Rc::new(Ring {
             uring: RefCell::new(uring),
-            slots: RefCell::new(Slab::with_capacity(INITIAL_SLOTS)),
+            slots: RefCell::new(Slab::with_capacity(RING_INITIAL_SLOTS)),
             executor_rings: Cell::new(None),
             failed_waits: Cell::new(0),
         }))
@@ -324,10 +323,7 @@ impl Ring {
     /// entry still in the queue names its socket by number, and a new connection could get
     /// that number before the reactor's next turn.
     pub(crate) fn submit_before_close(&self) {
-        /// Tries before giving up: the kernel takes fewer entries only when it is short of
-        /// memory for them.
-        const TRIES: usize = 16;
-        for _ in 0..TRIES {
+        for _ in 0..RING_SUBMIT_TRIES_MAX {
             if self.queued() == 0 {
                 return;
             }
@@ -407,14 +403,11 @@ impl Ring {
     /// Sleeps in the kernel until a completion arrives or `timeout` passes: submits what is
     /// queued and waits in the same `io_uring_enter`.
     fn wait(&self, timeout: Option<std::time::Duration>) {
-        /// Longer timeouts are cut to this (the wait then ends early, harmlessly): a timer
-        /// centuries away must not overflow the kernel's arithmetic.
-        const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
         let uring = self.uring.borrow();
         let submitter = uring.submitter();
         let waited = match timeout {
             Some(timeout) => {
-                let timespec = io_uring::types::Timespec::from(timeout.min(LONGEST_WAIT));
+                let timespec = io_uring::types::Timespec::from(timeout.min(RING_WAIT_MAX));
                 let args = io_uring::types::SubmitArgs::new().timespec(&timespec);
                 submitter.submit_with_args(1, &args)
             }
@@ -463,10 +456,6 @@ impl Drop for Ring {
     /// Whatever the kernel still holds (a shard stopped past its grace period) is cancelled
     /// and waited for here, on the shard's thread, before the buffers it writes into are freed.
     fn drop(&mut self) {
-        /// Rounds of waiting, each up to `WAIT`, before giving up (a kernel that never answers
-        /// a cancellation: the buffers are leaked rather than freed under it).
-        const ROUNDS: usize = 20;
-        const WAIT: io_uring::types::Timespec = io_uring::types::Timespec::new().nsec(50_000_000);
         // glommio's rings may be closed already: the polls on them are not armed again.
         self.executor_rings.set(None);
         if self.slots.get_mut().is_empty() {
@@ -476,8 +465,9 @@ impl Drop for Ring {
             .build()
             .user_data(CANCEL_TAG);
         self.push(cancel_all);
-        for _ in 0..ROUNDS {
-            let args = io_uring::types::SubmitArgs::new().timespec(&WAIT);
+        let wait = io_uring::types::Timespec::from(RING_DROP_WAIT);
+        for _ in 0..RING_DROP_WAIT_ROUNDS {
+            let args = io_uring::types::SubmitArgs::new().timespec(&wait);
             let _ = self.uring.get_mut().submitter().submit_with_args(1, &args);
             self.reap();
             // Orphans are freed by their completions; what waits for a future that will never

@@ -17,11 +17,8 @@ use bytes::BytesMut;
 use io_uring::{opcode, squeue, types};
 
 use super::ring::{Operation, Owned, Ring, to_io};
-use crate::limits::READ_CHUNK_BYTES;
+use crate::limits::{LINKED_TIMEOUT_MAX, READ_CHUNK_BYTES};
 use crate::shard::transport::Transport;
-
-/// The longest linked timeout a send gets (a stall timeout above it is waited this long).
-const LINKED_TIMEOUT_MAX: Duration = Duration::from_secs(u32::MAX as u64);
 
 /// A connection's socket, read and written through the shard's ring.
 pub(crate) struct UringStream {

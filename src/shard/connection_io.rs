@@ -1,0 +1,135 @@
+//! A connection's socket and its buffers: the reads and writes the connection loop, the body
+//! pump and a streamed response all go through, below all three.
+//!
+//! Invariant: the read and write buffers are handed to the transport by value and taken back
+//! with the result, so nothing borrows them across an await; a read with a deadline has it
+//! registered with the shard's sweeper exactly while the read runs — disarmed when the read
+//! ends, and also when the read's future is dropped mid-read — so no stale deadline cuts a
+//! later read.
+
+use std::io;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use glommio::timer::Timer;
+
+use super::ShardContext;
+use super::transport::Transport;
+use crate::limits::{IDLE_BUFFER_BYTES_MAX, READ_CHUNK_BYTES};
+
+/// One connection's socket, its buffers, and what times its reads and waits.
+pub(super) struct ConnectionIo<T: Transport> {
+    pub(super) transport: T,
+    pub(super) shard: Rc<ShardContext>,
+    /// Its entry in the shard's connection table; `None` for a connection refused at the
+    /// limit, whose reads cannot be timed.
+    pub(super) key: Option<usize>,
+    pub(super) read_buf: BytesMut,
+    pub(super) write_buf: BytesMut,
+    /// Made on the first request that has a timeout, then reused.
+    pub(super) request_timer: Option<Timer>,
+}
+
+impl<T: Transport> ConnectionIo<T> {
+    pub(super) fn new(transport: T, shard: Rc<ShardContext>, key: Option<usize>) -> Self {
+        ConnectionIo {
+            transport,
+            shard,
+            key,
+            read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            write_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            request_timer: None,
+        }
+    }
+
+    /// Tells the shard whether the connection waits idle, so that a drain can end it now.
+    pub(super) fn set_idle(&self, idle: bool) {
+        if let Some(key) = self.key {
+            self.shard.set_idle(key, idle);
+        }
+    }
+
+    /// Gives back the memory a large request or response grew the buffers to, so an idle
+    /// connection holds only its working size.
+    pub(super) fn shrink_buffers(&mut self) {
+        if self.read_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
+            self.read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        if self.write_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
+            self.write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        debug_assert!(
+            self.read_buf.capacity() <= IDLE_BUFFER_BYTES_MAX
+                && self.write_buf.capacity() <= IDLE_BUFFER_BYTES_MAX,
+            "an idle connection holds only its working buffers"
+        );
+    }
+
+    /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is
+    /// handed to the shard's sweeper, which shuts the read side when it passes: no timer per
+    /// read. A connection outside the shard's table (refused at the limit) cannot be timed, and
+    /// only reads where a timeout is not needed.
+    pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
+        // Disarmed when the read ends, and also if this future is dropped mid-read (a raced
+        // body pump), so no stale deadline cuts a later read.
+        let armed = match (self.key, deadline) {
+            (Some(key), Some(deadline)) => Some(ArmedDeadline::arm(&self.shard, key, deadline)),
+            _ => None,
+        };
+        let buf = std::mem::take(&mut self.read_buf);
+        let (result, buf) = self.transport.read(buf).await;
+        self.read_buf = buf;
+        if armed.is_some_and(ArmedDeadline::disarm) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        result
+    }
+
+    pub(super) async fn flush(&mut self) -> io::Result<()> {
+        self.flush_by(None).await
+    }
+
+    /// Writes what is buffered, giving up with `TimedOut` at `deadline` as well as after a
+    /// stall of `send_timeout`.
+    pub(super) async fn flush_by(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+        let stall_timeout = self.shard.config.options.limits.send_timeout;
+        let buf = std::mem::take(&mut self.write_buf);
+        let (result, mut buf) = self.transport.write_all(buf, stall_timeout, deadline).await;
+        buf.clear();
+        self.write_buf = buf;
+        result
+    }
+}
+
+/// A read deadline registered with the shard's sweeper for as long as it lives.
+struct ArmedDeadline {
+    shard: Rc<ShardContext>,
+    key: usize,
+    armed: bool,
+}
+
+impl ArmedDeadline {
+    fn arm(shard: &Rc<ShardContext>, key: usize, deadline: Instant) -> Self {
+        shard.arm_deadline(key, deadline);
+        ArmedDeadline {
+            shard: shard.clone(),
+            key,
+            armed: true,
+        }
+    }
+
+    /// Ends the timed read; whether the sweeper had cut it.
+    fn disarm(mut self) -> bool {
+        self.armed = false;
+        self.shard.disarm_deadline(self.key)
+    }
+}
+
+impl Drop for ArmedDeadline {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shard.disarm_deadline(self.key);
+        }
+    }
+}

@@ -29,7 +29,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_lite::FutureExt;
 use glommio::net::TcpListener;

@@ -467,8 +467,8 @@ fn auth_answers_422_401_and_200_as_fastapi_does() {
 }
 
 /// Validates an OpenAPI document with `openapi-spec-validator` (Python), which `.ci/run`
-/// installs. Elsewhere a missing validator skips this check with a message, unless
-/// `RINGSERVE_REQUIRE_OPENAPI_VALIDATOR` is set (as `.ci/run` sets it).
+/// installs. Elsewhere a missing validator skips this check and says so (`common::skip`),
+/// unless `RINGSERVE_REQUIRE_OPENAPI_VALIDATOR` is set (as `.ci/run` sets it).
 fn validate_openapi(name: &str, document: &str) {
     const SCRIPT: &str = "import json, sys\n\
         from openapi_spec_validator import validate\n\
@@ -483,10 +483,10 @@ fn validate_openapi(name: &str, document: &str) {
             !required,
             "openapi-spec-validator is required: pip install openapi-spec-validator==0.9.0"
         );
-        eprintln!(
-            "skipping OpenAPI 3.1 validation of {name}: python3 -m pip install \
+        common::skip(&format!(
+            "no OpenAPI 3.1 validation of {name}: python3 -m pip install \
              openapi-spec-validator==0.9.0 to run it"
-        );
+        ));
         return;
     }
     let path = std::env::temp_dir().join(format!(

@@ -1,6 +1,11 @@
 //! Shared helpers for the loopback integration tests: start a real server on an ephemeral
 //! port, talk to it with raw bytes over `std::net::TcpStream`, and read responses exactly.
-#![allow(dead_code)] // each test binary uses a different subset of these helpers
+// Each test binary uses a different subset of these helpers (and of their re-exports).
+#![allow(dead_code, unused_imports)]
+
+mod tools;
+
+pub use tools::{root, skip, target_dir};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

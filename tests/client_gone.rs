@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringserve::{
-    Application, Cores, Deployment, HttpOptions, Request, Response, Serve, ServerHandle,
-};
+use ringserve::{Application, Cores, Deployment, Request, Response, Serve, ServerHandle};
 
 /// Longer than any test runs: a handler that waits this long is only ever ended by a drop.
 const FOREVER_MS: u64 = 10_000;
@@ -95,12 +93,6 @@ impl Deployment for Waiter {
     }
 }
 
-/// A short shutdown grace, so a test that fails with a handler still waiting does not hold
-/// its server's drop for long.
-fn options() -> HttpOptions {
-    test_options().shutdown_grace(Duration::from_secs(1))
-}
-
 fn waiter(probes: &Probes) -> Application {
     let probes = probes.clone();
     Application::new(move || Waiter {
@@ -110,7 +102,11 @@ fn waiter(probes: &Probes) -> Application {
 
 /// One shard, one replica.
 fn one_shard(probes: &Probes) -> ServerHandle {
-    start(Serve::new().options(options()).app(waiter(probes)))
+    start(
+        Serve::new()
+            .options(short_grace_options())
+            .app(waiter(probes)),
+    )
 }
 
 /// Two shards: `model` has its one replica on shard 0 and serves `/`; `local` has a replica
@@ -118,7 +114,7 @@ fn one_shard(probes: &Probes) -> ServerHandle {
 fn two_shards(probes: &Probes) -> ServerHandle {
     start(
         Serve::new()
-            .options(options().cores(Cores::Count(2)))
+            .options(short_grace_options().cores(Cores::Count(2)))
             .app(waiter(probes).name("model").num_replicas(1))
             .app(
                 waiter(&Probes::default())
@@ -134,15 +130,6 @@ fn two_shards(probes: &Probes) -> ServerHandle {
 
 fn get_request(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
-}
-
-/// Polls `done` until it holds, failing after `timeout`.
-fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Sends a request for a handler that waits forever and returns once it is running.

@@ -109,7 +109,7 @@ fn bearer_guard_on_a_router_answers_before_validation() {
     let app = Application::try_new(move || {
         Router::new()
             .guard(auth.clone())
-            .get("/items/{id}", item)
+            .get("/items/{id}", common::item)
             .build()
     });
     let server = common::start_app(app);
@@ -125,8 +125,4 @@ fn bearer_guard_on_a_router_answers_before_validation() {
         "item 5"
     );
     server.shutdown();
-}
-
-async fn item(ringserve::ingress::Path(id): ringserve::ingress::Path<i64>) -> String {
-    format!("item {id}")
 }

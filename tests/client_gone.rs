@@ -46,6 +46,11 @@ impl Probes {
     fn finished(&self) -> usize {
         self.finished.load(Ordering::SeqCst)
     }
+
+    /// Waits until one handler future has been dropped, failing after [`DROP_NOTICED_WITHIN`].
+    fn wait_one_dropped(&self, what: &str) {
+        wait_until(what, DROP_NOTICED_WITHIN, || self.dropped() == 1);
+    }
 }
 
 /// Counts a drop of the future holding it, unless the wait finished first.
@@ -147,6 +152,12 @@ fn start_waiting(addr: SocketAddr, probes: &Probes) -> TcpStream {
     client
 }
 
+/// `GET path` on `client`; the body of the answer.
+fn get_on_body(client: &mut TcpStream, path: &str) -> String {
+    client.write_all(get_request(path).as_bytes()).unwrap();
+    read_response(client, false).body_text()
+}
+
 /// A connection accepted by a shard without `model`'s replica, so `model`'s requests on it are
 /// forwarded. The kernel spreads connections over the shards by their ports: a few tries find
 /// one.
@@ -154,10 +165,8 @@ fn connect_to_the_other_shard(addr: SocketAddr) -> TcpStream {
     const TRIES_MAX: usize = 200;
     for _ in 0..TRIES_MAX {
         let mut client = connect(addr);
-        client.write_all(get_request("/local").as_bytes()).unwrap();
-        let accepted_on = read_response(&mut client, false).body_text();
-        client.write_all(get_request("/where").as_bytes()).unwrap();
-        let served_on = read_response(&mut client, false).body_text();
+        let accepted_on = get_on_body(&mut client, "/local");
+        let served_on = get_on_body(&mut client, "/where");
         if accepted_on != served_on {
             return client;
         }
@@ -176,11 +185,7 @@ fn a_client_that_closes_while_its_handler_waits_drops_the_handler() {
     let client = start_waiting(server.local_addr(), &probes);
     assert_eq!(probes.dropped(), 0);
     drop(client);
-    wait_until(
-        "the handler's future to be dropped",
-        DROP_NOTICED_WITHIN,
-        || probes.dropped() == 1,
-    );
+    probes.wait_one_dropped("the handler's future to be dropped");
     assert_eq!(probes.finished(), 0);
     server.shutdown();
 }
@@ -193,11 +198,7 @@ fn a_client_that_half_closes_while_its_handler_waits_drops_the_handler_unanswere
     let server = one_shard(&probes);
     let mut client = start_waiting(server.local_addr(), &probes);
     client.shutdown(std::net::Shutdown::Write).unwrap();
-    wait_until(
-        "the handler's future to be dropped",
-        DROP_NOTICED_WITHIN,
-        || probes.dropped() == 1,
-    );
+    probes.wait_one_dropped("the handler's future to be dropped");
     assert_eq!(read_to_close(&mut client), "");
     server.shutdown();
 }
@@ -216,11 +217,7 @@ fn a_client_that_closes_while_a_forwarded_handler_waits_drops_it_on_the_serving_
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(probes.dropped(), 0);
     drop(client);
-    wait_until(
-        "the serving shard's handler future to be dropped",
-        DROP_NOTICED_WITHIN,
-        || probes.dropped() == 1,
-    );
+    probes.wait_one_dropped("the serving shard's handler future to be dropped");
     assert_eq!(probes.finished(), 0);
     server.shutdown();
 }

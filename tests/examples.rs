@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -36,27 +36,9 @@ fn start_example(name: &str) -> Example {
     start_example_on(name, "1")
 }
 
-/// A port free now and never handed out before in this process. The examples bind with
-/// `SO_REUSEPORT`, so two tests given the same free port would both listen on it, and one's
-/// connections could land on the other's — reset when that one shuts down.
-fn fresh_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return port;
-        }
-    }
-}
-
 /// Starts an example on `cores` shards (`RINGSERVE_CORES`).
 fn start_example_on(name: &str, cores: &str) -> Example {
-    let port = fresh_port();
+    let port = common::fresh_port();
     let child = Command::new(example_path(name))
         .env("RINGSERVE_HOST", "127.0.0.1")
         .env("RINGSERVE_PORT", port.to_string())
@@ -67,14 +49,7 @@ fn start_example_on(name: &str, cores: &str) -> Example {
         });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let example = Example { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "example {name} did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_listening(addr, &format!("example {name}"));
     example
 }
 

@@ -1430,7 +1430,7 @@ fn bytes_string_and_request_extractors_read_the_body() {
     }));
     let addr = server.local_addr();
     let binary = [0u8, 159, 146, 150, 255];
-    let response = send(addr, "POST", "/bytes", "", &binary);
+    let response = send(addr, "POST", "/bytes", "", binary.as_slice());
     assert_eq!(response.status_line, "HTTP/1.1 200 OK");
     assert_eq!(
         response.header("content-type"),
@@ -1442,7 +1442,7 @@ fn bytes_string_and_request_extractors_read_the_body() {
         expected("HTTP/1.1 200 OK", TEXT_PLAIN, "5 chars: héllo")
     );
     assert_eq!(
-        send(addr, "POST", "/text", "", &binary).redacted(),
+        send(addr, "POST", "/text", "", binary.as_slice()).redacted(),
         unprocessable(
             r#"{"type":"string_unicode","loc":["body"],"msg":"Input should be a valid string, unable to parse raw data as a unicode string","input":null}"#
         )

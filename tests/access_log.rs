@@ -178,15 +178,6 @@ fn line(method: &str, path: &str, status: u16, bytes: usize, id: &str, app: &str
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-/// A deployment that answers with whatever the closure makes of the request.
-struct Handler<F>(F);
-
-impl<F: Fn(&Request) -> Response + 'static> Deployment for Handler<F> {
-    async fn call(&self, request: Request) -> Response {
-        (self.0)(&request)
-    }
-}
-
 /// One application named `name`, wrapped in `log`, answering with `handler`.
 fn logged_app<F>(name: &str, log: AccessLog, handler: F) -> Application
 where

@@ -32,18 +32,6 @@ use ringserve::{
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-/// A deployment that answers with whatever the closure makes of the request.
-struct Handler<F>(F);
-
-impl<F> Deployment for Handler<F>
-where
-    F: Fn(&Request) -> Response + 'static,
-{
-    async fn call(&self, request: Request) -> Response {
-        (self.0)(&request)
-    }
-}
-
 fn serve_with<F>(options: HttpOptions, handler: F) -> ServerHandle
 where
     F: Fn(&Request) -> Response + Clone + Send + Sync + 'static,

@@ -5,7 +5,20 @@ use std::time::Duration;
 
 use futures_lite::{Stream, stream};
 use ringserve::ingress::{Json, Path};
+use ringserve::{Deployment, Request, Response};
 use serde_json::{Value, json};
+
+/// A deployment that answers with whatever the closure makes of the request.
+pub struct Handler<F>(pub F);
+
+impl<F> Deployment for Handler<F>
+where
+    F: Fn(&Request) -> Response + 'static,
+{
+    async fn call(&self, request: Request) -> Response {
+        (self.0)(&request)
+    }
+}
 
 /// `GET /items/{item_id}`: `{"item_id": <id>}`.
 pub async fn read_item(Path(item_id): Path<i64>) -> Json<Value> {

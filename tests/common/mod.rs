@@ -9,7 +9,7 @@ mod process;
 mod responses;
 mod tools;
 
-pub use handlers::{create_item, item, paced, read_item, ready};
+pub use handlers::{Handler, create_item, item, paced, read_item, ready};
 pub use ports::{assert_refused, free_port, fresh_port, wait_listening};
 pub use process::{rings_open, wait_until};
 pub use responses::{

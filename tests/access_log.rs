@@ -12,7 +12,6 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,11 +20,11 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_lite::{Stream, StreamExt, stream};
-use ringserve::ingress::{HttpError, Path, Router};
+use futures_lite::{StreamExt, stream};
+use ringserve::ingress::{HttpError, Router};
 use ringserve::middleware::access_log::{AccessLog, TARGET};
 use ringserve::middleware::{Middleware, Next};
-use ringserve::{Application, Deployment, HttpOptions, Request, Response, Serve, StatusCode};
+use ringserve::{Application, Deployment, Request, Response, Serve, StatusCode};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
@@ -179,20 +178,6 @@ fn line(method: &str, path: &str, status: u16, bytes: usize, id: &str, app: &str
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-/// A short shutdown grace, so a test that fails with a stream open does not wait for it.
-fn options() -> HttpOptions {
-    test_options().shutdown_grace(Duration::from_secs(1))
-}
-
-/// A deployment that answers with whatever the closure makes of the request.
-struct Handler<F>(F);
-
-impl<F: Fn(&Request) -> Response + 'static> Deployment for Handler<F> {
-    async fn call(&self, request: Request) -> Response {
-        (self.0)(&request)
-    }
-}
-
 /// One application named `name`, wrapped in `log`, answering with `handler`.
 fn logged_app<F>(name: &str, log: AccessLog, handler: F) -> Application
 where
@@ -203,9 +188,11 @@ where
         .layer(log)
 }
 
-fn serve(app: Application) -> ringserve::ServerHandle {
+/// Starts `app` with a short shutdown grace (a test that fails with a stream open does not
+/// wait for it), the access-log events captured.
+fn serve_logged(app: Application) -> ringserve::ServerHandle {
     capture();
-    start(Serve::new().options(options()).app(app))
+    serve(short_grace_options(), app)
 }
 
 /// `GET path` with `x-request-id: id` on a new connection.
@@ -218,30 +205,8 @@ fn get_id(addr: std::net::SocketAddr, path: &str, id: &str) -> RawResponse {
 
 /// `GET path` with `x-request-id: id` and `connection: close`, and everything the server sends
 /// until it closes, redacted: for streamed responses.
-fn get_streamed(addr: std::net::SocketAddr, path: &str, id: &str) -> String {
-    redact(&exchange_until_close(
-        addr,
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: test\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    ))
-}
-
-/// These chunks, all ready at once.
-fn ready(chunks: &'static [&'static str]) -> impl Stream<Item = Result<&'static str, Infallible>> {
-    stream::iter(chunks.iter().copied().map(Ok))
-}
-
-/// Each chunk after its pause, on a glommio timer on the server's core.
-fn paced(
-    steps: Vec<(Duration, &'static str)>,
-) -> impl Stream<Item = Result<&'static str, Infallible>> {
-    stream::unfold(steps.into_iter(), |mut steps| async move {
-        let (pause, chunk) = steps.next()?;
-        glommio::timer::sleep(pause).await;
-        Some((Ok(chunk), steps))
-    })
+fn get_streamed_id(addr: std::net::SocketAddr, path: &str, id: &str) -> String {
+    get_streamed(addr, path, &format!("x-request-id: {id}\r\n"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +215,7 @@ fn paced(
 
 #[test]
 fn each_request_is_logged_once_with_exact_fields() {
-    let server = serve(logged_app("items", AccessLog::new(), |_: &Request| {
+    let server = serve_logged(logged_app("items", AccessLog::new(), |_: &Request| {
         Response::text("hello")
     }));
     let addr = server.local_addr();
@@ -279,7 +244,7 @@ fn each_request_is_logged_once_with_exact_fields() {
 
 #[test]
 fn the_query_is_its_own_field_when_asked_for() {
-    let server = serve(logged_app(
+    let server = serve_logged(logged_app(
         "q",
         AccessLog::new().log_query(true),
         |_: &Request| Response::text("ok"),
@@ -293,7 +258,7 @@ fn the_query_is_its_own_field_when_asked_for() {
 
 #[test]
 fn a_generated_request_id_is_logged_as_the_response_echoes_it() {
-    let server = serve(logged_app("gen", AccessLog::new(), |_: &Request| {
+    let server = serve_logged(logged_app("gen", AccessLog::new(), |_: &Request| {
         Response::text("ok")
     }));
     let response = get(server.local_addr(), "/");
@@ -303,10 +268,6 @@ fn a_generated_request_id_is_logged_as_the_response_echoes_it() {
 
 async fn boom() -> Result<String, HttpError> {
     Err(HttpError::from_status(StatusCode::INTERNAL_SERVER_ERROR))
-}
-
-async fn item(Path(id): Path<i64>) -> String {
-    format!("item {id}")
 }
 
 #[test]
@@ -319,7 +280,7 @@ fn the_routers_404_and_a_handlers_500_are_logged_with_their_status() {
     })
     .name("api")
     .layer(AccessLog::new());
-    let server = serve(app);
+    let server = serve_logged(app);
     let addr = server.local_addr();
 
     let found = get_id(addr, "/items/7", "alog-item");
@@ -369,7 +330,7 @@ fn a_timed_out_handler_is_logged_without_status_and_a_panic_as_500() {
     capture();
     let server = start(
         Serve::new()
-            .options(options())
+            .options(short_grace_options())
             .layer(AccessLog::new())
             .app(
                 Application::new(|| Slow)
@@ -406,7 +367,7 @@ fn a_server_layer_logs_every_application_under_its_name() {
     let hello = |_: &Request| Response::text("hello");
     let server = start(
         Serve::new()
-            .options(options())
+            .options(short_grace_options())
             .layer(AccessLog::new())
             .app(
                 Application::new(move || Handler(hello))
@@ -443,7 +404,7 @@ fn a_server_layer_logs_every_application_under_its_name() {
 
 #[test]
 fn head_and_no_content_responses_log_no_body_bytes() {
-    let server = serve(logged_app(
+    let server = serve_logged(logged_app(
         "n",
         AccessLog::new(),
         |request: &Request| match request.path() {
@@ -482,7 +443,7 @@ fn head_and_no_content_responses_log_no_body_bytes() {
 
 #[test]
 fn a_stream_is_logged_after_its_end_with_the_sum_of_its_chunks() {
-    let server = serve(logged_app(
+    let server = serve_logged(logged_app(
         "s",
         AccessLog::new(),
         |request: &Request| match request.path() {
@@ -495,7 +456,7 @@ fn a_stream_is_logged_after_its_end_with_the_sum_of_its_chunks() {
     ));
     let addr = server.local_addr();
     assert_eq!(
-        get_streamed(addr, "/", "alog-stream"),
+        get_streamed_id(addr, "/", "alog-stream"),
         "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\nconnection: close\r\n\
          transfer-encoding: chunked\r\n\r\n1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n"
     );
@@ -505,7 +466,7 @@ fn a_stream_is_logged_after_its_end_with_the_sum_of_its_chunks() {
     );
 
     // The latency runs to the stream's end, past both pauses.
-    get_streamed(addr, "/paced", "alog-paced");
+    get_streamed_id(addr, "/paced", "alog-paced");
     let event = the_event("alog-paced");
     assert_eq!(
         event.fields,
@@ -516,7 +477,7 @@ fn a_stream_is_logged_after_its_end_with_the_sum_of_its_chunks() {
 
 #[test]
 fn a_stream_the_client_leaves_is_logged_cut_short_with_what_was_sent() {
-    let server = serve(logged_app("s", AccessLog::new(), |_: &Request| {
+    let server = serve_logged(logged_app("s", AccessLog::new(), |_: &Request| {
         Response::stream(ready(&["first"]).chain(paced(vec![(Duration::from_secs(3600), "never")])))
     }));
     let mut client = connect(server.local_addr());
@@ -545,7 +506,7 @@ fn a_stream_the_client_leaves_is_logged_cut_short_with_what_was_sent() {
 
 #[test]
 fn a_stream_that_fails_is_logged_cut_short() {
-    let server = serve(logged_app("s", AccessLog::new(), |_: &Request| {
+    let server = serve_logged(logged_app("s", AccessLog::new(), |_: &Request| {
         Response::stream(stream::iter([
             Ok("ok"),
             Err(std::io::Error::other("the source failed")),
@@ -553,7 +514,7 @@ fn a_stream_that_fails_is_logged_cut_short() {
     }));
     // The client sees no last chunk, and the close.
     assert_eq!(
-        get_streamed(server.local_addr(), "/fails", "alog-fails"),
+        get_streamed_id(server.local_addr(), "/fails", "alog-fails"),
         "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\nconnection: close\r\n\
          transfer-encoding: chunked\r\n\r\n2\r\nok\r\n"
     );
@@ -569,7 +530,7 @@ fn a_stream_that_fails_is_logged_cut_short() {
 
 #[test]
 fn pipelined_requests_are_each_logged_once() {
-    let server = serve(logged_app(
+    let server = serve_logged(logged_app(
         "p",
         AccessLog::new(),
         |request: &Request| match request.path() {
@@ -605,7 +566,7 @@ fn pipelined_requests_are_each_logged_once() {
 #[test]
 fn a_level_the_subscriber_filters_out_logs_nothing_and_the_request_is_still_served() {
     // The capturing subscriber refuses DEBUG for the access-log target.
-    let server = serve(logged_app(
+    let server = serve_logged(logged_app(
         "quiet",
         AccessLog::new().level(Level::DEBUG),
         |request: &Request| match request.path() {
@@ -619,7 +580,7 @@ fn a_level_the_subscriber_filters_out_logs_nothing_and_the_request_is_still_serv
     assert_eq!(response.status(), 200);
     assert_eq!(response.body_text(), "hello");
     assert!(
-        get_streamed(addr, "/stream", "alog-quiet-stream")
+        get_streamed_id(addr, "/stream", "alog-quiet-stream")
             .ends_with("1\r\na\r\n1\r\nb\r\n0\r\n\r\n")
     );
     // The layer asked the subscriber (once per request), was refused, and logged nothing.

@@ -37,11 +37,10 @@ impl Deployment for Slow {
 
 /// Two shards and one replica, so that every request meets the same turns and queue
 /// wherever the kernel accepted it (half of them forwarded).
-fn serve(app: Application) -> ServerHandle {
-    common::start(
-        Serve::new()
-            .options(common::test_options().cores(Cores::Count(2)))
-            .app(app.name("model").num_replicas(1)),
+fn serve_model(app: Application) -> ServerHandle {
+    common::serve(
+        common::test_options().cores(Cores::Count(2)),
+        app.name("model").num_replicas(1),
     )
 }
 
@@ -55,7 +54,7 @@ fn spawn_get(addr: SocketAddr, path: &'static str) -> thread::JoinHandle<(u16, S
 
 #[test]
 fn past_the_turns_and_the_queue_requests_are_refused_naming_the_application() {
-    let server = serve(
+    let server = serve_model(
         Application::new(|| Slow)
             .max_ongoing_requests(1)
             .max_queued_requests(1),
@@ -87,7 +86,7 @@ fn past_the_turns_and_the_queue_requests_are_refused_naming_the_application() {
 
 #[test]
 fn too_many_requests_carries_retry_after() {
-    let server = serve(
+    let server = serve_model(
         Application::new(|| Slow)
             .max_ongoing_requests(1)
             .max_queued_requests(0)
@@ -109,7 +108,7 @@ fn too_many_requests_carries_retry_after() {
 
 #[test]
 fn a_streamed_response_holds_its_turn_until_the_stream_ends() {
-    let server = serve(
+    let server = serve_model(
         Application::new(|| Slow)
             .max_ongoing_requests(1)
             .max_queued_requests(0),

@@ -20,13 +20,6 @@ impl Deployment for Counted {
     }
 }
 
-fn get(addr: std::net::SocketAddr, path: &str, headers: &str) -> common::RawResponse {
-    common::request(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes(),
-    )
-}
-
 const JSON: &str = "content-type: application/json\r\n";
 
 #[test]
@@ -35,7 +28,7 @@ fn bearer_middleware_guards_a_whole_application() {
     let server = common::start_app(Application::new(|| Counted(Rc::default())).layer(auth));
     let addr = server.local_addr();
     assert_eq!(
-        get(addr, "/", "").redacted(),
+        common::get_with(addr, "/", "").redacted(),
         format!(
             "HTTP/1.1 401 Unauthorized\r\ndate: <date>\r\nx-request-id: <id>\r\n\
              content-length: 30\r\n{JSON}www-authenticate: Bearer\r\n\r\n\
@@ -43,7 +36,7 @@ fn bearer_middleware_guards_a_whole_application() {
         )
     );
     assert_eq!(
-        get(addr, "/", "Authorization: Bearer wrong\r\n").redacted(),
+        common::get_with(addr, "/", "Authorization: Bearer wrong\r\n").redacted(),
         format!(
             "HTTP/1.1 401 Unauthorized\r\ndate: <date>\r\nx-request-id: <id>\r\n\
              content-length: 26\r\n{JSON}www-authenticate: Bearer error=\"invalid_token\"\r\n\
@@ -52,11 +45,11 @@ fn bearer_middleware_guards_a_whole_application() {
     );
     // Refused requests never reached the handler: the first accepted one is its first.
     assert_eq!(
-        get(addr, "/", "Authorization: Bearer t0ken\r\n").body_text(),
+        common::get_with(addr, "/", "Authorization: Bearer t0ken\r\n").body_text(),
         "handled 1"
     );
     assert_eq!(
-        get(addr, "/any/path", "authorization: BEARER other\r\n").body_text(),
+        common::get_with(addr, "/any/path", "authorization: BEARER other\r\n").body_text(),
         "handled 2"
     );
     server.shutdown();
@@ -82,15 +75,19 @@ fn api_key_guard_protects_a_group_of_routes_and_documents_it() {
     });
     let server = common::start_app(app);
     let addr = server.local_addr();
-    assert_eq!(get(addr, "/open", "").body_text(), "open");
-    let refused = get(addr, "/secret", "x-key: k-2\r\n");
+    assert_eq!(common::get_with(addr, "/open", "").body_text(), "open");
+    let refused = common::get_with(addr, "/secret", "x-key: k-2\r\n");
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.header("www-authenticate"), Some("ApiKey"));
     assert_eq!(refused.body_text(), r#"{"detail":"Not authenticated"}"#);
-    assert_eq!(get(addr, "/secret", "X-Key: k-1\r\n").body_text(), "secret");
+    assert_eq!(
+        common::get_with(addr, "/secret", "X-Key: k-1\r\n").body_text(),
+        "secret"
+    );
 
     let document: serde_json::Value =
-        serde_json::from_str(&get(addr, "/openapi.json", "").body_text()).expect("JSON");
+        serde_json::from_str(&common::get_with(addr, "/openapi.json", "").body_text())
+            .expect("JSON");
     assert_eq!(
         document["components"]["securitySchemes"]["apiKeyAuth"],
         serde_json::json!({"type": "apiKey", "in": "header", "name": "x-key"})
@@ -109,24 +106,20 @@ fn bearer_guard_on_a_router_answers_before_validation() {
     let app = Application::try_new(move || {
         Router::new()
             .guard(auth.clone())
-            .get("/items/{id}", item)
+            .get("/items/{id}", common::item)
             .build()
     });
     let server = common::start_app(app);
     let addr = server.local_addr();
     // A bad id from an unauthenticated client: the 401, not the 422.
-    assert_eq!(get(addr, "/items/abc", "").status(), 401);
+    assert_eq!(common::get_with(addr, "/items/abc", "").status(), 401);
     assert_eq!(
-        get(addr, "/items/abc", "Authorization: Bearer t\r\n").status(),
+        common::get_with(addr, "/items/abc", "Authorization: Bearer t\r\n").status(),
         422
     );
     assert_eq!(
-        get(addr, "/items/5", "Authorization: Bearer t\r\n").body_text(),
+        common::get_with(addr, "/items/5", "Authorization: Bearer t\r\n").body_text(),
         "item 5"
     );
     server.shutdown();
-}
-
-async fn item(ringserve::ingress::Path(id): ringserve::ingress::Path<i64>) -> String {
-    format!("item {id}")
 }

@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringserve::{
-    Application, Cores, Deployment, HttpOptions, Request, Response, Serve, ServerHandle,
-};
+use ringserve::{Application, Cores, Deployment, Request, Response, Serve, ServerHandle};
 
 /// Longer than any test runs: a handler that waits this long is only ever ended by a drop.
 const FOREVER_MS: u64 = 10_000;
@@ -47,6 +45,11 @@ impl Probes {
 
     fn finished(&self) -> usize {
         self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Waits until one handler future has been dropped, failing after [`DROP_NOTICED_WITHIN`].
+    fn wait_one_dropped(&self, what: &str) {
+        wait_until(what, DROP_NOTICED_WITHIN, || self.dropped() == 1);
     }
 }
 
@@ -95,12 +98,6 @@ impl Deployment for Waiter {
     }
 }
 
-/// A short shutdown grace, so a test that fails with a handler still waiting does not hold
-/// its server's drop for long.
-fn options() -> HttpOptions {
-    test_options().shutdown_grace(Duration::from_secs(1))
-}
-
 fn waiter(probes: &Probes) -> Application {
     let probes = probes.clone();
     Application::new(move || Waiter {
@@ -110,7 +107,11 @@ fn waiter(probes: &Probes) -> Application {
 
 /// One shard, one replica.
 fn one_shard(probes: &Probes) -> ServerHandle {
-    start(Serve::new().options(options()).app(waiter(probes)))
+    start(
+        Serve::new()
+            .options(short_grace_options())
+            .app(waiter(probes)),
+    )
 }
 
 /// Two shards: `model` has its one replica on shard 0 and serves `/`; `local` has a replica
@@ -118,7 +119,7 @@ fn one_shard(probes: &Probes) -> ServerHandle {
 fn two_shards(probes: &Probes) -> ServerHandle {
     start(
         Serve::new()
-            .options(options().cores(Cores::Count(2)))
+            .options(short_grace_options().cores(Cores::Count(2)))
             .app(waiter(probes).name("model").num_replicas(1))
             .app(
                 waiter(&Probes::default())
@@ -136,15 +137,6 @@ fn get_request(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
 }
 
-/// Polls `done` until it holds, failing after `timeout`.
-fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Sends a request for a handler that waits forever and returns once it is running.
 fn start_waiting(addr: SocketAddr, probes: &Probes) -> TcpStream {
     let before = probes.started();
@@ -160,6 +152,12 @@ fn start_waiting(addr: SocketAddr, probes: &Probes) -> TcpStream {
     client
 }
 
+/// `GET path` on `client`; the body of the answer.
+fn get_on_body(client: &mut TcpStream, path: &str) -> String {
+    client.write_all(get_request(path).as_bytes()).unwrap();
+    read_response(client, false).body_text()
+}
+
 /// A connection accepted by a shard without `model`'s replica, so `model`'s requests on it are
 /// forwarded. The kernel spreads connections over the shards by their ports: a few tries find
 /// one.
@@ -167,10 +165,8 @@ fn connect_to_the_other_shard(addr: SocketAddr) -> TcpStream {
     const TRIES_MAX: usize = 200;
     for _ in 0..TRIES_MAX {
         let mut client = connect(addr);
-        client.write_all(get_request("/local").as_bytes()).unwrap();
-        let accepted_on = read_response(&mut client, false).body_text();
-        client.write_all(get_request("/where").as_bytes()).unwrap();
-        let served_on = read_response(&mut client, false).body_text();
+        let accepted_on = get_on_body(&mut client, "/local");
+        let served_on = get_on_body(&mut client, "/where");
         if accepted_on != served_on {
             return client;
         }
@@ -189,11 +185,7 @@ fn a_client_that_closes_while_its_handler_waits_drops_the_handler() {
     let client = start_waiting(server.local_addr(), &probes);
     assert_eq!(probes.dropped(), 0);
     drop(client);
-    wait_until(
-        "the handler's future to be dropped",
-        DROP_NOTICED_WITHIN,
-        || probes.dropped() == 1,
-    );
+    probes.wait_one_dropped("the handler's future to be dropped");
     assert_eq!(probes.finished(), 0);
     server.shutdown();
 }
@@ -206,11 +198,7 @@ fn a_client_that_half_closes_while_its_handler_waits_drops_the_handler_unanswere
     let server = one_shard(&probes);
     let mut client = start_waiting(server.local_addr(), &probes);
     client.shutdown(std::net::Shutdown::Write).unwrap();
-    wait_until(
-        "the handler's future to be dropped",
-        DROP_NOTICED_WITHIN,
-        || probes.dropped() == 1,
-    );
+    probes.wait_one_dropped("the handler's future to be dropped");
     assert_eq!(read_to_close(&mut client), "");
     server.shutdown();
 }
@@ -229,11 +217,7 @@ fn a_client_that_closes_while_a_forwarded_handler_waits_drops_it_on_the_serving_
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(probes.dropped(), 0);
     drop(client);
-    wait_until(
-        "the serving shard's handler future to be dropped",
-        DROP_NOTICED_WITHIN,
-        || probes.dropped() == 1,
-    );
+    probes.wait_one_dropped("the serving shard's handler future to be dropped");
     assert_eq!(probes.finished(), 0);
     server.shutdown();
 }

@@ -214,13 +214,7 @@ fn composed(options: ringserve::HttpOptions) -> ServerHandle {
 /// `count` requests, each on a new connection, so that both shards accept some.
 fn spread(addr: SocketAddr, count: usize, path: &str) -> Vec<String> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-    (0..count)
-        .map(|_| common::exchange_until_close(addr, request.as_bytes()))
-        .collect()
-}
-
-fn body(response: &str) -> &str {
-    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+    common::spread(addr, count, &request)
 }
 
 #[test]
@@ -231,7 +225,7 @@ fn a_pipeline_reaches_single_replicas_from_every_shard() {
     for response in spread(server.local_addr(), 40, "/pipeline") {
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         // front@<shard> -> c@<shard>(b@<shard>(x))
-        let (front, rest) = body(&response).split_once(" -> ").unwrap();
+        let (front, rest) = common::body_of(&response).split_once(" -> ").unwrap();
         fronts.insert(front.to_owned());
         let (c, b) = rest.split_once("(b@").unwrap();
         models.insert((c.to_owned(), b.trim_end_matches("(x))").to_owned()));
@@ -268,7 +262,7 @@ fn a_called_deployments_stream_comes_back_through_the_caller() {
             response.contains("transfer-encoding: chunked"),
             "{response}"
         );
-        let text = body(&response);
+        let text = common::body_of(&response);
         let shard = text
             .split(' ')
             .next()
@@ -324,7 +318,7 @@ fn headers_set_by_middleware_travel_with_a_passed_on_request_but_extensions_do_n
     let server = composed(common::test_options());
     for response in spread(server.local_addr(), 20, "/headers") {
         assert_eq!(
-            body(&response),
+            common::body_of(&response),
             "b user=alice extensions=false",
             "{response}"
         );

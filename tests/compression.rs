@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use futures_lite::{Stream, stream};
+use futures_lite::stream;
 use ringserve::middleware::compression::Compression;
 use ringserve::sse::Event;
 use ringserve::{
@@ -126,17 +126,6 @@ impl StreamDecoder {
 // ---------------------------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------------------------
-
-/// Each chunk after its pause on the shard's timer (no pause when zero).
-fn paced<T: 'static>(steps: Vec<(Duration, T)>) -> impl Stream<Item = Result<T, Infallible>> {
-    stream::unfold(steps.into_iter(), |mut steps| async move {
-        let (pause, item) = steps.next()?;
-        if !pause.is_zero() {
-            glommio::timer::sleep(pause).await;
-        }
-        Some((Ok(item), steps))
-    })
-}
 
 const PAUSE: Duration = Duration::from_millis(1500);
 
@@ -290,15 +279,6 @@ fn whole_head(length: usize, headers: &str) -> String {
     )
 }
 
-/// The redacted head of a chunked `200` with `headers` after the engine's own.
-fn chunked_head(headers: &str) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ntransfer-encoding: chunked\r\n\
-         {headers}\r\n"
-    )
-}
-
-const TEXT: &str = "content-type: text/plain; charset=utf-8\r\n";
 const VARY: &str = "vary: Accept-Encoding\r\n";
 
 /// Asserts `response` is `body` compressed with `coding` under `headers` (its content type and
@@ -415,7 +395,7 @@ fn the_coding_follows_accept_encoding_and_its_weights() {
             Some(coding),
             "{accept}"
         );
-        assert_compressed(&response, coding, TEXT, body.as_bytes());
+        assert_compressed(&response, coding, TEXT_PLAIN, body.as_bytes());
     }
     // A JSON body, the other common case.
     let json = format!("{{\"text\":\"{}\"}}", words(4000));
@@ -428,17 +408,17 @@ fn the_coding_follows_accept_encoding_and_its_weights() {
     );
     // With brotli off, a client preferring it gets gzip, and one accepting only it, identity.
     let response = fetch(addr, "GET", "/gzip-only/text", Some("br, gzip;q=0.5"));
-    assert_compressed(&response, "gzip", TEXT, body.as_bytes());
+    assert_compressed(&response, "gzip", TEXT_PLAIN, body.as_bytes());
     let response = fetch(addr, "GET", "/gzip-only/text", Some("br"));
     assert_eq!(
         response.redacted(),
-        format!("{}{body}", whole_head(4000, &format!("{TEXT}{VARY}")))
+        format!("{}{body}", whole_head(4000, &format!("{TEXT_PLAIN}{VARY}")))
     );
     // Both off: the layer passes the response through untouched, without Vary.
     let response = fetch(addr, "GET", "/off/text", Some("br, gzip"));
     assert_eq!(
         response.redacted(),
-        format!("{}{body}", whole_head(4000, TEXT))
+        format!("{}{body}", whole_head(4000, TEXT_PLAIN))
     );
 }
 
@@ -447,7 +427,7 @@ fn a_client_that_asks_for_nothing_gets_identity_and_vary() {
     let server = server();
     let addr = server.local_addr();
     let body = words(4000);
-    let identity = format!("{}{body}", whole_head(4000, &format!("{TEXT}{VARY}")));
+    let identity = format!("{}{body}", whole_head(4000, &format!("{TEXT_PLAIN}{VARY}")));
     for accept in [
         None,
         Some(""),
@@ -473,11 +453,14 @@ fn a_body_below_the_threshold_is_sent_as_it_is_with_vary() {
     let small = words(1023);
     assert_eq!(
         fetch(addr, "GET", "/text?bytes=1023", Some("gzip, br")).redacted(),
-        format!("{}{small}", whole_head(1023, &format!("{TEXT}{VARY}")))
+        format!(
+            "{}{small}",
+            whole_head(1023, &format!("{TEXT_PLAIN}{VARY}"))
+        )
     );
     // At the threshold it is compressed.
     let response = fetch(addr, "GET", "/text?bytes=1024", Some("gzip, br"));
-    assert_compressed(&response, "br", TEXT, words(1024).as_bytes());
+    assert_compressed(&response, "br", TEXT_PLAIN, words(1024).as_bytes());
 }
 
 #[test]
@@ -490,7 +473,10 @@ fn an_encoded_body_an_image_and_a_204_are_left_alone() {
     let response = fetch(addr, "GET", "/encoded", Some("br, gzip"));
     assert_eq!(
         head(&response),
-        whole_head(encoded.len(), &format!("{TEXT}content-encoding: gzip\r\n"))
+        whole_head(
+            encoded.len(),
+            &format!("{TEXT_PLAIN}content-encoding: gzip\r\n")
+        )
     );
     assert_eq!(response.body, encoded);
     assert_eq!(
@@ -499,7 +485,9 @@ fn an_encoded_body_an_image_and_a_204_are_left_alone() {
     );
     assert_eq!(
         fetch(addr, "GET", "/no-content", Some("br, gzip")).redacted(),
-        format!("HTTP/1.1 204 No Content\r\ndate: <date>\r\nx-request-id: <id>\r\n{TEXT}\r\n")
+        format!(
+            "HTTP/1.1 204 No Content\r\ndate: <date>\r\nx-request-id: <id>\r\n{TEXT_PLAIN}\r\n"
+        )
     );
 }
 
@@ -512,7 +500,7 @@ fn an_encoded_stream_is_left_alone() {
         // No second coding and no Vary, as for a whole encoded body.
         assert_eq!(
             reader.head(),
-            chunked_head(&format!("{TEXT}content-encoding: gzip\r\n")),
+            chunked_head(false, &format!("{TEXT_PLAIN}content-encoding: gzip\r\n")),
             "{accept}"
         );
         // Each chunk the handler's bytes exactly, one gzip layer over the text.
@@ -536,18 +524,21 @@ fn head_is_never_compressed_and_states_the_get_framing() {
     let response = fetch_on(&mut stream, "HEAD", "/text", Some("gzip, br"));
     assert_eq!(
         response.redacted(),
-        whole_head(4000, &format!("{TEXT}{VARY}"))
+        whole_head(4000, &format!("{TEXT_PLAIN}{VARY}"))
     );
     // A streamed body: the head only, the stream never polled — and, since its GET is always
     // encoded, the same Content-Encoding the GET would carry.
     let response = fetch_on(&mut stream, "HEAD", "/paced", Some("gzip, br"));
     assert_eq!(
         response.redacted(),
-        chunked_head(&format!("{TEXT}{VARY}content-encoding: br\r\n"))
+        chunked_head(
+            false,
+            &format!("{TEXT_PLAIN}{VARY}content-encoding: br\r\n")
+        )
     );
     // The connection is still framed right: the next GET on it is compressed.
     let response = fetch_on(&mut stream, "GET", "/text", Some("gzip"));
-    assert_compressed(&response, "gzip", TEXT, words(4000).as_bytes());
+    assert_compressed(&response, "gzip", TEXT_PLAIN, words(4000).as_bytes());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,7 +555,7 @@ fn a_strong_etag_is_weakened_and_the_handlers_length_dropped() {
         head(&response),
         whole_head(
             response.body.len(),
-            &format!("{TEXT}{VARY}etag: W/\"v1\"\r\ncontent-encoding: gzip\r\n")
+            &format!("{TEXT_PLAIN}{VARY}etag: W/\"v1\"\r\ncontent-encoding: gzip\r\n")
         )
     );
     assert_eq!(decode("gzip", &response.body), body.as_bytes());
@@ -573,7 +564,7 @@ fn a_strong_etag_is_weakened_and_the_handlers_length_dropped() {
         fetch(addr, "GET", "/etag", None).redacted(),
         format!(
             "{}{body}",
-            whole_head(4000, &format!("{TEXT}etag: \"v1\"\r\n{VARY}"))
+            whole_head(4000, &format!("{TEXT_PLAIN}etag: \"v1\"\r\n{VARY}"))
         )
     );
     // A 304 for a compressible type, to a client that negotiated a coding, matches the
@@ -606,7 +597,10 @@ fn each_streamed_chunk_arrives_compressed_as_soon_as_it_is_produced() {
         let mut reader = ChunkReader::get(addr, "/paced", coding);
         assert_eq!(
             reader.head(),
-            chunked_head(&format!("{TEXT}{VARY}content-encoding: {coding}\r\n"))
+            chunked_head(
+                false,
+                &format!("{TEXT_PLAIN}{VARY}content-encoding: {coding}\r\n")
+            )
         );
         let mut decoder = StreamDecoder::new(coding);
         let first = reader.chunk().expect("the first chunk");
@@ -637,10 +631,13 @@ fn server_sent_events_decode_event_by_event() {
         let mut reader = ChunkReader::get(addr, "/sse", &format!("{coding}, identity;q=0.5"));
         assert_eq!(
             reader.head(),
-            chunked_head(&format!(
-                "content-type: text/event-stream\r\ncache-control: no-cache\r\n{VARY}\
+            chunked_head(
+                false,
+                &format!(
+                    "content-type: text/event-stream\r\ncache-control: no-cache\r\n{VARY}\
                  content-encoding: {coding}\r\n"
-            ))
+                )
+            )
         );
         let mut decoder = StreamDecoder::new(coding);
         for event in sse_events() {
@@ -674,12 +671,15 @@ fn a_mebibyte_round_trips_whole_and_streamed() {
             &format!("/text?bytes={MEBIBYTE}"),
             Some(coding),
         );
-        assert_compressed(&response, coding, TEXT, body.as_bytes());
+        assert_compressed(&response, coding, TEXT_PLAIN, body.as_bytes());
         // Streamed in 64 KiB chunks: one compressed chunk for each, decoding to it.
         let mut reader = ChunkReader::get(addr, "/big-stream", coding);
         assert_eq!(
             reader.head(),
-            chunked_head(&format!("{TEXT}{VARY}content-encoding: {coding}\r\n"))
+            chunked_head(
+                false,
+                &format!("{TEXT_PLAIN}{VARY}content-encoding: {coding}\r\n")
+            )
         );
         let mut decoder = StreamDecoder::new(coding);
         let mut decoded = Vec::new();

@@ -12,26 +12,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use ringserve::ingress::{Json, Path, Router};
+use ringserve::ingress::Router;
 use ringserve::middleware::{Cors, CorsError};
 use ringserve::{Application, Deployment, HeaderName, HeaderValue, Method, Request, Response};
-use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-const TEXT_PLAIN: &str = "content-type: text/plain; charset=utf-8\r\n";
-
-/// The redacted response the engine sends for a whole body: its own headers, then the
-/// handler's and the middleware's `headers` (each line ending in CRLF), then `body`.
-fn expected(status_line: &str, headers: &str, body: &str) -> String {
-    format!(
-        "{status_line}\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: {}\r\n\
-         {headers}\r\n{body}",
-        body.len()
-    )
-}
 
 /// A preflight granted: `200` with no body and these CORS headers.
 fn granted(headers: &str) -> String {
@@ -80,7 +67,7 @@ fn preflight(
 }
 
 /// `method path` with extra header lines (each ending in CRLF) and no body.
-fn send(addr: SocketAddr, method: &str, path: &str, headers: &str) -> RawResponse {
+fn send_bodyless(addr: SocketAddr, method: &str, path: &str, headers: &str) -> RawResponse {
     request(
         addr,
         format!("{method} {path} HTTP/1.1\r\nHost: api.example\r\n{headers}\r\n").as_bytes(),
@@ -92,7 +79,7 @@ fn get_from(addr: SocketAddr, origin: Option<&str>) -> RawResponse {
     let origin = origin
         .map(|origin| format!("Origin: {origin}\r\n"))
         .unwrap_or_default();
-    send(addr, "GET", "/", &origin)
+    send_bodyless(addr, "GET", "/", &origin)
 }
 
 /// Answers `handled <method>` with `x-handler: 1`, counting its calls where the test sees them.
@@ -118,7 +105,7 @@ impl Deployment for Api {
 }
 
 /// Serves `api` on one shard inside `cors`.
-fn serve(api: &Api, cors: Cors) -> ringserve::ServerHandle {
+fn serve_api(api: &Api, cors: Cors) -> ringserve::ServerHandle {
     let api = api.clone();
     start_app(Application::new(move || api.clone()).layer(cors))
 }
@@ -153,7 +140,7 @@ fn listed_rules() -> Cors {
 #[test]
 fn an_allowed_preflight_is_answered_without_calling_the_handler() {
     let api = Api::default();
-    let server = serve(&api, example_rules());
+    let server = serve_api(&api, example_rules());
     let addr = server.local_addr();
     let expected = granted(
         "access-control-allow-origin: *\r\naccess-control-allow-methods: GET, POST\r\n\
@@ -193,7 +180,7 @@ fn an_allowed_preflight_is_answered_without_calling_the_handler() {
 #[test]
 fn a_preflight_from_a_listed_origin_with_credentials_echoes_it_and_varies() {
     let api = Api::default();
-    let server = serve(&api, listed_rules());
+    let server = serve_api(&api, listed_rules());
     let addr = server.local_addr();
     for origin in ["https://app.example", "http://localhost:3000"] {
         assert_eq!(
@@ -214,7 +201,7 @@ fn a_preflight_from_a_listed_origin_with_credentials_echoes_it_and_varies() {
 #[test]
 fn a_refused_preflight_is_400_naming_what_was_refused_without_cors_headers() {
     let api = Api::default();
-    let server = serve(&api, listed_rules());
+    let server = serve_api(&api, listed_rules());
     let addr = server.local_addr();
     let ok = "https://app.example";
     // Origin: not listed, a listed one's near miss (case, trailing slash, other port).
@@ -262,7 +249,7 @@ fn a_refused_preflight_is_400_naming_what_was_refused_without_cors_headers() {
     server.shutdown();
 
     // With any origin, the refusal does not depend on the origin: no `vary`.
-    let server = serve(&api, example_rules());
+    let server = serve_api(&api, example_rules());
     assert_eq!(
         preflight(
             server.local_addr(),
@@ -295,7 +282,7 @@ fn a_granted_preflight_names_every_requested_header_safelisted_ones_included() {
     }
     let api = Api::default();
     // No extra header configured: `content-type` is accepted, so it must be granted.
-    let server = serve(
+    let server = serve_api(
         &api,
         Cors::builder()
             .allow_any_origin()
@@ -318,7 +305,7 @@ fn a_granted_preflight_names_every_requested_header_safelisted_ones_included() {
     );
     server.shutdown();
     // A configured header plus a safelisted one: both must be granted.
-    let server = serve(&api, listed_rules());
+    let server = serve_api(&api, listed_rules());
     let response = preflight(
         server.local_addr(),
         "/",
@@ -343,7 +330,7 @@ fn a_granted_preflight_names_every_requested_header_safelisted_ones_included() {
 #[test]
 fn a_request_from_an_allowed_origin_reaches_the_handler_and_is_granted() {
     let api = Api::default();
-    let server = serve(&api, listed_rules());
+    let server = serve_api(&api, listed_rules());
     let addr = server.local_addr();
     assert_eq!(
         get_from(addr, Some("https://app.example")).redacted(),
@@ -355,7 +342,7 @@ fn a_request_from_an_allowed_origin_reaches_the_handler_and_is_granted() {
     );
     // An actual request after a preflight, with another listed origin and method.
     assert_eq!(
-        send(
+        send_bodyless(
             addr,
             "PUT",
             "/items/5",
@@ -372,7 +359,7 @@ fn a_request_from_an_allowed_origin_reaches_the_handler_and_is_granted() {
     server.shutdown();
 
     // Any origin: `*`, the same for every origin, so no `vary`.
-    let server = serve(&api, example_rules());
+    let server = serve_api(&api, example_rules());
     assert_eq!(
         get_from(server.local_addr(), Some("http://a.example")).redacted(),
         handled("GET", "access-control-allow-origin: *\r\n")
@@ -384,7 +371,7 @@ fn a_request_from_an_allowed_origin_reaches_the_handler_and_is_granted() {
 #[test]
 fn a_request_from_a_refused_origin_reaches_the_handler_without_cors_headers() {
     let api = Api::default();
-    let server = serve(&api, listed_rules());
+    let server = serve_api(&api, listed_rules());
     let addr = server.local_addr();
     // The browser, not the server, blocks the response; `vary` keeps caches per origin.
     assert_eq!(
@@ -393,7 +380,7 @@ fn a_request_from_a_refused_origin_reaches_the_handler_without_cors_headers() {
     );
     // The method is not checked outside a preflight.
     assert_eq!(
-        send(addr, "DELETE", "/", "Origin: https://evil.example\r\n").redacted(),
+        send_bodyless(addr, "DELETE", "/", "Origin: https://evil.example\r\n").redacted(),
         handled("DELETE", "vary: Origin\r\n")
     );
     assert_eq!(api.calls(), 2);
@@ -406,12 +393,12 @@ fn a_request_from_a_refused_origin_reaches_the_handler_without_cors_headers() {
 fn a_request_without_an_origin_gets_no_grant_but_varies_when_the_rules_depend_on_it() {
     let api = Api::default();
     for (cors, vary) in [(listed_rules(), "vary: Origin\r\n"), (example_rules(), "")] {
-        let server = serve(&api, cors);
+        let server = serve_api(&api, cors);
         let addr = server.local_addr();
         assert_eq!(get_from(addr, None).redacted(), handled("GET", vary));
         // Not even a would-be preflight: without an origin it is the handler's.
         assert_eq!(
-            send(
+            send_bodyless(
                 addr,
                 "OPTIONS",
                 "/",
@@ -432,7 +419,7 @@ fn a_request_without_an_origin_gets_no_grant_but_varies_when_the_rules_depend_on
 #[test]
 fn any_method_and_any_header_mirror_what_the_preflight_asks_for() {
     let api = Api::default();
-    let server = serve(
+    let server = serve_api(
         &api,
         Cors::builder()
             .allow_origins(["https://app.example"])
@@ -492,7 +479,7 @@ fn any_method_and_any_header_mirror_what_the_preflight_asks_for() {
 #[test]
 fn an_origin_predicate_echoes_the_origins_it_admits_and_refuses_the_others() {
     let api = Api::default();
-    let server = serve(
+    let server = serve_api(
         &api,
         Cors::builder()
             .allow_origin_fn(|origin| {
@@ -646,7 +633,7 @@ fn bad_rules_are_refused_when_built_naming_the_value() {
 #[test]
 fn expose_any_header_is_a_wildcard_on_actual_requests_only() {
     let api = Api::default();
-    let server = serve(
+    let server = serve_api(
         &api,
         Cors::builder()
             .allow_any_origin()
@@ -680,9 +667,9 @@ fn expose_any_header_is_a_wildcard_on_actual_requests_only() {
 #[test]
 fn an_options_request_that_is_not_a_preflight_reaches_the_handler() {
     let api = Api::default();
-    let server = serve(&api, example_rules());
+    let server = serve_api(&api, example_rules());
     assert_eq!(
-        send(
+        send_bodyless(
             server.local_addr(),
             "OPTIONS",
             "/",
@@ -698,14 +685,6 @@ fn an_options_request_that_is_not_a_preflight_reaches_the_handler() {
 // ---------------------------------------------------------------------------------------------
 // 9. `examples/cors.rs` on an ingress router
 // ---------------------------------------------------------------------------------------------
-
-async fn read_item(Path(item_id): Path<i64>) -> Json<Value> {
-    Json(json!({ "item_id": item_id }))
-}
-
-async fn create_item(Json(item): Json<Value>) -> Json<Value> {
-    Json(json!({ "created": item }))
-}
 
 #[test]
 fn the_cors_example_setup_serves_a_preflight_then_the_actual_post() {
@@ -755,7 +734,7 @@ fn the_cors_example_setup_serves_a_preflight_then_the_actual_post() {
         )
     );
     assert_eq!(
-        send(addr, "GET", "/items/5", "Origin: http://a.example\r\n").redacted(),
+        send_bodyless(addr, "GET", "/items/5", "Origin: http://a.example\r\n").redacted(),
         expected(
             "HTTP/1.1 200 OK",
             &format!("{json_type}access-control-allow-origin: *\r\n"),
@@ -764,13 +743,13 @@ fn the_cors_example_setup_serves_a_preflight_then_the_actual_post() {
     );
     // The router's own answers are granted too, so a page can read its errors.
     assert_eq!(
-        send(addr, "GET", "/items/abc", "Origin: http://a.example\r\n")
+        send_bodyless(addr, "GET", "/items/abc", "Origin: http://a.example\r\n")
             .header("access-control-allow-origin"),
         Some("*")
     );
     // A plain OPTIONS is the router's: `204` with `allow`, plus the grant.
     assert_eq!(
-        send(addr, "OPTIONS", "/items/", "Origin: http://a.example\r\n").redacted(),
+        send_bodyless(addr, "OPTIONS", "/items/", "Origin: http://a.example\r\n").redacted(),
         "HTTP/1.1 204 No Content\r\ndate: <date>\r\nx-request-id: <id>\r\n\
          allow: POST, OPTIONS\r\naccess-control-allow-origin: *\r\n\r\n"
     );

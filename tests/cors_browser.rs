@@ -5,7 +5,8 @@
 //! blocked by the browser.
 //!
 //! `.ci/run` installs Debian's `chromium` and sets `RINGSERVE_REQUIRE_BROWSER`; elsewhere,
-//! without a browser, the test says so and skips.
+//! without a browser, the test says so (`common::skip`, shown even when output is captured) and
+//! skips.
 
 mod common;
 
@@ -212,9 +213,9 @@ fn a_browser_lets_an_allowed_origin_read_and_blocks_another() {
             std::env::var_os("RINGSERVE_REQUIRE_BROWSER").is_none(),
             "RINGSERVE_REQUIRE_BROWSER is set but no Chromium was found"
         );
-        eprintln!(
-            "skipping the browser CORS test: no Chromium (apt-get install chromium, or set \
-             RINGSERVE_CHROMIUM to its path)"
+        common::skip(
+            "no Chromium for the browser CORS test (apt-get install chromium, or set \
+             RINGSERVE_CHROMIUM to its path)",
         );
         return;
     };

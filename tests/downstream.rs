@@ -11,15 +11,9 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The workspace root, where ringserve's Cargo.toml is.
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The target directory `cargo test` builds into: `CARGO_TARGET_TMPDIR` is its `tmp` folder.
 fn target_dir() -> PathBuf {
@@ -34,7 +28,7 @@ fn build_downstream() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args(["build", "--quiet", "--manifest-path"])
-        .arg(root().join("tests/downstream/Cargo.toml"))
+        .arg(common::root().join("tests/downstream/Cargo.toml"))
         .env("CARGO_TARGET_DIR", target_dir())
         .output()
         .expect("running cargo");
@@ -55,10 +49,7 @@ struct Downstream {
 impl Downstream {
     /// Starts `binary` on a free loopback port, one shard, on the data path `io`.
     fn start(binary: &Path, io: &str) -> Downstream {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = common::fresh_port();
         let child = Command::new(binary)
             .env("RINGSERVE_HOST", "127.0.0.1")
             .env("RINGSERVE_PORT", port.to_string())
@@ -72,24 +63,13 @@ impl Downstream {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(downstream.addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "downstream did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_listening(downstream.addr, "downstream");
         downstream
     }
 
     /// The io_uring instances the process holds open.
     fn rings_open(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .expect("the server's /proc/<pid>/fd")
-            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-            .filter(|target| target.to_string_lossy().contains("io_uring"))
-            .count()
+        common::rings_open(format!("/proc/{}", self.child.id()))
     }
 
     /// Stops the server with SIGTERM; returns what it wrote on stderr, after checking that it

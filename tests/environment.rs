@@ -36,22 +36,6 @@ impl Drop for Cleanup {
     }
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn assert_refused(addr: SocketAddr) {
-    match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-        Err(error) => assert_eq!(
-            error.kind(),
-            std::io::ErrorKind::ConnectionRefused,
-            "{error}"
-        ),
-        Ok(_) => panic!("something still accepts connections on {addr}"),
-    }
-}
-
 /// Waits (briefly) until nothing accepts connections on `addr`. Whether the port refuses
 /// immediately after shutdown is `tests/serve.rs`'s concern; here it only has to be free again
 /// before it is reused.

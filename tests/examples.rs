@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -36,27 +36,9 @@ fn start_example(name: &str) -> Example {
     start_example_on(name, "1")
 }
 
-/// A port free now and never handed out before in this process. The examples bind with
-/// `SO_REUSEPORT`, so two tests given the same free port would both listen on it, and one's
-/// connections could land on the other's — reset when that one shuts down.
-fn fresh_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return port;
-        }
-    }
-}
-
 /// Starts an example on `cores` shards (`RINGSERVE_CORES`).
 fn start_example_on(name: &str, cores: &str) -> Example {
-    let port = fresh_port();
+    let port = common::fresh_port();
     let child = Command::new(example_path(name))
         .env("RINGSERVE_HOST", "127.0.0.1")
         .env("RINGSERVE_PORT", port.to_string())
@@ -67,14 +49,7 @@ fn start_example_on(name: &str, cores: &str) -> Example {
         });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let example = Example { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "example {name} did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_listening(addr, &format!("example {name}"));
     example
 }
 
@@ -467,8 +442,8 @@ fn auth_answers_422_401_and_200_as_fastapi_does() {
 }
 
 /// Validates an OpenAPI document with `openapi-spec-validator` (Python), which `.ci/run`
-/// installs. Elsewhere a missing validator skips this check with a message, unless
-/// `RINGSERVE_REQUIRE_OPENAPI_VALIDATOR` is set (as `.ci/run` sets it).
+/// installs. Elsewhere a missing validator skips this check and says so (`common::skip`),
+/// unless `RINGSERVE_REQUIRE_OPENAPI_VALIDATOR` is set (as `.ci/run` sets it).
 fn validate_openapi(name: &str, document: &str) {
     const SCRIPT: &str = "import json, sys\n\
         from openapi_spec_validator import validate\n\
@@ -483,10 +458,10 @@ fn validate_openapi(name: &str, document: &str) {
             !required,
             "openapi-spec-validator is required: pip install openapi-spec-validator==0.9.0"
         );
-        eprintln!(
-            "skipping OpenAPI 3.1 validation of {name}: python3 -m pip install \
+        common::skip(&format!(
+            "no OpenAPI 3.1 validation of {name}: python3 -m pip install \
              openapi-spec-validator==0.9.0 to run it"
-        );
+        ));
         return;
     }
     let path = std::env::temp_dir().join(format!(

@@ -6,7 +6,6 @@ mod common;
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -81,27 +80,17 @@ fn two_shards(app: Application, options: ringserve::HttpOptions) -> ServerHandle
     )
 }
 
-/// `count` requests, each on a new connection (so both shards accept some).
-fn spread(addr: SocketAddr, count: usize, request: &str) -> Vec<String> {
-    (0..count)
-        .map(|_| common::exchange_until_close(addr, request.as_bytes()))
-        .collect()
-}
-
-fn body(response: &str) -> &str {
-    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
-}
-
 const GET: &str = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 
 #[test]
 fn one_replica_on_shard_0_serves_requests_accepted_by_every_shard() {
     // With a replica on each shard, connections land on both: the kernel spreads them.
     let everywhere = two_shards(Application::new(|| WhereAmI), common::test_options());
-    let names: std::collections::BTreeSet<String> = spread(everywhere.local_addr(), 40, GET)
-        .iter()
-        .map(|response| body(response).to_owned())
-        .collect();
+    let names: std::collections::BTreeSet<String> =
+        common::spread(everywhere.local_addr(), 40, GET)
+            .iter()
+            .map(|response| common::body_of(response).to_owned())
+            .collect();
     assert_eq!(
         names.into_iter().collect::<Vec<_>>(),
         ["ringserve-shard-0", "ringserve-shard-1"]
@@ -112,17 +101,17 @@ fn one_replica_on_shard_0_serves_requests_accepted_by_every_shard() {
         Application::new(|| WhereAmI).num_replicas(1),
         common::test_options(),
     );
-    for response in spread(single.local_addr(), 40, GET) {
+    for response in common::spread(single.local_addr(), 40, GET) {
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-        assert_eq!(body(&response), "ringserve-shard-0");
+        assert_eq!(common::body_of(&response), "ringserve-shard-0");
     }
     // Request bodies cross too.
-    for response in spread(
+    for response in common::spread(
         single.local_addr(),
         20,
         "POST /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
     ) {
-        assert_eq!(body(&response), "hello");
+        assert_eq!(common::body_of(&response), "hello");
     }
     single.shutdown();
 }
@@ -140,7 +129,7 @@ fn a_streamed_response_comes_back_chunk_by_chunk_from_the_other_shard() {
         })
         .chain(std::iter::once("0\r\n\r\n".to_owned()))
         .collect();
-    for response in spread(
+    for response in common::spread(
         server.local_addr(),
         20,
         "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -149,7 +138,7 @@ fn a_streamed_response_comes_back_chunk_by_chunk_from_the_other_shard() {
             response.contains("transfer-encoding: chunked"),
             "{response}"
         );
-        assert_eq!(body(&response), expected);
+        assert_eq!(common::body_of(&response), expected);
     }
     server.shutdown();
 }
@@ -264,8 +253,12 @@ fn clients_that_leave_forwarded_streams_or_ask_for_their_head_do_not_stall_the_l
     }
     // Everything else still gets through, promptly, from every shard.
     let started = std::time::Instant::now();
-    for response in spread(addr, 20, GET) {
-        assert_eq!(body(&response), "ringserve-shard-0", "{response}");
+    for response in common::spread(addr, 20, GET) {
+        assert_eq!(
+            common::body_of(&response),
+            "ringserve-shard-0",
+            "{response}"
+        );
     }
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -282,7 +275,7 @@ fn a_forwarded_stream_that_panics_cuts_its_response_and_the_replicas_shard_survi
         common::test_options(),
     );
     let addr = server.local_addr();
-    for response in spread(
+    for response in common::spread(
         addr,
         10,
         "GET /panicking-stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -291,8 +284,12 @@ fn a_forwarded_stream_that_panics_cuts_its_response_and_the_replicas_shard_survi
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(!response.ends_with("0\r\n\r\n"), "{response}");
     }
-    for response in spread(addr, 10, GET) {
-        assert_eq!(body(&response), "ringserve-shard-0", "{response}");
+    for response in common::spread(addr, 10, GET) {
+        assert_eq!(
+            common::body_of(&response),
+            "ringserve-shard-0",
+            "{response}"
+        );
     }
     server.shutdown();
 }
@@ -310,15 +307,23 @@ fn single_replica_applications_spread_over_the_shards() {
                     .num_replicas(1),
             ),
     );
-    for response in spread(server.local_addr(), 10, GET) {
-        assert_eq!(body(&response), "ringserve-shard-0", "{response}");
+    for response in common::spread(server.local_addr(), 10, GET) {
+        assert_eq!(
+            common::body_of(&response),
+            "ringserve-shard-0",
+            "{response}"
+        );
     }
-    for response in spread(
+    for response in common::spread(
         server.local_addr(),
         10,
         "GET /second HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     ) {
-        assert_eq!(body(&response), "ringserve-shard-1", "{response}");
+        assert_eq!(
+            common::body_of(&response),
+            "ringserve-shard-1",
+            "{response}"
+        );
     }
     server.shutdown();
 }
@@ -331,8 +336,12 @@ fn replicas_sit_on_the_cores_named_and_bad_cores_are_refused() {
             .app(app.name("model"))
     };
     let server = common::start(on_cores(Application::new(|| WhereAmI).replica_cores([1])));
-    for response in spread(server.local_addr(), 10, GET) {
-        assert_eq!(body(&response), "ringserve-shard-1", "{response}");
+    for response in common::spread(server.local_addr(), 10, GET) {
+        assert_eq!(
+            common::body_of(&response),
+            "ringserve-shard-1",
+            "{response}"
+        );
     }
     server.shutdown();
     for (app, message) in [

@@ -7,7 +7,7 @@ mod common;
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -16,25 +16,13 @@ use ringserve::ingress::{
     FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts, RouteError,
     Router, State, ToSchema,
 };
-use ringserve::{
-    Application, HeaderValue, Limits, Request, Response, Serve, ServerHandle, StatusCode, header,
-};
+use ringserve::{Application, HeaderValue, Limits, Request, Response, Serve, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// The redacted response the engine sends for a whole body: its own headers (`date`,
-/// `x-request-id`, `content-length`), then the handler's `headers` (each line ending in CRLF).
-fn expected(status_line: &str, headers: &str, body: &str) -> String {
-    format!(
-        "{status_line}\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: {}\r\n\
-         {headers}\r\n{body}",
-        body.len()
-    )
-}
 
 /// An `application/json` response.
 fn json_response(status_line: &str, body: &str) -> String {
@@ -52,25 +40,6 @@ fn unprocessable(detail: &str) -> String {
 /// The ingress's own 404.
 fn not_found() -> String {
     json_response("HTTP/1.1 404 Not Found", r#"{"detail":"Not Found"}"#)
-}
-
-/// `GET path` with extra header lines (each ending in CRLF).
-fn get_with(addr: SocketAddr, path: &str, headers: &str) -> RawResponse {
-    request(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes(),
-    )
-}
-
-/// `method path` with a body sent with `content-length` and extra header lines.
-fn send(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &[u8]) -> RawResponse {
-    let mut bytes = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}content-length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    bytes.extend_from_slice(body);
-    request(addr, &bytes)
 }
 
 /// `POST path` with `content-type: application/json` and `body`.
@@ -97,17 +66,6 @@ fn chunked_post(path: &str, pieces: &[&str]) -> Vec<u8> {
     }
     bytes.extend_from_slice(b"0\r\n\r\n");
     bytes
-}
-
-/// Starts one router application on one shard with the test options.
-fn serve(app: Application) -> ServerHandle {
-    start_app(app)
-}
-
-/// A port that was free a moment ago (bound to port 0, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// The body of a `GET` whose answer is JSON, parsed.
@@ -177,7 +135,7 @@ const INT_PARSING_ITEM_ID_ABC: &str = r#"{"type":"int_parsing","loc":["path","it
 
 #[test]
 fn path_parameter_is_typed_and_a_bad_one_is_fastapis_422() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/items/5").redacted(),
@@ -204,7 +162,7 @@ fn path_parameter_is_typed_and_a_bad_one_is_fastapis_422() {
 
 #[test]
 fn percent_encoded_path_parameters_are_decoded() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/names/a%20b").redacted(),
@@ -230,7 +188,7 @@ fn percent_encoded_path_parameters_are_decoded() {
 
 #[test]
 fn under_a_route_prefix_paths_are_relative_to_it_and_outside_is_the_engines_404() {
-    let server = serve(items_app().name("items").route_prefix("/api"));
+    let server = start_app(items_app().name("items").route_prefix("/api"));
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/api/items/5").redacted(),
@@ -274,7 +232,7 @@ async fn read_user_file(Path(file): Path<UserFile>) -> String {
 
 #[test]
 fn a_catch_all_parameter_takes_the_rest_of_the_path_under_a_prefix() {
-    let server = serve(
+    let server = start_app(
         Application::try_new(|| {
             Router::new()
                 .get("/files/{*rest}", read_file)
@@ -286,16 +244,16 @@ fn a_catch_all_parameter_takes_the_rest_of_the_path_under_a_prefix() {
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/api/files/a/b/c.txt").redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "a/b/c.txt")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "a/b/c.txt")
     );
     // A trailing slash is part of the rest, not a twin to redirect to.
     assert_eq!(
         get(addr, "/api/files/a/b/").redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "a/b/")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "a/b/")
     );
     assert_eq!(
         get(addr, "/api/users/7/docs/x.md").redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "7 docs/x.md")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "7 docs/x.md")
     );
     assert_eq!(
         get(addr, "/api/users/x/docs").redacted(),
@@ -317,7 +275,7 @@ fn a_catch_all_parameter_takes_the_rest_of_the_path_under_a_prefix() {
 
 #[test]
 fn json_body_is_validated_into_the_model() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         post_json(addr, "/items/", r#"{"name":"Foo","price":35.4}"#).redacted(),
@@ -351,7 +309,7 @@ fn json_body_is_validated_into_the_model() {
 
 #[test]
 fn malformed_json_is_json_invalid_at_the_byte_offset() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     // Python: json.loads('{"name": "Foo", "price": }') -> "Expecting value: ... (char 25)".
     assert_eq!(
@@ -377,7 +335,7 @@ fn malformed_json_is_json_invalid_at_the_byte_offset() {
 /// `json_invalid`, even when what precedes the bad byte is an object that would not validate.
 #[test]
 fn trailing_data_is_json_invalid_even_when_the_object_would_not_validate() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     // Python: json.loads('{"a":1}x') -> "Extra data: line 1 column 8 (char 7)".
     let response = post_json(addr, "/items/", r#"{"a":1}x"#);
@@ -391,7 +349,7 @@ fn trailing_data_is_json_invalid_even_when_the_object_would_not_validate() {
 /// body (`json.loads('{"name": "Foo"')` -> "Expecting ',' delimiter: ... (char 14)").
 #[test]
 fn truncated_json_is_located_at_the_end_of_the_body() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     let response = post_json(addr, "/items/", r#"{"name": "Foo""#);
     let body: Value = serde_json::from_slice(&response.body).unwrap();
@@ -408,7 +366,7 @@ fn truncated_json_is_located_at_the_end_of_the_body() {
 /// `json.loads('{"name": "é", "price": }'.encode())` fails at char 23 (byte 24).
 #[test]
 fn json_error_position_counts_characters_as_fastapi_does() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     let response = post_json(addr, "/items/", r#"{"name": "é", "price": }"#);
     let body: Value = serde_json::from_slice(&response.body).unwrap();
@@ -419,7 +377,7 @@ fn json_error_position_counts_characters_as_fastapi_does() {
 
 #[test]
 fn json_body_missing_field_and_wrong_type_are_located_in_the_body() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         post_json(addr, "/items/", r#"{"name":"Foo"}"#).redacted(),
@@ -482,7 +440,7 @@ async fn place_order(Json(order): Json<Order>) -> Json<Order> {
 
 #[test]
 fn an_error_deep_in_the_body_is_located_by_its_whole_path() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new().post("/orders", place_order).build()
     }));
     let addr = server.local_addr();
@@ -535,7 +493,7 @@ fn an_error_deep_in_the_body_is_located_by_its_whole_path() {
 /// JSON array, field by field in declaration order.
 #[test]
 fn a_json_array_is_not_a_model() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         post_json(addr, "/items/", r#"["Foo",null,35.4,null]"#).redacted(),
@@ -557,7 +515,7 @@ fn a_json_array_is_not_a_model() {
 /// pick different duplicates let a body slip past a check), and says which field it was.
 #[test]
 fn a_repeated_json_key_is_refused_naming_the_field() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         post_json(addr, "/items/", r#"{"name":"a","price":1,"name":"b"}"#).redacted(),
@@ -570,7 +528,7 @@ fn a_repeated_json_key_is_refused_naming_the_field() {
 
 #[test]
 fn json_body_needs_a_json_content_type_and_a_body() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     let body = r#"{"name":"Foo","price":1}"#;
     let not_an_object = format!(
@@ -608,7 +566,7 @@ fn json_body_needs_a_json_content_type_and_a_body() {
 
 #[test]
 fn chunked_json_body_is_read_whole() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     let response = request(
         addr,
@@ -714,7 +672,7 @@ fn search_app() -> Application {
 
 #[test]
 fn query_struct_reads_present_absent_repeated_and_default_fields() {
-    let server = serve(search_app());
+    let server = start_app(search_app());
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/search?q=foo").redacted(),
@@ -737,7 +695,7 @@ fn query_struct_reads_present_absent_repeated_and_default_fields() {
 
 #[test]
 fn bad_and_missing_query_parameters_are_422_in_the_query() {
-    let server = serve(search_app());
+    let server = start_app(search_app());
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/search?q=foo&limit=ten").redacted(),
@@ -785,7 +743,7 @@ async fn read_token(Header(headers): Header<TokenHeaders>) -> Json<TokenEcho> {
 
 #[test]
 fn typed_headers_required_optional_and_case_insensitive() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new().get("/token", read_token).build()
     }));
     let addr = server.local_addr();
@@ -833,7 +791,7 @@ async fn user_items(
 
 #[test]
 fn errors_of_several_extractors_are_one_422_in_argument_order() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new()
             .get("/users/{item_id}/items", user_items)
             .build()
@@ -868,7 +826,7 @@ fn head_errors_and_body_errors_are_answered_together() {
     async fn update(Path(item_id): Path<i64>, Json(item): Json<Item>) -> String {
         format!("{item_id} {}", item.name)
     }
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new().put("/items/{item_id}", update).build()
     }));
     let addr = server.local_addr();
@@ -905,7 +863,7 @@ fn head_errors_and_body_errors_are_answered_together() {
 
 #[test]
 fn another_method_on_a_known_path_is_405_with_allow() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(
         send(addr, "DELETE", "/items/5", "", b"").redacted(),
@@ -928,7 +886,7 @@ fn another_method_on_a_known_path_is_405_with_allow() {
 
 #[test]
 fn head_is_served_by_the_get_route_without_a_body() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     let mut stream = connect(addr);
     stream
@@ -952,7 +910,7 @@ fn head_is_served_by_the_get_route_without_a_body() {
 
 #[test]
 fn options_without_a_route_is_204_with_allow() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     let response = send(addr, "OPTIONS", "/items/5", "", b"");
     assert_eq!(response.status_line, "HTTP/1.1 204 No Content");
@@ -967,7 +925,7 @@ fn options_without_a_route_is_204_with_allow() {
 
 #[test]
 fn unknown_path_is_404_and_trailing_slash_twins_redirect_307() {
-    let server = serve(items_app());
+    let server = start_app(items_app());
     let addr = server.local_addr();
     assert_eq!(get(addr, "/nothing").redacted(), not_found());
     assert_eq!(get(addr, "/").redacted(), not_found());
@@ -994,7 +952,7 @@ fn unknown_path_is_404_and_trailing_slash_twins_redirect_307() {
 
 #[test]
 fn trailing_slash_redirect_keeps_the_route_prefix_and_the_query() {
-    let server = serve(items_app().route_prefix("/api"));
+    let server = start_app(items_app().route_prefix("/api"));
     let addr = server.local_addr();
     let response = get(addr, "/api/items?x=1");
     assert_eq!(response.status_line, "HTTP/1.1 307 Temporary Redirect");
@@ -1203,7 +1161,7 @@ const BEARER: &str = "authorization: Bearer secret\r\n";
 
 #[test]
 fn a_rejecting_dependency_answers_401_and_the_handler_does_not_run() {
-    let server = serve(dependencies_app());
+    let server = start_app(dependencies_app());
     let addr = server.local_addr();
     // As a handler argument.
     assert_eq!(get(addr, "/me").redacted(), unauthorized());
@@ -1219,7 +1177,7 @@ fn a_rejecting_dependency_answers_401_and_the_handler_does_not_run() {
 
 #[test]
 fn a_group_dependency_applies_to_every_route_of_the_group_merged_or_nested_and_no_other() {
-    let server = serve(dependencies_app());
+    let server = start_app(dependencies_app());
     let addr = server.local_addr();
     for path in ["/protected", "/admin/stats", "/admin/items/3"] {
         assert_eq!(get(addr, path).redacted(), unauthorized(), "GET {path}");
@@ -1240,7 +1198,7 @@ fn a_group_dependency_applies_to_every_route_of_the_group_merged_or_nested_and_n
 
 #[test]
 fn a_dependency_composed_of_a_header_reports_its_422_and_its_own_rejection() {
-    let server = serve(dependencies_app());
+    let server = start_app(dependencies_app());
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/tokened").redacted(),
@@ -1267,7 +1225,7 @@ fn a_dependency_composed_of_a_header_reports_its_422_and_its_own_rejection() {
 fn a_rejecting_dependency_answers_before_validation_errors_of_the_arguments() {
     // FastAPI solves dependencies before the endpoint's own parameters: an HTTPException from
     // one is raised at once, whatever the parameters hold.
-    let server = serve(dependencies_app());
+    let server = start_app(dependencies_app());
     let addr = server.local_addr();
     assert_eq!(get(addr, "/admin/items/abc").redacted(), unauthorized());
     // With the dependency satisfied, the path's error is the answer.
@@ -1281,7 +1239,7 @@ fn a_rejecting_dependency_answers_before_validation_errors_of_the_arguments() {
 
 #[test]
 fn a_dependencys_validation_error_joins_the_handlers_in_one_422() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new()
             .nest(
                 "/t",
@@ -1326,7 +1284,7 @@ async fn find_item(Path(item_id): Path<i64>) -> Result<Json<ItemId>, HttpError> 
 
 #[test]
 fn http_error_from_a_handler_is_fastapis_http_exception() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new().get("/items/{item_id}", find_item).build()
     }));
     let addr = server.local_addr();
@@ -1394,19 +1352,17 @@ fn responses_app() -> Application {
     })
 }
 
-const TEXT: &str = "content-type: text/plain; charset=utf-8\r\n";
-
 #[test]
 fn text_status_and_header_tuples_become_responses() {
-    let server = serve(responses_app());
+    let server = start_app(responses_app());
     let addr = server.local_addr();
     assert_eq!(
         get(addr, "/static").redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "static")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "static")
     );
     assert_eq!(
         get(addr, "/hello/w%C3%B6rld").redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "hello wörld")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "hello wörld")
     );
     assert_eq!(
         send(addr, "POST", "/created", "", b"").redacted(),
@@ -1429,7 +1385,7 @@ fn text_status_and_header_tuples_become_responses() {
 
 #[test]
 fn the_engines_streamed_response_passes_through_chunked() {
-    let server = serve(responses_app());
+    let server = start_app(responses_app());
     let raw = exchange_until_close(
         server.local_addr(),
         b"GET /stream HTTP/1.1\r\nHost: test\r\nconnection: close\r\n\r\n",
@@ -1465,7 +1421,7 @@ async fn whole_request(Path(item_id): Path<i64>, mut request: Request) -> String
 
 #[test]
 fn bytes_string_and_request_extractors_read_the_body() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         Router::new()
             .post("/bytes", echo_bytes)
             .post("/text", echo_text)
@@ -1474,7 +1430,7 @@ fn bytes_string_and_request_extractors_read_the_body() {
     }));
     let addr = server.local_addr();
     let binary = [0u8, 159, 146, 150, 255];
-    let response = send(addr, "POST", "/bytes", "", &binary);
+    let response = send(addr, "POST", "/bytes", "", binary.as_slice());
     assert_eq!(response.status_line, "HTTP/1.1 200 OK");
     assert_eq!(
         response.header("content-type"),
@@ -1483,17 +1439,17 @@ fn bytes_string_and_request_extractors_read_the_body() {
     assert_eq!(response.body, binary);
     assert_eq!(
         send(addr, "POST", "/text", "", "héllo".as_bytes()).redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "5 chars: héllo")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "5 chars: héllo")
     );
     assert_eq!(
-        send(addr, "POST", "/text", "", &binary).redacted(),
+        send(addr, "POST", "/text", "", binary.as_slice()).redacted(),
         unprocessable(
             r#"{"type":"string_unicode","loc":["body"],"msg":"Input should be a valid string, unable to parse raw data as a unicode string","input":null}"#
         )
     );
     assert_eq!(
         send(addr, "POST", "/raw/9", "", b"payload").redacted(),
-        expected("HTTP/1.1 200 OK", TEXT, "9 POST payload")
+        expected("HTTP/1.1 200 OK", TEXT_PLAIN, "9 POST payload")
     );
     // The head extractor before it still validates.
     assert_eq!(
@@ -1509,7 +1465,7 @@ fn bytes_string_and_request_extractors_read_the_body() {
 
 #[test]
 fn openapi_document_describes_routes_parameters_bodies_and_errors() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         items_router().get("/search", search).title("Items").build()
     }));
     let addr = server.local_addr();
@@ -1603,7 +1559,7 @@ fn openapi_document_describes_routes_parameters_bodies_and_errors() {
 
 #[test]
 fn under_a_prefix_the_document_names_its_server_and_docs_load_it_relatively() {
-    let server = serve(items_app().route_prefix("/api"));
+    let server = start_app(items_app().route_prefix("/api"));
     let addr = server.local_addr();
     let document = get_json(addr, "/api/openapi.json");
     assert_eq!(document["servers"][0]["url"], "/api");
@@ -1635,7 +1591,7 @@ fn under_a_prefix_the_document_names_its_server_and_docs_load_it_relatively() {
 
 #[test]
 fn without_docs_neither_page_is_served() {
-    let server = serve(Application::try_new(|| {
+    let server = start_app(Application::try_new(|| {
         items_router().without_docs().build()
     }));
     let addr = server.local_addr();
@@ -1650,7 +1606,7 @@ fn without_docs_neither_page_is_served() {
 
 #[test]
 fn ureq_reads_json_and_fastapis_422() {
-    let server = serve(items_app().route_prefix("/api"));
+    let server = start_app(items_app().route_prefix("/api"));
     let base = format!("http://{}/api", server.local_addr());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -7,15 +7,6 @@ mod common;
 
 use ringserve::{Application, HttpOptions, IoBackend, Serve};
 
-/// The io_uring instances this process holds open.
-fn rings_open() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().contains("io_uring"))
-        .count()
-}
-
 fn rings_while_serving(io: IoBackend) -> usize {
     let options: HttpOptions = common::test_options().io_backend(io);
     let server = common::start(
@@ -24,7 +15,7 @@ fn rings_while_serving(io: IoBackend) -> usize {
             .app(Application::new(|| common::Hello)),
     );
     assert_eq!(common::get(server.local_addr(), "/").body_text(), "hello");
-    let open = rings_open();
+    let open = common::rings_open("/proc/self");
     server.shutdown();
     open
 }

@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,84 +18,19 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_lite::{StreamExt, stream};
-use ringserve::ingress::{Extension, Json, Path, Router};
+use ringserve::ingress::{Extension, Router};
 use ringserve::middleware::{Middleware, Next};
 use ringserve::{
     Application, Deployment, HeaderName, HeaderValue, Request, Response, Serve, StatusCode, header,
 };
-use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-const TEXT_PLAIN: &str = "content-type: text/plain; charset=utf-8\r\n";
-
-/// The redacted response the engine sends for a whole body: its own headers, then the
-/// handler's and the middleware's `headers` (each line ending in CRLF), then `body`.
-fn expected(status_line: &str, close: bool, headers: &str, body: &str) -> String {
-    let connection = if close { "connection: close\r\n" } else { "" };
-    format!(
-        "{status_line}\r\ndate: <date>\r\nx-request-id: <id>\r\n{connection}content-length: {}\r\n\
-         {headers}\r\n{body}",
-        body.len()
-    )
-}
-
 /// A `Response::text` answer with `extra` header lines after its content type.
 fn text(status_line: &str, extra: &str, body: &str) -> String {
-    expected(status_line, false, &format!("{TEXT_PLAIN}{extra}"), body)
-}
-
-/// The redacted head of a `200` streamed with chunked framing, plus `extra` header lines.
-fn chunked_head(close: bool, extra: &str) -> String {
-    let connection = if close { "connection: close\r\n" } else { "" };
-    format!(
-        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\n{connection}\
-         transfer-encoding: chunked\r\n{extra}\r\n"
-    )
-}
-
-/// Writes `bytes` on `stream` and reads one response.
-fn roundtrip(stream: &mut TcpStream, bytes: &[u8]) -> RawResponse {
-    stream.write_all(bytes).unwrap();
-    read_response(stream, bytes.starts_with(b"HEAD "))
-}
-
-fn get_on(stream: &mut TcpStream, path: &str) -> RawResponse {
-    roundtrip(
-        stream,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
-    )
-}
-
-/// `GET path` with extra header lines (each ending in CRLF) on a new connection.
-fn get_with(addr: SocketAddr, path: &str, headers: &str) -> RawResponse {
-    request(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes(),
-    )
-}
-
-/// `method path` with `body` (sent with `content-length`) and extra header lines.
-fn send(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> RawResponse {
-    request(
-        addr,
-        format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}content-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-}
-
-/// `GET path` with `connection: close`, and everything the server sends until it closes,
-/// redacted: for streamed responses, compared whole.
-fn get_streamed(addr: SocketAddr, path: &str) -> String {
-    redact(&exchange_until_close(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\nconnection: close\r\n\r\n").as_bytes(),
-    ))
+    text_response(status_line, false, extra, body)
 }
 
 fn name(name: &'static str) -> HeaderName {
@@ -549,7 +484,7 @@ fn headers_a_middleware_adds_to_a_streamed_response_arrive_and_it_stays_chunked(
             .layer(AddHeader("x-middle", "1")),
     );
     assert_eq!(
-        get_streamed(server.local_addr(), "/"),
+        get_streamed(server.local_addr(), "/", ""),
         format!(
             "{}1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n",
             chunked_head(true, "x-inner: 1\r\nx-middle: 1\r\nx-outer: 2\r\n")
@@ -565,9 +500,9 @@ fn headers_a_middleware_adds_to_a_streamed_response_arrive_and_it_stays_chunked(
         format!(
             "{}1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n{}",
             chunked_head(false, "x-inner: 1\r\nx-middle: 1\r\nx-outer: 2\r\n"),
-            expected(
+            expected_response(
                 "HTTP/1.1 200 OK",
-                true,
+                Some("close"),
                 &format!("{TEXT_PLAIN}x-inner: 1\r\nx-middle: 1\r\nx-outer: 2\r\n"),
                 "whole body"
             )
@@ -612,7 +547,7 @@ fn a_middleware_can_replace_a_streamed_body() {
     );
     // A streamed one is replaced by another stream: status and headers kept, still chunked.
     assert_eq!(
-        get_streamed(addr, "/created"),
+        get_streamed(addr, "/created", ""),
         format!(
             "{}1\r\nX\r\n2\r\nYY\r\n0\r\n\r\n",
             chunked_head(true, "x-inner: 1\r\nx-shouted: replaced\r\n").replacen(
@@ -625,9 +560,9 @@ fn a_middleware_can_replace_a_streamed_body() {
     // Or by a whole body: framed by content-length from then on.
     assert_eq!(
         get(addr, "/?whole").redacted(),
-        expected(
+        expected_response(
             "HTTP/1.1 200 OK",
-            false,
+            None,
             "x-inner: 1\r\n",
             "replaced by a whole body"
         )
@@ -663,7 +598,7 @@ fn a_middleware_maps_whole_and_streamed_bodies_and_replaces_headers() {
         text("HTTP/1.1 200 OK", "x-mapped: yes\r\n", "WHOLE BODY|end")
     );
     assert_eq!(
-        get_streamed(addr, "/"),
+        get_streamed(addr, "/", ""),
         format!(
             "{}1\r\nA\r\n2\r\nBB\r\n3\r\nCCC\r\n4\r\n|end\r\n0\r\n\r\n",
             chunked_head(true, "x-mapped: yes\r\n")
@@ -823,25 +758,6 @@ fn a_server_layer_with_factory_builds_one_middleware_per_application_on_each_sha
 // ---------------------------------------------------------------------------------------------
 // 5. Per-application request timeout
 // ---------------------------------------------------------------------------------------------
-
-/// Asserts the engine's 408 for a request that timed out after `seconds` (as its body prints
-/// them), naming the request's id; returns the id.
-fn assert_timed_out(response: &RawResponse, seconds: &str) -> String {
-    let id = response
-        .header("x-request-id")
-        .expect("x-request-id")
-        .to_owned();
-    assert_eq!(
-        response.redacted(),
-        expected(
-            "HTTP/1.1 408 Request Timeout",
-            true,
-            TEXT_PLAIN,
-            &format!("Request {id} timed out after {seconds}s.")
-        )
-    );
-    id
-}
 
 #[test]
 fn an_application_timeout_answers_408_and_closes_while_another_application_has_none() {
@@ -1048,14 +964,6 @@ fn a_zero_application_timeout_fails_start_naming_the_application() {
 // 6. Middleware around an ingress router
 // ---------------------------------------------------------------------------------------------
 
-async fn read_item(Path(item_id): Path<i64>) -> Json<Value> {
-    Json(json!({ "item_id": item_id }))
-}
-
-async fn create_item(Json(item): Json<Value>) -> Json<Value> {
-    Json(json!({ "created": item }))
-}
-
 #[test]
 fn middleware_wraps_an_ingress_router_application() {
     let server = start_app(
@@ -1076,9 +984,9 @@ fn middleware_wraps_an_ingress_router_application() {
     let served_by = "x-served-by: ringserve\r\n";
     assert_eq!(
         get_with(addr, "/api/items/5", key).redacted(),
-        expected(
+        expected_response(
             "HTTP/1.1 200 OK",
-            false,
+            None,
             &format!("{json_type}{served_by}"),
             r#"{"item_id":5}"#
         )
@@ -1092,9 +1000,9 @@ fn middleware_wraps_an_ingress_router_application() {
             r#"{"name":"x"}"#
         )
         .redacted(),
-        expected(
+        expected_response(
             "HTTP/1.1 200 OK",
-            false,
+            None,
             &format!("{json_type}{served_by}"),
             r#"{"created":{"name":"x"}}"#
         )
@@ -1102,9 +1010,9 @@ fn middleware_wraps_an_ingress_router_application() {
     // The router's own answers pass through the layers too.
     assert_eq!(
         get_with(addr, "/api/nothing", key).redacted(),
-        expected(
+        expected_response(
             "HTTP/1.1 404 Not Found",
-            false,
+            None,
             &format!("{json_type}{served_by}"),
             r#"{"detail":"Not Found"}"#
         )
@@ -1149,14 +1057,6 @@ impl Middleware for Explosive {
             }
         }
     }
-}
-
-fn internal_server_error() -> String {
-    text(
-        "HTTP/1.1 500 Internal Server Error",
-        "",
-        "Internal Server Error",
-    )
 }
 
 /// Checks that every kind of panic of `Explosive` is a 500 on a connection that goes on, and

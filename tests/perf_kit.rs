@@ -10,15 +10,16 @@ use std::process::Command;
 
 use ringserve::Application;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The load generator's own target folder, under the user's target directory.
+fn perf_kit_target() -> PathBuf {
+    common::target_dir().join("perf-kit")
 }
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", root().join("target").join("perf-kit"));
+        .current_dir(common::root())
+        .env("CARGO_TARGET_DIR", perf_kit_target());
     command
 }
 
@@ -48,7 +49,7 @@ fn loadgen_unit_tests_pass_and_it_measures_a_real_server() {
 
     let server = common::start_app(Application::new(|| common::Hello));
     let url = format!("http://{}/", server.local_addr());
-    let binary = root().join("target/perf-kit/debug/loadgen");
+    let binary = perf_kit_target().join("debug/loadgen");
     let run = Command::new(&binary)
         .args([
             "--url", &url, "-c", "2", "-d", "500ms", "-w", "100ms", "--cores", "0", "--wait",

@@ -91,7 +91,7 @@ fn checksum(bytes: &[u8]) -> u64 {
     })
 }
 
-fn wait_until(flag: &AtomicBool, limit: Duration) -> bool {
+fn flag_set_within(flag: &AtomicBool, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while !flag.load(Ordering::SeqCst) {
         if Instant::now() > deadline {
@@ -111,7 +111,7 @@ fn the_handler_gets_the_first_chunk_before_the_rest_is_sent() {
         .unwrap();
     stream.write_all(&[b'x'; 1000]).unwrap();
     assert!(
-        wait_until(&observed.first_chunk_seen, Duration::from_secs(5)),
+        flag_set_within(&observed.first_chunk_seen, Duration::from_secs(5)),
         "the handler saw nothing of a half-sent body"
     );
     stream.write_all(&[b'x'; 1000]).unwrap();
@@ -172,7 +172,7 @@ fn a_chunked_upload_is_streamed_and_the_next_request_still_parses() {
             b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
         )
         .unwrap();
-    assert!(wait_until(
+    assert!(flag_set_within(
         &observed.first_chunk_seen,
         Duration::from_secs(5)
     ));
@@ -217,7 +217,7 @@ fn a_streamed_chunked_body_over_the_limit_gets_413_and_the_handler_is_dropped() 
             b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n",
         )
         .unwrap();
-    assert!(wait_until(
+    assert!(flag_set_within(
         &observed.first_chunk_seen,
         Duration::from_secs(5)
     ));
@@ -240,7 +240,7 @@ fn a_body_that_stalls_while_the_handler_reads_it_gets_408() {
     stream
         .write_all(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc")
         .unwrap();
-    assert!(wait_until(
+    assert!(flag_set_within(
         &observed.first_chunk_seen,
         Duration::from_secs(5)
     ));

@@ -6,7 +6,7 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,66 +27,12 @@ fn field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// The redacted form of a `text/plain` response the engine or a `Response::text` handler
-/// produces: status line, the engine's headers, then `extra` (other handler headers).
-fn text_response(status_line: &str, connection_close: bool, extra: &str, body: &str) -> String {
-    let connection = if connection_close {
-        "connection: close\r\n"
-    } else {
-        ""
-    };
-    format!(
-        "{status_line}\r\ndate: <date>\r\nx-request-id: <id>\r\n{connection}content-length: {}\r\n\
-         content-type: text/plain; charset=utf-8\r\n{extra}\r\n{body}",
-        body.len()
-    )
-}
-
 /// Ray Serve's 404 text for `path` on a server listening on `addr`.
 fn not_found_body(addr: SocketAddr, path: &str) -> String {
     format!(
         "Path '{path}' not found. Ping http://127.0.0.1:{}/-/routes for available routes.",
         addr.port()
     )
-}
-
-/// Writes `bytes` on `stream` and reads one response.
-fn roundtrip(stream: &mut TcpStream, bytes: &[u8]) -> RawResponse {
-    stream.write_all(bytes).unwrap();
-    read_response(stream, bytes.starts_with(b"HEAD "))
-}
-
-fn get_on(stream: &mut TcpStream, path: &str) -> RawResponse {
-    roundtrip(
-        stream,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
-    )
-}
-
-/// `GET path` with extra header lines (each ending in CRLF) on a new connection.
-fn get_with(addr: SocketAddr, path: &str, headers: &str) -> RawResponse {
-    request(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes(),
-    )
-}
-
-/// A port that was free a moment ago (bound to port 0, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Asserts that nothing listens on `addr` (the connection is refused).
-fn assert_refused(addr: SocketAddr) {
-    match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-        Err(error) => assert_eq!(
-            error.kind(),
-            ErrorKind::ConnectionRefused,
-            "connecting to {addr}: {error}"
-        ),
-        Ok(_) => panic!("something still accepts connections on {addr}"),
-    }
 }
 
 /// Runs `work` on another thread and fails the test if it takes longer than `limit`.
@@ -655,13 +601,6 @@ fn request_accessors_see_the_request_as_sent() {
 // 5. x-request-id
 // ---------------------------------------------------------------------------------------------
 
-fn is_generated_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
-}
-
 #[test]
 fn request_ids_are_echoed_or_generated_and_match_what_the_handler_sees() {
     let server = start_app(Application::new(|| Inspect));
@@ -727,25 +666,6 @@ fn engine_answers_carry_the_clients_request_id_too() {
 // ---------------------------------------------------------------------------------------------
 // 6. Request timeout
 // ---------------------------------------------------------------------------------------------
-
-/// Asserts a 408 for a request that timed out after `seconds` (as the body prints it), with
-/// the id the response carries in its body; returns the id.
-fn assert_timed_out(response: &RawResponse, seconds: &str) -> String {
-    let id = response
-        .header("x-request-id")
-        .expect("x-request-id")
-        .to_owned();
-    assert_eq!(
-        response.redacted(),
-        text_response(
-            "HTTP/1.1 408 Request Timeout",
-            true,
-            "",
-            &format!("Request {id} timed out after {seconds}s.")
-        )
-    );
-    id
-}
 
 #[test]
 fn a_handler_past_the_request_timeout_gets_408_and_its_future_is_dropped() {
@@ -940,15 +860,6 @@ impl Deployment for Panicky {
             _ => Response::text("ok"),
         }
     }
-}
-
-fn internal_server_error() -> String {
-    text_response(
-        "HTTP/1.1 500 Internal Server Error",
-        false,
-        "",
-        "Internal Server Error",
-    )
 }
 
 #[test]

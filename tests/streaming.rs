@@ -32,24 +32,6 @@ use ringserve::{
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-/// The test options with a short shutdown grace, so a test that fails with a stream still open
-/// does not hold its server's drop for the default ten seconds.
-fn options() -> HttpOptions {
-    test_options().shutdown_grace(Duration::from_secs(1))
-}
-
-/// A deployment that answers with whatever the closure makes of the request.
-struct Handler<F>(F);
-
-impl<F> Deployment for Handler<F>
-where
-    F: Fn(&Request) -> Response + 'static,
-{
-    async fn call(&self, request: Request) -> Response {
-        (self.0)(&request)
-    }
-}
-
 fn serve_with<F>(options: HttpOptions, handler: F) -> ServerHandle
 where
     F: Fn(&Request) -> Response + Clone + Send + Sync + 'static,
@@ -65,7 +47,7 @@ fn serve<F>(handler: F) -> ServerHandle
 where
     F: Fn(&Request) -> Response + Clone + Send + Sync + 'static,
 {
-    serve_with(options(), handler)
+    serve_with(short_grace_options(), handler)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,24 +115,6 @@ impl<S> Drop for Probed<S> {
     fn drop(&mut self) {
         self.probes.drops.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-/// These chunks, all ready at once.
-fn ready(chunks: &'static [&'static str]) -> impl Stream<Item = Result<&'static str, Infallible>> {
-    stream::iter(chunks.iter().copied().map(Ok))
-}
-
-/// Each chunk after its pause (a glommio timer on the server's core; no pause when zero).
-fn paced(
-    steps: Vec<(Duration, &'static str)>,
-) -> impl Stream<Item = Result<&'static str, Infallible>> {
-    stream::unfold(steps.into_iter(), |mut steps| async move {
-        let (pause, chunk) = steps.next()?;
-        if !pause.is_zero() {
-            glommio::timer::sleep(pause).await;
-        }
-        Some((Ok(chunk), steps))
-    })
 }
 
 /// These chunks, then a wait that does not end within any test. The wait is a real timer,
@@ -361,25 +325,6 @@ impl Client {
     }
 }
 
-/// Polls `condition` until it holds; fails the test if it does not within `within`. Returns
-/// how long it took.
-fn wait_until(what: &str, within: Duration, condition: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < within, "waited {within:?} for: {what}");
-        sleep(Duration::from_millis(5));
-    }
-    start.elapsed()
-}
-
-/// The head of a `200` streamed with chunked framing, redacted, plus `extra` header lines.
-fn chunked_head(extra: &str) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ntransfer-encoding: chunked\r\n\
-         {extra}\r\n"
-    )
-}
-
 const ABC_BODY: &str = "1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n";
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +338,7 @@ fn a_stream_is_sent_with_exact_chunked_framing() {
     client.get("/");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}{ABC_BODY}", chunked_head(""))
+        format!("{}{ABC_BODY}", chunked_head(false, ""))
     );
 }
 
@@ -417,7 +362,7 @@ fn empty_chunks_are_skipped_never_sent_as_an_early_last_chunk() {
         client.get(path);
         assert_eq!(
             client.read_chunked_response(),
-            format!("{}{ABC_BODY}", chunked_head("")),
+            format!("{}{ABC_BODY}", chunked_head(false, "")),
             "{path}"
         );
     }
@@ -425,7 +370,7 @@ fn empty_chunks_are_skipped_never_sent_as_an_early_last_chunk() {
     client.get("/");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}{ABC_BODY}", chunked_head(""))
+        format!("{}{ABC_BODY}", chunked_head(false, ""))
     );
 }
 
@@ -450,7 +395,7 @@ fn handler_headers_are_kept_and_its_framing_headers_ignored() {
         client.read_chunked_response(),
         format!(
             "{}1\r\na\r\n12c\r\n{}\r\n0\r\n\r\n",
-            chunked_head("content-type: text/plain\r\nx-custom: kept\r\n"),
+            chunked_head(false, "content-type: text/plain\r\nx-custom: kept\r\n"),
             "z".repeat(300)
         )
     );
@@ -470,18 +415,18 @@ fn keep_alive_continues_after_a_chunked_response() {
     client.get("/");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}{ABC_BODY}", chunked_head(""))
+        format!("{}{ABC_BODY}", chunked_head(false, ""))
     );
     client.get("/second");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}6\r\nsecond\r\n0\r\n\r\n", chunked_head(""))
+        format!("{}6\r\nsecond\r\n0\r\n\r\n", chunked_head(false, ""))
     );
     // And a third, after both.
     client.get("/");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}{ABC_BODY}", chunked_head(""))
+        format!("{}{ABC_BODY}", chunked_head(false, ""))
     );
 }
 
@@ -502,25 +447,25 @@ fn pipelined_streamed_requests_are_answered_in_order() {
         client.read_chunked_response(),
         format!(
             "{}6\r\nslow-1\r\n6\r\nslow-2\r\n0\r\n\r\n",
-            chunked_head("")
+            chunked_head(false, "")
         )
     );
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}4\r\nfast\r\n0\r\n\r\n", chunked_head(""))
+        format!("{}4\r\nfast\r\n0\r\n\r\n", chunked_head(false, ""))
     );
     // Pipelined the other way round too.
     client
         .send(b"GET /fast HTTP/1.1\r\nHost: test\r\n\r\nGET /slow HTTP/1.1\r\nHost: test\r\n\r\n");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}4\r\nfast\r\n0\r\n\r\n", chunked_head(""))
+        format!("{}4\r\nfast\r\n0\r\n\r\n", chunked_head(false, ""))
     );
     assert_eq!(
         client.read_chunked_response(),
         format!(
             "{}6\r\nslow-1\r\n6\r\nslow-2\r\n0\r\n\r\n",
-            chunked_head("")
+            chunked_head(false, "")
         )
     );
 }
@@ -556,7 +501,10 @@ fn a_chunk_is_sent_before_the_stream_waits_for_the_next() {
     assert_eq!(client.read_chunk(), Chunk::Last);
     assert_eq!(
         client.transcript(),
-        format!("{}5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n", chunked_head(""))
+        format!(
+            "{}5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n",
+            chunked_head(false, "")
+        )
     );
 }
 
@@ -581,7 +529,10 @@ fn coalesced_ready_chunks_are_flushed_when_the_stream_waits() {
     );
     assert_eq!(
         client.transcript(),
-        format!("{}1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n", chunked_head(""))
+        format!(
+            "{}1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n",
+            chunked_head(false, "")
+        )
     );
     assert_eq!(probes.drops(), 0, "the stream is still waiting");
     drop(client);
@@ -637,7 +588,7 @@ fn a_client_that_stops_reading_stops_the_stream() {
     };
     let mut client = Client::new(server.local_addr());
     client.get("/");
-    assert_eq!(client.read_head(), chunked_head(""));
+    assert_eq!(client.read_head(), chunked_head(false, ""));
     sleep(Duration::from_secs(1));
     let produced = probes.items();
     assert!(produced >= 1, "the stream never started");
@@ -654,7 +605,7 @@ fn a_client_that_stops_reading_stops_the_stream() {
     // The connection is still good.
     client.record = true;
     client.send(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n");
-    assert_eq!(client.read_head(), chunked_head(""));
+    assert_eq!(client.read_head(), chunked_head(false, ""));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,7 +684,7 @@ fn a_client_that_leaves_while_the_server_is_blocked_writing_drops_the_stream() {
 // ---------------------------------------------------------------------------------------------
 
 fn timeout_options() -> HttpOptions {
-    options().request_timeout(Duration::from_millis(300))
+    short_grace_options().request_timeout(Duration::from_millis(300))
 }
 
 #[test]
@@ -752,7 +703,7 @@ fn the_request_timeout_cuts_a_waiting_stream() {
     let closed_at = start.elapsed();
     assert_eq!(
         raw,
-        format!("{}5\r\nfirst\r\n", chunked_head("")),
+        format!("{}5\r\nfirst\r\n", chunked_head(false, "")),
         "expected the first chunk and then a close without the last chunk"
     );
     assert!(
@@ -780,7 +731,7 @@ fn the_request_timeout_cuts_a_stream_that_never_waits() {
     let mut client = Client::new(server.local_addr());
     let start = Instant::now();
     client.get("/");
-    assert_eq!(client.read_head(), chunked_head(""));
+    assert_eq!(client.read_head(), chunked_head(false, ""));
     client.record = false;
     loop {
         match client.read_chunk() {
@@ -822,7 +773,7 @@ fn the_request_timeout_cuts_a_stream_whose_client_stopped_reading() {
     let mut client = Client::new(server.local_addr());
     let start = Instant::now();
     client.get("/");
-    assert_eq!(client.read_head(), chunked_head(""));
+    assert_eq!(client.read_head(), chunked_head(false, ""));
     wait_until(
         "the stream dropped by the 300 ms request timeout",
         Duration::from_secs(3),
@@ -890,7 +841,7 @@ fn head_sends_the_head_only_and_never_polls_the_stream() {
     client.read_head();
     assert_eq!(
         client.transcript(),
-        chunked_head("content-type: text/plain\r\n")
+        chunked_head(false, "content-type: text/plain\r\n")
     );
     probes.wait_for_drops(1, Duration::from_secs(2));
     assert_eq!(probes.polls(), 0, "a HEAD response's stream was polled");
@@ -898,7 +849,10 @@ fn head_sends_the_head_only_and_never_polls_the_stream() {
     client.get("/");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}{ABC_BODY}", chunked_head("content-type: text/plain\r\n"))
+        format!(
+            "{}{ABC_BODY}",
+            chunked_head(false, "content-type: text/plain\r\n")
+        )
     );
     assert!(probes.polls() > 0);
 }
@@ -949,7 +903,7 @@ fn bodyless_statuses_send_no_body_and_never_poll_the_stream() {
     client.get("/");
     assert_eq!(
         client.read_chunked_response(),
-        format!("{}{ABC_BODY}", chunked_head(""))
+        format!("{}{ABC_BODY}", chunked_head(false, ""))
     );
 }
 
@@ -995,13 +949,13 @@ fn a_failing_stream_ends_the_response_without_the_last_chunk() {
         );
         assert_eq!(
             client.read_to_close(),
-            format!("{}2\r\nok\r\n", chunked_head("")),
+            format!("{}2\r\nok\r\n", chunked_head(false, "")),
             "{path}"
         );
     }
     let mut client = Client::new(server.local_addr());
     client.get("/first");
-    assert_eq!(client.read_to_close(), chunked_head(""));
+    assert_eq!(client.read_to_close(), chunked_head(false, ""));
     probes.wait_for_drops(3, Duration::from_secs(2));
     assert_eq!(
         probes.items(),
@@ -1039,7 +993,7 @@ fn a_panicking_stream_cuts_its_response_and_the_shard_keeps_serving() {
         client.get(path);
         assert_eq!(
             client.read_to_close(),
-            format!("{}2\r\nok\r\n", chunked_head("")),
+            format!("{}2\r\nok\r\n", chunked_head(false, "")),
             "{path}"
         );
         let alive = get(server.local_addr(), "/");
@@ -1127,7 +1081,7 @@ impl Deployment for Counter {
 fn a_stream_that_is_not_send_shares_state_with_its_replica() {
     let server = start(
         Serve::new()
-            .options(options())
+            .options(short_grace_options())
             .app(Application::new(|| Counter {
                 count: Rc::new(Cell::new(0)),
             })),
@@ -1138,7 +1092,7 @@ fn a_stream_that_is_not_send_shares_state_with_its_replica() {
         client.read_chunked_response(),
         format!(
             "{}2\r\n1\n\r\n2\r\n2\n\r\n2\r\n3\n\r\n0\r\n\r\n",
-            chunked_head("x-count-before: 0\r\n")
+            chunked_head(false, "x-count-before: 0\r\n")
         )
     );
     client.get("/");
@@ -1146,7 +1100,7 @@ fn a_stream_that_is_not_send_shares_state_with_its_replica() {
         client.read_chunked_response(),
         format!(
             "{}2\r\n4\n\r\n2\r\n5\n\r\n2\r\n6\n\r\n0\r\n\r\n",
-            chunked_head("x-count-before: 3\r\n")
+            chunked_head(false, "x-count-before: 3\r\n")
         )
     );
     // Another connection, same shard, same replica.
@@ -1156,7 +1110,7 @@ fn a_stream_that_is_not_send_shares_state_with_its_replica() {
         other.read_chunked_response(),
         format!(
             "{}2\r\n7\n\r\n2\r\n8\n\r\n2\r\n9\n\r\n0\r\n\r\n",
-            chunked_head("x-count-before: 6\r\n")
+            chunked_head(false, "x-count-before: 6\r\n")
         )
     );
 }
@@ -1187,7 +1141,10 @@ fn server_sent_events_are_framed_exactly() {
              e\r\n: keep-alive\n\n\r\n\
              15\r\nretry: 3000\ndata: x\n\n\r\n\
              0\r\n\r\n",
-            chunked_head("content-type: text/event-stream\r\ncache-control: no-cache\r\n")
+            chunked_head(
+                false,
+                "content-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            )
         )
     );
 }
@@ -1244,22 +1201,21 @@ mod example {
 
 #[test]
 fn the_streaming_example_sends_ten_chunks_spread_over_time() {
-    let server =
-        start(
-            Serve::new()
-                .options(options())
-                .app(Application::new(|| example::Streamer {
-                    chunks_sent: Rc::new(Cell::new(0)),
-                })),
-        );
+    let server = start(
+        Serve::new()
+            .options(short_grace_options())
+            .app(Application::new(|| example::Streamer {
+                chunks_sent: Rc::new(Cell::new(0)),
+            })),
+    );
     let mut client = Client::new(server.local_addr());
     client.get("/");
     assert_eq!(
         client.read_head(),
-        chunked_head("x-chunks-sent-before: 0\r\n")
+        chunked_head(false, "x-chunks-sent-before: 0\r\n")
     );
     let mut arrivals = Vec::new();
-    let mut expected = chunked_head("x-chunks-sent-before: 0\r\n");
+    let mut expected = chunked_head(false, "x-chunks-sent-before: 0\r\n");
     for index in 0..10 {
         assert_eq!(client.read_chunk(), data(&format!("chunk {index}\n")));
         arrivals.push(Instant::now());
@@ -1277,6 +1233,7 @@ fn the_streaming_example_sends_ten_chunks_spread_over_time() {
     client.get("/events");
     // `Response::sse`'s headers come first, then the one the example adds.
     expected = chunked_head(
+        false,
         "content-type: text/event-stream\r\ncache-control: no-cache\r\n\
          x-chunks-sent-before: 10\r\n",
     );

@@ -1,16 +1,16 @@
 //! Formatting and lints run as tests (glommio's habit), so `cargo test` — what CI runs —
 //! fails on unformatted code or a clippy warning, not only a reviewer.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 fn cargo(args: &[&str]) -> std::process::Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     Command::new(env!("CARGO"))
         .args(args)
-        .current_dir(root)
+        .current_dir(common::root())
         // A target directory of its own: the outer `cargo test` may still hold the default one.
-        .env("CARGO_TARGET_DIR", root.join("target").join("style"))
+        .env("CARGO_TARGET_DIR", common::target_dir().join("style"))
         .output()
         .expect("cargo runs")
 }

@@ -1,6 +1,22 @@
 //! Shared helpers for the loopback integration tests: start a real server on an ephemeral
 //! port, talk to it with raw bytes over `std::net::TcpStream`, and read responses exactly.
-#![allow(dead_code)] // each test binary uses a different subset of these helpers
+// Each test binary uses a different subset of these helpers (and of their re-exports).
+#![allow(dead_code, unused_imports)]
+
+mod handlers;
+mod ports;
+mod process;
+mod responses;
+mod tools;
+
+pub use handlers::{Handler, create_item, item, paced, read_item, ready};
+pub use ports::{assert_refused, free_port, fresh_port, wait_listening};
+pub use process::{rings_open, wait_until};
+pub use responses::{
+    TEXT_PLAIN, assert_timed_out, body_of, chunked_head, expected, expected_response,
+    internal_server_error, is_generated_id, text_response,
+};
+pub use tools::{root, skip, target_dir};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +29,6 @@ use ringserve::{
 /// How long a test waits for any single read before failing instead of hanging.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Options for a test server: an ephemeral port on loopback and one shard.
 /// Starts `serve`, expecting it refused before start; returns the error's text.
 pub fn start_error(serve: Serve) -> String {
     serve
@@ -23,6 +38,7 @@ pub fn start_error(serve: Serve) -> String {
         .expect_err("Serve::start should fail")
 }
 
+/// Options for a test server: an ephemeral port on loopback and one shard.
 pub fn test_options() -> HttpOptions {
     HttpOptions::new()
         .host("127.0.0.1")
@@ -30,9 +46,20 @@ pub fn test_options() -> HttpOptions {
         .cores(Cores::Count(1))
 }
 
+/// [`test_options`] with a one-second shutdown grace, so that a test's shutdown does not wait
+/// long for connections it left open.
+pub fn short_grace_options() -> HttpOptions {
+    test_options().shutdown_grace(Duration::from_secs(1))
+}
+
 /// Starts `serve`; panics with the error if it cannot start.
 pub fn start(serve: Serve) -> ServerHandle {
     serve.start().expect("server starts")
+}
+
+/// Starts one application with `options`.
+pub fn serve(options: HttpOptions, app: Application) -> ServerHandle {
+    start(Serve::new().options(options).app(app))
 }
 
 /// Starts one application with the test options.
@@ -222,6 +249,65 @@ pub fn get(addr: SocketAddr, path: &str) -> RawResponse {
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
     )
+}
+
+/// `GET path` with extra header lines (each ending in CRLF) on a new connection.
+pub fn get_with(addr: SocketAddr, path: &str, headers: &str) -> RawResponse {
+    request(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes(),
+    )
+}
+
+/// `method path` with `body` (sent with `content-length`) and extra header lines, on a new
+/// connection.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: impl AsRef<[u8]>,
+) -> RawResponse {
+    let body = body.as_ref();
+    let mut bytes = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    request(addr, &bytes)
+}
+
+/// Writes `bytes` on `stream` and reads one response.
+pub fn roundtrip(stream: &mut TcpStream, bytes: &[u8]) -> RawResponse {
+    stream.write_all(bytes).unwrap();
+    read_response(stream, bytes.starts_with(b"HEAD "))
+}
+
+/// `GET path` on an open connection.
+pub fn get_on(stream: &mut TcpStream, path: &str) -> RawResponse {
+    roundtrip(
+        stream,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+    )
+}
+
+/// `GET path` with extra header lines and `connection: close`, and everything the server sends
+/// until it closes, redacted: for streamed responses, compared whole.
+pub fn get_streamed(addr: SocketAddr, path: &str, headers: &str) -> String {
+    redact(&exchange_until_close(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}connection: close\r\n\r\n")
+            .as_bytes(),
+    ))
+}
+
+/// `request` sent `count` times, each on a new connection (so that every shard accepts some);
+/// everything each connection got until it closed.
+pub fn spread(addr: SocketAddr, count: usize, request: &str) -> Vec<String> {
+    (0..count)
+        .map(|_| exchange_until_close(addr, request.as_bytes()))
+        .collect()
 }
 
 /// Asserts that the server closed the connection (end of stream or reset), within the read

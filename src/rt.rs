@@ -41,8 +41,8 @@ pub use bytes::Bytes;
 /// Streams: the trait, its combinators and constructors (`futures-lite`'s, re-exported).
 pub mod stream {
     pub use futures_lite::stream::{
-        Boxed, BoxedLocal, Stream, StreamExt, empty, iter, once, pending, poll_fn, repeat,
-        repeat_with, try_unfold, unfold,
+        Boxed, BoxedLocal, Stream, StreamExt, empty, iter, once, once_future, pending, poll_fn,
+        repeat, repeat_with, try_unfold, unfold,
     };
 }
 

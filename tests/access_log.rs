@@ -20,10 +20,10 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_lite::{StreamExt, stream};
 use ringserve::ingress::{HttpError, Router};
 use ringserve::middleware::access_log::{AccessLog, TARGET};
 use ringserve::middleware::{Middleware, Next};
+use ringserve::rt::stream::{self, StreamExt};
 use ringserve::{Application, Deployment, Request, Response, Serve, StatusCode};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -311,7 +311,7 @@ struct Slow;
 
 impl Deployment for Slow {
     async fn call(&self, _request: Request) -> Response {
-        glommio::timer::sleep(Duration::from_secs(10)).await;
+        ringserve::rt::sleep(Duration::from_secs(10)).await;
         Response::text("too late")
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use futures_lite::{StreamExt, stream};
+use ringserve::rt::stream::{self, StreamExt};
 use ringserve::{
     Application, Cores, Deployment, HttpOptions, Overload, Request, Response, Serve, ServerHandle,
 };
@@ -25,12 +25,12 @@ impl Deployment for Slow {
             .unwrap_or(0);
         if request.path() == "/stream" {
             let chunks = stream::iter(0..2).then(move |i| async move {
-                glommio::timer::sleep(Duration::from_millis(millis / 2)).await;
+                ringserve::rt::sleep(Duration::from_millis(millis / 2)).await;
                 Ok::<_, Infallible>(format!("part {i}\n"))
             });
             return Response::stream(chunks);
         }
-        glommio::timer::sleep(Duration::from_millis(millis)).await;
+        ringserve::rt::sleep(Duration::from_millis(millis)).await;
         Response::text("done")
     }
 }

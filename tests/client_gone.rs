@@ -91,7 +91,7 @@ impl Deployment for Waiter {
             finished: false,
         };
         self.probes.started.fetch_add(1, Ordering::SeqCst);
-        glommio::timer::sleep(Duration::from_millis(wait_ms)).await;
+        ringserve::rt::sleep(Duration::from_millis(wait_ms)).await;
         counter.finished = true;
         self.probes.finished.fetch_add(1, Ordering::SeqCst);
         Response::text(request.path().to_owned())

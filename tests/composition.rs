@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_lite::{StreamExt, stream};
 use ringserve::middleware::{Middleware, Next};
+use ringserve::rt::stream::{self, StreamExt};
 use ringserve::{
     Application, Cores, Deployment, DeploymentHandle, HeaderName, HeaderValue, Method, Request,
     Response, Serve, ServerHandle, StatusCode,
@@ -47,7 +47,7 @@ impl Deployment for Model {
                 RENDEZVOUS.fetch_add(1, Ordering::SeqCst);
                 let deadline = Instant::now() + Duration::from_secs(3);
                 while RENDEZVOUS.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
-                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                    ringserve::rt::sleep(Duration::from_millis(5)).await;
                 }
                 let met = RENDEZVOUS.load(Ordering::SeqCst) >= 2;
                 Response::text(format!(
@@ -59,18 +59,18 @@ impl Deployment for Model {
             "/stream" => Response::stream(stream::iter(0..3).then(move |i| {
                 let shard = shard.clone();
                 async move {
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                    ringserve::rt::sleep(Duration::from_millis(10)).await;
                     Ok::<_, Infallible>(format!("{shard} part {i}\n"))
                 }
             })),
             "/slow" => {
                 SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
                 let _counted = CountsDrop;
-                glommio::timer::sleep(Duration::from_secs(30)).await;
+                ringserve::rt::sleep(Duration::from_secs(30)).await;
                 Response::text("too late")
             }
             "/capped" => {
-                glommio::timer::sleep(Duration::from_millis(300)).await;
+                ringserve::rt::sleep(Duration::from_millis(300)).await;
                 Response::text("served")
             }
             "/panic" => panic!("the model panicked"),
@@ -122,7 +122,7 @@ impl Deployment for Front {
             }
             // A → (B, C) at once.
             "/ensemble" => {
-                let (b, c) = futures_lite::future::zip(
+                let (b, c) = ringserve::rt::future::zip(
                     self.first.call(call_with("/rendezvous", "")),
                     self.second.call(call_with("/rendezvous", "")),
                 )
@@ -345,9 +345,9 @@ fn bound_deployments_are_not_routed_and_unbound_ones_are_unreachable() {
     server.shutdown();
     // Outside any server, a handle answers 503 too, saying why.
     let handle = Application::new(|| Model { name: "x" }).name("x").handle();
-    let response = futures_lite::future::block_on(handle.call(call_with("/", "")));
+    let response = ringserve::rt::block_on(handle.call(call_with("/", "")));
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let text = futures_lite::future::block_on(text_of(response));
+    let text = ringserve::rt::block_on(text_of(response));
     assert_eq!(
         text,
         "Deployment \"x\" is not reachable: it was called outside a running server's shard."

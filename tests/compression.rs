@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use futures_lite::stream;
 use ringserve::middleware::compression::Compression;
+use ringserve::rt::stream;
 use ringserve::sse::Event;
 use ringserve::{
     Application, Deployment, HeaderValue, Request, Response, Serve, ServerHandle, StatusCode,

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_lite::{StreamExt, stream};
+use ringserve::rt::stream::{self, StreamExt};
 use ringserve::{Application, Cores, Deployment, Request, Response, Serve, ServerHandle};
 
 /// Reports the shard it runs on; `/stream` streams three parts, `/echo` returns the body,
@@ -39,7 +39,7 @@ impl Deployment for WhereAmI {
                 Response::stream(stream::iter(0..3).then(move |i| {
                     let name = name.clone();
                     async move {
-                        glommio::timer::sleep(Duration::from_millis(20)).await;
+                        ringserve::rt::sleep(Duration::from_millis(20)).await;
                         Ok::<_, Infallible>(format!("{name} part {i}\n"))
                     }
                 }))
@@ -48,7 +48,7 @@ impl Deployment for WhereAmI {
             "/capped" => {
                 let now = CAPPED_NOW.fetch_add(1, Ordering::SeqCst) + 1;
                 CAPPED_PEAK.fetch_max(now, Ordering::SeqCst);
-                glommio::timer::sleep(Duration::from_millis(300)).await;
+                ringserve::rt::sleep(Duration::from_millis(300)).await;
                 CAPPED_NOW.fetch_sub(1, Ordering::SeqCst);
                 Response::text(common::current_shard())
             }
@@ -64,7 +64,7 @@ impl Deployment for WhereAmI {
                 STARTED.fetch_add(1, Ordering::SeqCst);
                 let _counted = CountsDrop;
                 let millis = request.query().and_then(|q| q.parse().ok()).unwrap_or(0);
-                glommio::timer::sleep(Duration::from_millis(millis)).await;
+                ringserve::rt::sleep(Duration::from_millis(millis)).await;
                 Response::text(common::current_shard())
             }
             _ => Response::text(common::current_shard()),

@@ -33,7 +33,7 @@ impl Deployment for Checked {
             FAILING_ON_SHARD_0 if on_shard_0 => Err("model unloaded".to_owned()),
             PANICKING => panic!("check_health panicked"),
             HANGING => {
-                glommio::timer::sleep(Duration::from_secs(60)).await;
+                ringserve::rt::sleep(Duration::from_secs(60)).await;
                 Ok(())
             }
             _ => Ok(()),

@@ -65,7 +65,7 @@ impl Deployment for Shapes {
             "/stated-length" => Response::new(StatusCode::OK)
                 .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("1234")),
             "/slow" => {
-                glommio::timer::sleep(Duration::from_millis(400)).await;
+                ringserve::rt::sleep(Duration::from_millis(400)).await;
                 Response::text("slow")
             }
             "/close" => Response::text("bye")

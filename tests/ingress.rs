@@ -1333,7 +1333,7 @@ async fn accepted() -> StatusCode {
 
 async fn streamed() -> Response {
     let chunks = ["one ", "two ", "three"].map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk)));
-    Response::stream(futures_lite::stream::iter(chunks)).with_header(
+    Response::stream(ringserve::rt::stream::iter(chunks)).with_header(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     )

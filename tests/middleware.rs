@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_lite::{StreamExt, stream};
 use ringserve::ingress::{Extension, Router};
 use ringserve::middleware::{Middleware, Next};
+use ringserve::rt::stream::{self, StreamExt};
 use ringserve::{
     Application, Deployment, HeaderName, HeaderValue, Request, Response, Serve, StatusCode, header,
 };
@@ -88,7 +88,7 @@ impl Deployment for Sleepy {
     async fn call(&self, request: Request) -> Response {
         let ms = millis(&request);
         self.started.fetch_add(1, Ordering::SeqCst);
-        glommio::timer::sleep(Duration::from_millis(ms)).await;
+        ringserve::rt::sleep(Duration::from_millis(ms)).await;
         self.finished.fetch_add(1, Ordering::SeqCst);
         Response::text(format!("slept {ms}"))
     }
@@ -869,7 +869,7 @@ struct Delay;
 
 impl Middleware for Delay {
     async fn call(&self, request: Request, next: Next<'_>) -> Response {
-        glommio::timer::sleep(Duration::from_millis(millis(&request))).await;
+        ringserve::rt::sleep(Duration::from_millis(millis(&request))).await;
         next.run(request).await
     }
 }
@@ -908,7 +908,7 @@ fn an_application_timeout_cuts_its_streamed_body() {
         async fn call(&self, _request: Request) -> Response {
             Response::stream(stream::iter([Ok::<_, Infallible>("first")]).chain(
                 stream::once_future(async {
-                    glommio::timer::sleep(Duration::from_secs(3600)).await;
+                    ringserve::rt::sleep(Duration::from_secs(3600)).await;
                     Ok("never")
                 }),
             ))

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_lite::StreamExt;
+use ringserve::rt::stream::StreamExt;
 use ringserve::{Application, Deployment, HttpOptions, Limits, Request, Response, Serve};
 
 /// Reads the body as a stream and reports what it saw. Records, for the test thread, when

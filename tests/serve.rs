@@ -109,7 +109,7 @@ impl Deployment for Sleepy {
             .unwrap_or(0);
         let _guard = DropGuard(self.probe.dropped.clone());
         self.probe.started.fetch_add(1, Ordering::SeqCst);
-        glommio::timer::sleep(Duration::from_millis(ms)).await;
+        ringserve::rt::sleep(Duration::from_millis(ms)).await;
         self.probe.finished.fetch_add(1, Ordering::SeqCst);
         Response::text(format!("slept {ms}"))
     }
@@ -854,7 +854,7 @@ impl Deployment for Panicky {
         match request.path() {
             "/panic" => panic!("handler panics on purpose"),
             "/panic-later" => {
-                glommio::timer::sleep(Duration::from_millis(1)).await;
+                ringserve::rt::sleep(Duration::from_millis(1)).await;
                 panic!("handler panics on purpose after an await")
             }
             _ => Response::text("ok"),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use futures_lite::{Stream, StreamExt, stream};
+use ringserve::rt::stream::{self, Stream, StreamExt};
 use ringserve::sse::Event;
 use ringserve::{
     Application, Deployment, HeaderName, HeaderValue, HttpOptions, Request, Response, Serve,
@@ -918,7 +918,7 @@ fn failing(pause: Duration) -> impl Stream<Item = Result<&'static str, std::io::
             0 => Some((Ok("ok"), 1)),
             1 => {
                 if !pause.is_zero() {
-                    glommio::timer::sleep(pause).await;
+                    ringserve::rt::sleep(pause).await;
                 }
                 Some((Err(std::io::Error::other("boom")), 2))
             }
@@ -981,7 +981,7 @@ fn a_panicking_stream_cuts_its_response_and_the_shard_keeps_serving() {
             match step {
                 0 => Some((Ok::<_, Infallible>("ok"), 1)),
                 _ => {
-                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    ringserve::rt::sleep(Duration::from_millis(20)).await;
                     panic!("stream panics on purpose after a wait")
                 }
             }
@@ -1065,7 +1065,7 @@ impl Deployment for Counter {
                 return None;
             }
             // Suspends while holding the `Rc`.
-            glommio::timer::sleep(Duration::from_millis(1)).await;
+            ringserve::rt::sleep(Duration::from_millis(1)).await;
             count.set(count.get() + 1);
             let chunk = format!("{}\n", count.get());
             Some((Ok::<_, Infallible>(chunk), (count, made + 1)))
@@ -1171,7 +1171,7 @@ mod example {
                 return None;
             }
             if i > 0 {
-                glommio::timer::sleep(PAUSE).await;
+                ringserve::rt::sleep(PAUSE).await;
             }
             Some((format!("chunk {i}\n"), i + 1))
         })

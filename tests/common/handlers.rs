@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use futures_lite::{Stream, stream};
 use ringserve::ingress::{Json, Path};
+use ringserve::rt::stream::{self, Stream};
 use ringserve::{Deployment, Request, Response};
 use serde_json::{Value, json};
 
@@ -48,7 +48,7 @@ pub fn paced<T: 'static>(steps: Vec<(Duration, T)>) -> impl Stream<Item = Result
     stream::unfold(steps.into_iter(), |mut steps| async move {
         let (pause, item) = steps.next()?;
         if !pause.is_zero() {
-            glommio::timer::sleep(pause).await;
+            ringserve::rt::sleep(pause).await;
         }
         Some((Ok(item), steps))
     })

@@ -181,7 +181,12 @@ impl<T: Transport> Connection<T> {
                 match parse_head_resumable(&self.io.read_buf, &mut state.head_scanned, limits) {
                     Ok(Some(head)) => {
                         state.head_parsed();
-                        self.answer_into_batch(head, &mut state).await
+                        // Awaited here, not in a helper: a future is moved whole each time
+                        // it is awaited, and this one holds the handler's.
+                        match self.answer(head).await {
+                            Next::Continue => self.batch_answer(&mut state).await,
+                            next => next,
+                        }
                     }
                     Ok(None) => self.wait_for_input(&mut state).await,
                     Err(error) => Next::Refuse(error),
@@ -195,13 +200,9 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// Answers one request into the write buffer, and writes the batch once it holds as many
-    /// answers or bytes as a batch may.
-    async fn answer_into_batch(&mut self, head: RequestHead, state: &mut LoopState) -> Next {
-        let next = self.answer(head).await;
-        if !matches!(next, Next::Continue) {
-            return next;
-        }
+    /// Counts an answer encoded into the write buffer, and writes the batch once it holds as
+    /// many answers or bytes as a batch may.
+    async fn batch_answer(&mut self, state: &mut LoopState) -> Next {
         state.answered();
         let pipeline_depth_max = self.io.shard.config.options.limits.pipeline_depth_max;
         if state.unflushed_answers >= pipeline_depth_max
@@ -326,13 +327,21 @@ impl<T: Transport> Connection<T> {
             body,
             request_id,
         };
-        let outcome = match self
-            .call_handler(incoming, &request.id_text, pump.as_mut())
-            .await
-        {
+        let shard = self.io.shard.clone();
+        let mut request_timer = self.io.request_timer.take();
+        let awaited = {
+            // Pinned in this future's state, where it is made: only a reference travels into
+            // the steps below, so no await moves the handler's future.
+            let dispatched =
+                dispatch::dispatch(&shard, incoming, &request.id_text, &mut request_timer);
+            futures_lite::pin!(dispatched);
+            self.await_handler(dispatched, pump.as_mut()).await
+        };
+        let outcome = match awaited {
             Ok(outcome) => outcome,
             Err(next) => return next,
         };
+        self.io.request_timer = request_timer;
         let (status, headers, body) = without_interim_status(outcome.response);
         let mut close = self.closes_after(&request, outcome.close, &headers);
         let stream = self.encode_answer(
@@ -360,52 +369,38 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// Runs the handler. One that finishes at once joins the batch of pipelined answers; one
+    /// Awaits the handler. One that finishes at once joins the batch of pipelined answers; one
     /// that has to wait must not hold back the answers already encoded, so they are written
     /// first, and then it races its request body's reads and the client leaving. `Err` is
     /// what the connection does instead of answering.
-    async fn call_handler(
+    async fn await_handler(
         &mut self,
-        incoming: dispatch::Incoming,
-        id_text: &RequestIdText,
+        mut dispatched: std::pin::Pin<&mut impl std::future::Future<Output = dispatch::Outcome>>,
         pump: Option<&mut BodyPump>,
     ) -> Result<dispatch::Outcome, Next> {
-        let shard = self.io.shard.clone();
-        let mut request_timer = self.io.request_timer.take();
-        let raced = {
-            let dispatched = dispatch::dispatch(&shard, incoming, id_text, &mut request_timer);
-            futures_lite::pin!(dispatched);
-            match futures_lite::future::poll_once(dispatched.as_mut()).await {
-                Some(outcome) => Ok(outcome),
-                None => {
-                    if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
-                        return Err(Next::Abort);
-                    }
-                    debug_assert!(
-                        self.io.write_buf.is_empty(),
-                        "encoded answers are written before a wait for the handler"
-                    );
-                    self.race_handler(dispatched, pump).await
-                }
-            }
-        };
-        let outcome = match raced {
-            Ok(outcome) => outcome,
+        if let Some(outcome) = futures_lite::future::poll_once(dispatched.as_mut()).await {
+            return Ok(outcome);
+        }
+        if !self.io.write_buf.is_empty() && self.io.flush().await.is_err() {
+            return Err(Next::Abort);
+        }
+        debug_assert!(
+            self.io.write_buf.is_empty(),
+            "encoded answers are written before a wait for the handler"
+        );
+        match self.race_handler(dispatched, pump).await {
+            Ok(outcome) => Ok(outcome),
             // The body failed before the handler answered: the handler is dropped and the
             // client gets the body's error status.
-            Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => {
-                return Err(Next::Refuse(error));
-            }
+            Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => Err(Next::Refuse(error)),
             Err(Dropped::BodyFailed(PumpFailure::Gone)) => {
                 let _ = self.io.flush().await;
-                return Err(Next::Abort);
+                Err(Next::Abort)
             }
             // Nobody is there to answer, and the answers before this one were flushed before
             // the wait.
-            Err(Dropped::ClientGone) => return Err(Next::Abort),
-        };
-        self.io.request_timer = request_timer;
-        Ok(outcome)
+            Err(Dropped::ClientGone) => Err(Next::Abort),
+        }
     }
 
     /// Awaits a handler that had to wait, racing the reads of its request body while the body

@@ -59,10 +59,6 @@ pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
 /// limits the work a client can make the decoder do to skip them.
 pub const TRAILER_BYTES_MAX: usize = 8 * 1024;
 
-/// Most hex digits in a chunk-size, leading zeros included: 16 digits of 4 bits fill a `u64`,
-/// the decoder's representation of a size.
-pub const CHUNK_SIZE_DIGITS_MAX: u8 = 16;
-
 /// Bytes a request line may hold beyond `uri_bytes_max` (method, spaces and `HTTP/1.1\r\n`
 /// around the target) before the target is known to be too long: a partial request line
 /// longer than both is refused with 414 without waiting for its end.

@@ -871,6 +871,38 @@ fn chunked_body_with_extensions_and_a_trailer_is_decoded() {
     assert_inspected(&response, None, "GET", "/after", None, &[("Host", "a")], "");
 }
 
+/// RFC 9112 §7.1: `chunk-size = 1*HEXDIG`. Leading zeros are digits: only a size past what
+/// the decoder can hold is refused.
+#[test]
+fn chunk_sizes_with_many_leading_zeros_are_read() {
+    let server = inspect_server();
+    let mut stream = connect(server.local_addr());
+    let response = roundtrip(
+        &mut stream,
+        b"POST /zeros HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+          00000000000000000005\r\nhello\r\n000000000000000000000\r\n\r\n",
+    );
+    assert_inspected(
+        &response,
+        None,
+        "POST",
+        "/zeros",
+        None,
+        &[("Host", "a"), ("Transfer-Encoding", "chunked")],
+        "hello",
+    );
+    assert_refusals(
+        server.local_addr(),
+        &[refusal(
+            "a chunk size past 64 bits after leading zeros",
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+              0000010000000000000000\r\n",
+            BAD_400,
+            "Bad Request: invalid chunked body",
+        )],
+    );
+}
+
 #[test]
 fn chunked_body_split_across_writes_at_awkward_places() {
     let server = inspect_server();
@@ -1199,7 +1231,7 @@ fn bad_input_gets_its_status_and_reason() {
             "Bad Request: Transfer-Encoding on HTTP/1.0",
         ),
     ]);
-    for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
+    for version in ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/2.1"] {
         cases.push(refusal(
             format!("version {version}"),
             format!("GET / {version}\r\nHost: a\r\n\r\n"),
@@ -1224,6 +1256,29 @@ fn bad_input_gets_its_status_and_reason() {
             "Bad Request: invalid request target",
         ));
     }
+    // RFC 9112 §3.2 and RFC 9110 §7.2: `Host = uri-host [ ":" port ]`.
+    for host in [
+        "a b/c",
+        "a/b",
+        "caf\u{e9}",
+        "x:99999",
+        "[::1",
+        "a@b",
+        "x:8o",
+    ] {
+        cases.push(refusal(
+            format!("Host: {host:?}"),
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            BAD_400,
+            "Bad Request: invalid Host header",
+        ));
+    }
+    cases.push(refusal(
+        "an invalid Host on HTTP/1.0",
+        b"GET / HTTP/1.0\r\nHost: a/b\r\n\r\n",
+        BAD_400,
+        "Bad Request: invalid Host header",
+    ));
     cases.push(refusal(
         "an invalid x-request-timeout-seconds",
         b"GET / HTTP/1.1\r\nHost: a\r\nx-request-timeout-seconds: soon\r\n\r\n",
@@ -1231,6 +1286,122 @@ fn bad_input_gets_its_status_and_reason() {
         "Bad Request: invalid x-request-timeout-seconds",
     ));
     assert_refusals(server.local_addr(), &cases);
+}
+
+/// Hosts of the grammar are served: IP literals, a port, the empty value a client sends for a
+/// target without an authority (RFC 9112 §3.2).
+#[test]
+fn valid_host_values_are_served() {
+    let server = hello_server();
+    for host in [
+        "",
+        "[::1]:8000",
+        "127.0.0.1:65535",
+        "xn--caf-dma.example",
+        "a_b~c",
+    ] {
+        let response = request(
+            server.local_addr(),
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(
+            response.redacted(),
+            expected_text(HELLO_200, None, "hello"),
+            "Host: {host:?}"
+        );
+    }
+}
+
+/// RFC 9110 §2.5: a request of a higher 1.x minor version is processed as HTTP/1.1, the highest
+/// the server implements, and answered in HTTP/1.1 — on a persistent connection, as 1.1's.
+#[test]
+fn a_higher_minor_version_of_http1_is_served_as_http11() {
+    let server = inspect_server();
+    let mut stream = connect(server.local_addr());
+    for (version, path) in [("HTTP/1.2", "/one-two"), ("HTTP/1.9", "/one-nine")] {
+        let response = roundtrip(
+            &mut stream,
+            format!("GET {path} {version}\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+        assert_inspected(&response, None, "GET", path, None, &[("Host", "a")], "");
+    }
+    // Its rules are 1.1's: Host is required.
+    assert_refusals(
+        server.local_addr(),
+        &[refusal(
+            "HTTP/1.2 without Host",
+            b"GET / HTTP/1.2\r\nAccept: */*\r\n\r\n",
+            BAD_400,
+            "Bad Request: missing Host header",
+        )],
+    );
+}
+
+/// RFC 9110 §9.3.2: a response to HEAD has no content, refusals included. Each refusal keeps
+/// the head a GET would get (its content-length too), and the connection closes after it.
+#[test]
+fn refusals_of_head_requests_carry_no_content() {
+    let server = inspect_server_with(small_limits());
+    let head_refusals = [
+        (
+            "400",
+            "HEAD / HTTP/1.1\r\nHost: a/b\r\n\r\n".to_owned(),
+            BAD_400,
+            "Bad Request: invalid Host header",
+        ),
+        (
+            "413",
+            "HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n".to_owned(),
+            "HTTP/1.1 413 Payload Too Large",
+            "Payload Too Large",
+        ),
+        (
+            "414",
+            format!("HEAD /{} HTTP/1.1\r\nHost: a\r\n\r\n", "u".repeat(300)),
+            "HTTP/1.1 414 URI Too Long",
+            "URI Too Long",
+        ),
+        (
+            "417",
+            "HEAD / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n".to_owned(),
+            "HTTP/1.1 417 Expectation Failed",
+            "Expectation Failed: only 100-continue is supported",
+        ),
+        (
+            "431",
+            format!(
+                "HEAD / HTTP/1.1\r\nHost: a\r\nX-Fill: {}\r\n\r\n",
+                "f".repeat(1100)
+            ),
+            "HTTP/1.1 431 Request Header Fields Too Large",
+            "Request Header Fields Too Large",
+        ),
+        (
+            "501",
+            "HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_owned(),
+            "HTTP/1.1 501 Not Implemented",
+            "Not Implemented: only chunked transfer coding is supported",
+        ),
+        (
+            "505",
+            "HEAD / HTTP/2.0\r\nHost: a\r\n\r\n".to_owned(),
+            "HTTP/1.1 505 HTTP Version Not Supported",
+            "HTTP Version Not Supported: use HTTP/1.0 or HTTP/1.1",
+        ),
+    ];
+    for (name, request_bytes, status_line, reason) in head_refusals {
+        let mut stream = connect(server.local_addr());
+        stream.write_all(request_bytes.as_bytes()).unwrap();
+        let response = read_response(&mut stream, true);
+        assert_eq!(
+            response.redacted(),
+            expected_head(status_line, Some("close"), reason),
+            "HEAD refused with {name}"
+        );
+        // No content follows the head: the next thing on the socket is its end.
+        assert_closed(&mut stream);
+    }
+    assert_still_serves(server.local_addr());
 }
 
 /// The limits on the head, over [`small_limits`]: a 1 KiB head, eight fields, a 256-byte target.
@@ -1871,6 +2042,31 @@ fn a_request_id_of_128_bytes_is_echoed_and_one_of_129_is_replaced() {
         "/",
         None,
         &[("Host", "a"), ("x-request-id", &too_long)],
+        "",
+    );
+}
+
+/// Sent twice, the first `x-request-id` names the request, as Ray Serve reads it; the handler
+/// sees both fields.
+#[test]
+fn of_two_request_ids_the_first_is_echoed() {
+    let server = inspect_server();
+    let response = request(
+        server.local_addr(),
+        b"GET /twice HTTP/1.1\r\nHost: a\r\nX-Request-ID: first\r\nX-Request-ID: second\r\n\r\n",
+    );
+    assert_eq!(response.header("x-request-id"), Some("first"));
+    assert_inspected(
+        &response,
+        None,
+        "GET",
+        "/twice",
+        None,
+        &[
+            ("Host", "a"),
+            ("X-Request-ID", "first"),
+            ("X-Request-ID", "second"),
+        ],
         "",
     );
 }

@@ -16,7 +16,7 @@
 use bytes::BytesMut;
 
 use crate::http1::reject::ParseError;
-use crate::limits::{CHUNK_LINE_BYTES_MAX, CHUNK_SIZE_DIGITS_MAX, TRAILER_BYTES_MAX};
+use crate::limits::{CHUNK_LINE_BYTES_MAX, TRAILER_BYTES_MAX};
 
 const CR: u8 = b'\r';
 const LF: u8 = b'\n';
@@ -60,8 +60,8 @@ pub struct ChunkedProgress {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Reading the hex digits of a chunk-size: `value` so far, made of `digits` digits.
-    SizeDigits { value: u64, digits: u8 },
+    /// Reading the hex digits of a chunk-size: `value` so far, and whether a digit was read.
+    SizeDigits { value: u64, any_digit: bool },
     /// After the chunk-size, in whitespace that must lead to a `;`.
     SizeWhitespace { size: u64 },
     /// In the chunk extensions, up to the CR that ends the chunk-size line.
@@ -114,7 +114,7 @@ impl ChunkedDecoder {
         Self {
             state: State::SizeDigits {
                 value: 0,
-                digits: 0,
+                any_digit: false,
             },
             body_len: 0,
             body_bytes_max: u64::try_from(body_bytes_max).unwrap_or(u64::MAX),
@@ -170,7 +170,7 @@ impl ChunkedDecoder {
             return Ok(0);
         };
         match self.state {
-            State::SizeDigits { value, digits } => self.on_size_byte(value, digits, byte),
+            State::SizeDigits { value, any_digit } => self.on_size_byte(value, any_digit, byte),
             State::SizeWhitespace { size } => self.on_whitespace_byte(size, byte),
             State::Extensions { size } => self.skip_extensions(size, rest),
             State::SizeLineLf { size } => self.on_size_line_lf(size, byte),
@@ -181,7 +181,7 @@ impl ChunkedDecoder {
                 LF,
                 State::SizeDigits {
                     value: 0,
-                    digits: 0,
+                    any_digit: false,
                 },
             ),
             State::TrailerLine { started } => self.skip_trailer_line(started, rest),
@@ -201,16 +201,15 @@ impl ChunkedDecoder {
     /// One byte of a chunk-size line while the size is being read.
     /// RFC 9112 §7.1: `chunk-size = 1*HEXDIG`; "Recipients MUST anticipate potentially large
     /// hexadecimal numerals and prevent parsing errors due to integer conversion overflows".
-    fn on_size_byte(&mut self, value: u64, digits: u8, byte: u8) -> Result<usize, ParseError> {
+    /// Only a size past `u64` is refused: leading zeros are digits like any other, bounded by
+    /// the chunk-line limit.
+    fn on_size_byte(&mut self, value: u64, any_digit: bool, byte: u8) -> Result<usize, ParseError> {
         let Some(digit) = hex_digit_value(byte) else {
-            if digits == 0 {
+            if !any_digit {
                 return Err(ParseError::BadChunk);
             }
             return self.on_size_end_byte(value, byte);
         };
-        if digits >= CHUNK_SIZE_DIGITS_MAX {
-            return Err(ParseError::BadChunk);
-        }
         let value = value
             .checked_mul(16)
             .and_then(|shifted| shifted.checked_add(digit))
@@ -218,7 +217,7 @@ impl ChunkedDecoder {
         self.count_size_line_bytes(1)?;
         self.state = State::SizeDigits {
             value,
-            digits: digits + 1,
+            any_digit: true,
         };
         Ok(1)
     }
@@ -684,15 +683,23 @@ mod tests {
     }
 
     #[test]
-    fn too_many_size_digits_are_refused() {
-        assert_bad_chunk(b"00000000000000005\r\nhello\r\n0\r\n\r\n");
-        assert_bad_chunk(b"00000000000000000\r\n\r\n");
+    fn leading_zeros_past_sixteen_digits_are_only_digits() {
+        assert_decodes(b"00000000000000000005\r\nhello\r\n0\r\n\r\n", b"hello", b"");
+        assert_decodes(b"5\r\nhello\r\n00000000000000000000\r\n\r\n", b"hello", b"");
+    }
+
+    #[test]
+    fn a_size_line_of_zeros_past_the_line_limit_is_refused() {
+        let mut input = vec![b'0'; CHUNK_LINE_BYTES_MAX + 1];
+        input.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+        assert_bad_chunk(&input);
     }
 
     #[test]
     fn size_overflowing_u64_is_refused() {
         assert_bad_chunk(b"10000000000000000\r\n");
         assert_bad_chunk(b"fffffffffffffffff\r\n");
+        assert_bad_chunk(b"00000fffffffffffffffff\r\n");
     }
 
     #[test]

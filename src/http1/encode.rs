@@ -151,8 +151,15 @@ fn head_length(headers: &[(HeaderName, HeaderValue)], body: &[u8], send_body: bo
     value.parse().ok()
 }
 
-/// Appends the response a codec refusal gets: its status, a plain-text reason, and close.
-pub fn encode_rejection(out: &mut BytesMut, error: ParseError, date: &[u8], request_id: &[u8]) {
+/// Appends the response a codec refusal gets: its status, a plain-text reason, and close. A
+/// refused `HEAD` gets the same head and no content (RFC 9110 §9.3.2).
+pub fn encode_rejection(
+    out: &mut BytesMut,
+    error: ParseError,
+    is_head: bool,
+    date: &[u8],
+    request_id: &[u8],
+) {
     encode_response(
         out,
         error.status(),
@@ -161,7 +168,7 @@ pub fn encode_rejection(out: &mut BytesMut, error: ParseError, date: &[u8], requ
             HeaderValue::from_static("text/plain; charset=utf-8"),
         )],
         error.reason().as_bytes(),
-        true,
+        !is_head,
         &EngineHeaders {
             date,
             request_id,
@@ -356,7 +363,7 @@ mod tests {
     #[test]
     fn rejection_closes_and_explains() {
         let mut out = BytesMut::new();
-        encode_rejection(&mut out, ParseError::MissingHost, DATE, b"id");
+        encode_rejection(&mut out, ParseError::MissingHost, false, DATE, b"id");
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
         assert!(text.contains("connection: close\r\n"));

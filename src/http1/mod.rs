@@ -7,5 +7,6 @@
 pub mod body;
 pub mod encode;
 pub mod head;
+pub mod host;
 pub mod parse;
 pub mod reject;

@@ -13,6 +13,7 @@ use http::{Method, Version};
 
 use super::body::BodyFraming;
 use super::head::{HeaderSpan, HeaderSpans, RequestHead, Span, TimeoutOverride};
+use super::host::is_valid_host;
 use super::reject::ParseError;
 use crate::limits::{
     HEADERS_COUNT_CEILING, Limits, REQUEST_ID_BYTES_MAX, REQUEST_LINE_OVERHEAD_BYTES,
@@ -38,7 +39,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
         Ok(httparse::Status::Complete(head_len)) => head_len,
         Ok(httparse::Status::Partial) => return partial_head_verdict(buf, &request, limits),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Version) => {
+            return match version_error(buf) {
+                VersionError::HigherMinor { minor_at } => parse_as_http11(buf, minor_at, limits),
+                VersionError::Refused(error) => Err(error),
+            };
+        }
         Err(_) => return Err(ParseError::Malformed),
     };
     if head_len > limits.head_bytes_max {
@@ -105,6 +111,16 @@ pub fn parse_head_resumable(
     Ok(None)
 }
 
+/// Whether the request at the start of `buf` (complete or not, valid or not) is a `HEAD`: its
+/// refusal then carries no content (RFC 9110 §9.3.2).
+pub fn starts_a_head_request(buf: &[u8]) -> bool {
+    let leading = buf
+        .iter()
+        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
+        .count();
+    buf[leading..].starts_with(b"HEAD ")
+}
+
 /// Control characters other than HTAB, CR and LF, and DEL, appear nowhere in a request head
 /// (RFC 9112 §3 and RFC 9110 §5.5).
 fn never_in_a_head(byte: u8) -> bool {
@@ -153,25 +169,67 @@ fn partial_head_verdict(
     Ok(None)
 }
 
-/// httparse reports both garbage and `HTTP/2.0` as a version error: a well-formed but unknown
-/// version is 505 (RFC 9110 §15.6.6), anything else 400.
-fn version_error(buf: &[u8]) -> ParseError {
-    let line_end = buf.iter().position(|&byte| byte == b'\r' || byte == b'\n');
-    let line = &buf[..line_end.unwrap_or(buf.len())];
+/// What a version httparse refused is.
+enum VersionError {
+    /// `HTTP/1.x` with `x` above 1, its minor digit at this offset of the buffer.
+    HigherMinor { minor_at: usize },
+    /// Garbage (400) or another major version (505).
+    Refused(ParseError),
+}
+
+/// httparse refuses every version but `HTTP/1.0` and `HTTP/1.1`. A higher minor version of 1.x
+/// is processed as the highest 1.x the server implements (RFC 9110 §2.5); another well-formed
+/// version is 505 (RFC 9110 §15.6.6); anything else 400.
+fn version_error(buf: &[u8]) -> VersionError {
+    let leading = buf
+        .iter()
+        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
+        .count();
+    let rest = &buf[leading..];
+    let line_end = rest.iter().position(|&byte| byte == b'\r' || byte == b'\n');
+    let line = &rest[..line_end.unwrap_or(rest.len())];
     let mut words = line.split(|&byte| byte == b' ');
     let (Some(_method), Some(_target), Some(version), None) =
         (words.next(), words.next(), words.next(), words.next())
     else {
-        return ParseError::Malformed;
+        return VersionError::Refused(ParseError::Malformed);
     };
     match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            debug_assert!(*minor > b'1', "httparse accepts HTTP/1.0 and HTTP/1.1");
+            VersionError::HigherMinor {
+                minor_at: leading + line.len() - 1,
+            }
+        }
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
-            ParseError::VersionNotSupported
+            VersionError::Refused(ParseError::VersionNotSupported)
         }
-        _ => ParseError::Malformed,
+        _ => VersionError::Refused(ParseError::Malformed),
     }
+}
+
+/// Parses a head whose version is `HTTP/1.x`, `x` above 1, as HTTP/1.1: from a copy with the
+/// minor digit replaced, which puts every span at the same offset as in `buf`. Such clients
+/// are rare, so the copy (of at most one byte past the head limit) stays off the common path.
+#[cold]
+fn parse_as_http11(
+    buf: &[u8],
+    minor_at: usize,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
+    let mut copy = buf[..buf.len().min(limits.head_bytes_max + 1)].to_vec();
+    let Some(minor) = copy.get_mut(minor_at) else {
+        return Err(ParseError::HeadTooLarge);
+    };
+    *minor = b'1';
+    let parsed = parse_head(&copy, limits);
+    debug_assert!(
+        !matches!(&parsed, Ok(Some(head)) if head.version != Version::HTTP_11),
+        "a higher 1.x minor version is read as HTTP/1.1"
+    );
+    parsed
 }
 
 /// Splits the request target into path and query (RFC 9112 §3.2). Origin-form is the usual
@@ -241,6 +299,7 @@ fn read_fields(
     let mut connection_keep_alive = false;
     let mut expect_continue = false;
     let mut request_id = None;
+    let mut request_id_seen = false;
     let mut timeout_override = TimeoutOverride::None;
     for header in headers {
         let name = header.name.as_bytes();
@@ -250,7 +309,12 @@ fn read_fields(
             value: Span::within(buf, value),
         });
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if !is_valid_host(value) {
+                    return Err(ParseError::BadHost);
+                }
+                hosts += 1;
+            }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 let length = parse_content_length(value)?;
                 if content_length.is_some_and(|seen| seen != length) {
@@ -279,7 +343,9 @@ fn read_fields(
                 }
                 expect_continue = true;
             }
-            12 if name.eq_ignore_ascii_case(b"x-request-id") => {
+            // The first `x-request-id` names the request, as Ray Serve reads it.
+            12 if name.eq_ignore_ascii_case(b"x-request-id") && !request_id_seen => {
+                request_id_seen = true;
                 let value = trim(value);
                 let usable = !value.is_empty()
                     && value.len() <= REQUEST_ID_BYTES_MAX

@@ -27,6 +27,8 @@ pub enum ParseError {
     MissingHost,
     /// More than one `Host` header (RFC 9112 §3.2).
     DuplicateHost,
+    /// A `Host` value outside `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 9110 §7.2).
+    BadHost,
     /// A `Content-Length` that is not a non-negative decimal, or several that differ.
     InvalidContentLength,
     /// Both `Content-Length` and `Transfer-Encoding`: refused so no two parsers can frame the
@@ -68,6 +70,7 @@ impl ParseError {
             | BadTarget
             | MissingHost
             | DuplicateHost
+            | BadHost
             | InvalidContentLength
             | LengthAndTransferEncoding
             | TransferEncodingOnHttp10
@@ -96,6 +99,7 @@ impl ParseError {
             TooManyHeaders => "Request Header Fields Too Large: too many header fields",
             MissingHost => "Bad Request: missing Host header",
             DuplicateHost => "Bad Request: more than one Host header",
+            BadHost => "Bad Request: invalid Host header",
             InvalidContentLength => "Bad Request: invalid Content-Length",
             LengthAndTransferEncoding => "Bad Request: both Content-Length and Transfer-Encoding",
             TransferEncodingOnHttp10 => "Bad Request: Transfer-Encoding on HTTP/1.0",
@@ -128,6 +132,7 @@ mod tests {
             TooManyHeaders,
             MissingHost,
             DuplicateHost,
+            BadHost,
             InvalidContentLength,
             LengthAndTransferEncoding,
             TransferEncodingOnHttp10,

@@ -41,7 +41,7 @@ use crate::http1::encode::{
     self, EngineHeaders, Framing, Persistence, encode_head, encode_response, status_has_body,
 };
 use crate::http1::head::RequestHead;
-use crate::http1::parse::parse_head_resumable;
+use crate::http1::parse::{parse_head_resumable, starts_a_head_request};
 use crate::http1::reject::ParseError;
 use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, WRITE_FLUSH_BYTES};
 use crate::request::RequestId;
@@ -57,7 +57,8 @@ pub(crate) async fn serve<T: Transport>(transport: T, shard: Rc<ShardContext>, k
     };
     match key {
         Some(_) => connection.run().await,
-        None => connection.refuse(ParseError::Overloaded).await,
+        // Nothing was read: the answer cannot know the method.
+        None => connection.refuse(ParseError::Overloaded, false).await,
     }
     // Unregister before the socket is closed, so a drain never shuts down a reused fd.
     if let Some(key) = key {
@@ -80,8 +81,9 @@ enum Next {
     Continue,
     /// Flush, then close gracefully.
     Close,
-    /// Answer with this error status, then close gracefully.
-    Refuse(ParseError),
+    /// Answer with this error status, then close gracefully. `is_head`: the request refused is
+    /// a `HEAD`, whose answer has no content.
+    Refuse { error: ParseError, is_head: bool },
     /// The peer is gone or misbehaved at the socket level: drop without another write.
     Abort,
 }
@@ -189,12 +191,15 @@ impl<T: Transport> Connection<T> {
                         }
                     }
                     Ok(None) => self.wait_for_input(&mut state).await,
-                    Err(error) => Next::Refuse(error),
+                    Err(error) => Next::Refuse {
+                        error,
+                        is_head: starts_a_head_request(&self.io.read_buf),
+                    },
                 };
             match next {
                 Next::Continue => {}
                 Next::Close => return self.close().await,
-                Next::Refuse(error) => return self.refuse(error).await,
+                Next::Refuse { error, is_head } => return self.refuse(error, is_head).await,
                 Next::Abort => return,
             }
         }
@@ -265,9 +270,10 @@ impl<T: Transport> Connection<T> {
             Ok(_) => Next::Continue,
             // An idle connection that times out just closes (RFC 9112 §9.8); a half-sent head
             // gets 408.
-            Err(error) if error.kind() == io::ErrorKind::TimedOut && !idle => {
-                Next::Refuse(ParseError::ReadTimeout)
-            }
+            Err(error) if error.kind() == io::ErrorKind::TimedOut && !idle => Next::Refuse {
+                error: ParseError::ReadTimeout,
+                is_head: starts_a_head_request(&self.io.read_buf),
+            },
             Err(_) if idle => Next::Close,
             Err(_) => Next::Abort,
         }
@@ -309,7 +315,12 @@ impl<T: Transport> Connection<T> {
     async fn answer(&mut self, head: RequestHead) -> Next {
         let (head_bytes, body, mut pump) = match self.take_body(&head) {
             Ok(parts) => parts,
-            Err(error) => return Next::Refuse(error),
+            Err(error) => {
+                return Next::Refuse {
+                    error,
+                    is_head: head.method == Method::HEAD,
+                };
+            }
         };
         let request_id = match head.request_id {
             Some(span) => RequestId::FromClient(span),
@@ -335,7 +346,8 @@ impl<T: Transport> Connection<T> {
             let dispatched =
                 dispatch::dispatch(&shard, incoming, &request.id_text, &mut request_timer);
             futures_lite::pin!(dispatched);
-            self.await_handler(dispatched, pump.as_mut()).await
+            self.await_handler(dispatched, pump.as_mut(), request.is_head)
+                .await
         };
         let outcome = match awaited {
             Ok(outcome) => outcome,
@@ -377,6 +389,7 @@ impl<T: Transport> Connection<T> {
         &mut self,
         mut dispatched: std::pin::Pin<&mut impl std::future::Future<Output = dispatch::Outcome>>,
         pump: Option<&mut BodyPump>,
+        is_head: bool,
     ) -> Result<dispatch::Outcome, Next> {
         if let Some(outcome) = futures_lite::future::poll_once(dispatched.as_mut()).await {
             return Ok(outcome);
@@ -392,7 +405,9 @@ impl<T: Transport> Connection<T> {
             Ok(outcome) => Ok(outcome),
             // The body failed before the handler answered: the handler is dropped and the
             // client gets the body's error status.
-            Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => Err(Next::Refuse(error)),
+            Err(Dropped::BodyFailed(PumpFailure::Refused(error))) => {
+                Err(Next::Refuse { error, is_head })
+            }
             Err(Dropped::BodyFailed(PumpFailure::Gone)) => {
                 let _ = self.io.flush().await;
                 Err(Next::Abort)
@@ -550,11 +565,17 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Answers a refused request with its status and closes.
-    async fn refuse(&mut self, error: ParseError) {
+    async fn refuse(&mut self, error: ParseError, is_head: bool) {
         let request_id = RequestId::Generated(self.io.shard.request_ids.next());
         let id_text = RequestIdText::new(&request_id, &[]);
         let date = self.io.shard.date.now();
-        encode::encode_rejection(&mut self.io.write_buf, error, &date, id_text.as_bytes());
+        encode::encode_rejection(
+            &mut self.io.write_buf,
+            error,
+            is_head,
+            &date,
+            id_text.as_bytes(),
+        );
         self.close().await;
     }
 

@@ -61,3 +61,13 @@ pub(crate) fn warn_operator(message: &str) {
         eprintln!("ringserve: warning: {message}");
     }
 }
+
+/// Says an error the operator must see while the server runs — a handler that panicked —
+/// through `tracing` when a subscriber is installed, on stderr otherwise.
+pub(crate) fn log_operator_error(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("ringserve: error: {message}");
+    }
+}

@@ -321,6 +321,15 @@ pub const JSON_ERROR_INPUT_BYTES_MAX: usize = 16 * 1024;
 /// without reallocating; larger ones go to a growing `Vec`.
 pub const JSON_RESPONSE_STACK_BYTES: usize = 128;
 
+/// How often a handler's panics at one source location, in one application, are logged: the
+/// first at once (with its backtrace when `RUST_BACKTRACE` asks for one), then at most one line
+/// per interval, which says how many were not logged since the last.
+pub const PANIC_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Most (application, source location) pairs whose panics are rate-limited. Past it, panics at
+/// new pairs are each logged: a bound on the log's memory, never a reason to hide a panic.
+pub const PANIC_SITES_MAX: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;

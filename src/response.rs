@@ -263,6 +263,14 @@ impl Response {
         chunks
     }
 
+    /// Replaces a streamed body by what `f` makes of it; a whole body is left as it is.
+    pub(crate) fn map_stream(mut self, f: impl FnOnce(ChunkStream) -> ChunkStream) -> Self {
+        if let ResponseBody::Stream(chunks) = self.body {
+            self.body = ResponseBody::Stream(f(chunks));
+        }
+        self
+    }
+
     pub(crate) fn with_response_body(mut self, body: ResponseBody) -> Self {
         self.body = body;
         self

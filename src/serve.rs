@@ -168,6 +168,8 @@ impl Serve {
         self,
         mut options: ResolvedOptions,
     ) -> Result<ServerHandle, Error> {
+        // Handlers' panics are logged at a bounded rate from the first request on.
+        crate::shard::panics::install_hook();
         if options.io == IoBackend::IoUring
             && let Some(reason) = crate::shard::uring::ring::unsupported()
         {

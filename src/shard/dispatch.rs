@@ -117,7 +117,13 @@ pub(crate) async fn dispatch(
                     shard.app_names[app].clone(),
                     request_id,
                 );
-                call_replica(&shard.admissions[app], replica, request).await
+                call_replica(
+                    &shard.admissions[app],
+                    &shard.app_names[app],
+                    replica,
+                    request,
+                )
+                .await
             }
             Place::There(target) => Ok(forward(
                 shard,

@@ -18,6 +18,7 @@ mod connection_io;
 mod date;
 mod dispatch;
 pub(crate) mod forward;
+pub(crate) mod panics;
 mod replica_call;
 mod response_stream;
 #[cfg(test)]

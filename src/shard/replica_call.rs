@@ -5,13 +5,15 @@
 //!
 //! Invariant: a call ends in exactly one outcome — admission's overload answer, the handler's
 //! response, or the panic it raised — and the turn it was admitted with is held until that
-//! response is finished, a streamed body included.
+//! response is finished, a streamed body included. Every piece of the handler's code (its
+//! call, each poll of its future and of its stream) runs inside a catch scope of `panics`, so
+//! its panics are logged at a bounded rate.
 
-use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 
-use futures_lite::FutureExt;
 use http::StatusCode;
 
+use super::panics::{self, Caught};
 use crate::deploy::admission::Admission;
 use crate::deployment::Replica;
 use crate::request::Request;
@@ -22,15 +24,15 @@ pub(crate) fn internal_error() -> Response {
     Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// A panic caught from a handler.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+pub(crate) use super::panics::Panic;
 
 /// Calls this shard's replica: it waits for its turn first (inside the request timeout, as Ray
 /// Serve counts the time queued against it) and holds the turn until its response is
 /// finished, a stream included. A deployment may panic while making its future, or while it
-/// runs: both are caught.
+/// runs, or while its stream makes a chunk: all are caught, and logged under `app`.
 pub(crate) async fn call_replica(
     admission: &Admission,
+    app: &Rc<str>,
     replica: &dyn Replica,
     request: Request,
 ) -> Result<Response, Panic> {
@@ -38,14 +40,7 @@ pub(crate) async fn call_replica(
         Ok(turn) => turn,
         Err(overloaded) => return Ok(overloaded),
     };
-    let future = std::panic::catch_unwind(AssertUnwindSafe(|| replica.call_boxed(request)))?;
-    let response = AssertUnwindSafe(future).catch_unwind().await?;
-    Ok(if response.is_stream() {
-        response.map_body(move |chunk| {
-            let _held_until_the_stream_ends = &turn;
-            chunk
-        })
-    } else {
-        response
-    })
+    let future = panics::catching(app, || replica.call_boxed(request))?;
+    let response = Caught::new(app.clone(), future).await?;
+    Ok(response.map_stream(|chunks| panics::caught_stream(app.clone(), chunks, turn)))
 }

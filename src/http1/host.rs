@@ -9,26 +9,60 @@ use std::net::Ipv6Addr;
 
 /// Whether `value` is a valid `Host` field value.
 pub fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = if value.first() == Some(&b'[') {
-        let Some(close) = value.iter().position(|&byte| byte == b']') else {
-            return false;
-        };
-        if !is_ip_literal(&value[1..close]) {
-            return false;
+    if value.first() == Some(&b'[') {
+        return is_bracketed_host(value);
+    }
+    // The common case in one table-driven pass: a name or IPv4 address of plain bytes, then
+    // the port if there is one.
+    let name_end = value
+        .iter()
+        .position(|&byte| !REG_NAME_BYTE[usize::from(byte)])
+        .unwrap_or(value.len());
+    match value.get(name_end) {
+        None => true,
+        Some(b':') => is_port(&value[name_end + 1..]),
+        Some(b'%') => {
+            let colon = value.iter().position(|&byte| byte == b':');
+            let (host, port) = match colon {
+                Some(colon) => (&value[..colon], &value[colon + 1..]),
+                None => (value, &[][..]),
+            };
+            is_reg_name(host) && is_port(port)
         }
-        match &value[close + 1..] {
-            [] => return true,
-            [b':', port @ ..] => (&[][..], port),
-            _ => return false,
-        }
-    } else {
-        match value.iter().position(|&byte| byte == b':') {
-            Some(colon) => (&value[..colon], &value[colon + 1..]),
-            None => (value, &[][..]),
-        }
-    };
-    is_reg_name(host) && is_port(port)
+        Some(_) => false,
+    }
 }
+
+/// `IP-literal [ ":" port ]`.
+fn is_bracketed_host(value: &[u8]) -> bool {
+    debug_assert_eq!(
+        value.first(),
+        Some(&b'['),
+        "an IP literal opens with a bracket"
+    );
+    let Some(close) = value.iter().position(|&byte| byte == b']') else {
+        return false;
+    };
+    if !is_ip_literal(&value[1..close]) {
+        return false;
+    }
+    match &value[close + 1..] {
+        [] => true,
+        [b':', port @ ..] => is_port(port),
+        _ => false,
+    }
+}
+
+/// The bytes a `reg-name` holds apart from its percent-encodings: `unreserved / sub-delims`.
+static REG_NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_unreserved(byte as u8) || is_sub_delim(byte as u8);
+        byte += 1;
+    }
+    table
+};
 
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`; an IPv4 address is one too.
 fn is_reg_name(host: &[u8]) -> bool {
@@ -41,7 +75,7 @@ fn is_reg_name(host: &[u8]) -> bool {
                 }
                 _ => return false,
             },
-            _ if is_unreserved(byte) || is_sub_delim(byte) => after,
+            _ if REG_NAME_BYTE[usize::from(byte)] => after,
             _ => return false,
         };
     }
@@ -87,11 +121,11 @@ fn is_port(port: &[u8]) -> bool {
             <= u32::from(u16::MAX)
 }
 
-fn is_unreserved(byte: u8) -> bool {
+const fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
-fn is_sub_delim(byte: u8) -> bool {
+const fn is_sub_delim(byte: u8) -> bool {
     matches!(
         byte,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -1355,6 +1355,16 @@ fn refusals_of_head_requests_carry_no_content() {
             "HTTP/1.1 413 Payload Too Large",
             "Payload Too Large",
         ),
+        // Refused while its body is read, after the head was parsed.
+        (
+            "413 chunked",
+            format!(
+                "HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n{}\r\n0\r\n\r\n",
+                "b".repeat(20)
+            ),
+            "HTTP/1.1 413 Payload Too Large",
+            "Payload Too Large",
+        ),
         (
             "414",
             format!("HEAD /{} HTTP/1.1\r\nHost: a\r\n\r\n", "u".repeat(300)),

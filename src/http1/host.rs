@@ -1,7 +1,8 @@
 //! The `Host` field's grammar (RFC 9112 §3.2, RFC 9110 §7.2): `Host = uri-host [ ":" port ]`,
 //! with `uri-host` and `port` as RFC 3986 §3.2.2 and §3.2.3 define them.
 //!
-//! Invariant: [`is_valid_host`] reads each byte of the value at most twice, allocates nothing
+//! Invariant: [`is_valid_host`] reads each byte of the value at most three times (once in the
+//! common case of plain bytes), allocates nothing
 //! and accepts exactly the values of that grammar whose port fits in 16 bits, the empty value
 //! included (RFC 9112 §3.2: a client sends it when the target URI has no authority).
 

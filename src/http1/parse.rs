@@ -1,8 +1,9 @@
 //! Parsing a request head: httparse for the syntax, then the HTTP/1.1 rules that decide the
 //! body's framing, the connection's persistence and the request's target.
 //!
-//! Invariant: `parse_head` never panics and never allocates for a request with at most sixteen
-//! header fields and a standard method. Incomplete input is `Ok(None)`; every refusal is a
+//! Invariant: `parse_head` never panics and never allocates for an HTTP/1.0 or 1.1 request with
+//! at most sixteen header fields and a standard method (a higher 1.x minor version is parsed
+//! from one copy of the head). Incomplete input is `Ok(None)`; every refusal is a
 //! [`ParseError`] whose status is fixed in `reject.rs`. Limits are checked on partial input too,
 //! so a client cannot make the buffer grow past them by sending a head slowly.
 
@@ -114,11 +115,15 @@ pub fn parse_head_resumable(
 /// Whether the request at the start of `buf` (complete or not, valid or not) is a `HEAD`: its
 /// refusal then carries no content (RFC 9110 §9.3.2).
 pub fn starts_a_head_request(buf: &[u8]) -> bool {
-    let leading = buf
-        .iter()
-        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
-        .count();
+    let leading = leading_empty_lines(buf);
     buf[leading..].starts_with(b"HEAD ")
+}
+
+/// How many CR and LF bytes open `buf`: the empty lines a request may follow (RFC 9112 §2.2).
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
+        .count()
 }
 
 /// Control characters other than HTAB, CR and LF, and DEL, appear nowhere in a request head
@@ -130,10 +135,7 @@ fn never_in_a_head(byte: u8) -> bool {
 /// Limits on a head whose new bytes end no line: the request line must fit the target limit
 /// and the whole must fit the head limit.
 fn check_partial_head(buf: &[u8], limits: &Limits) -> Result<(), ParseError> {
-    let leading = buf
-        .iter()
-        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
-        .count();
+    let leading = leading_empty_lines(buf);
     let request_line_max = limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES;
     let rest = &buf[leading..];
     let window = &rest[..rest.len().min(request_line_max + 1)];
@@ -181,10 +183,7 @@ enum VersionError {
 /// is processed as the highest 1.x the server implements (RFC 9110 §2.5); another well-formed
 /// version is 505 (RFC 9110 §15.6.6); anything else 400.
 fn version_error(buf: &[u8]) -> VersionError {
-    let leading = buf
-        .iter()
-        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
-        .count();
+    let leading = leading_empty_lines(buf);
     let rest = &buf[leading..];
     let line_end = rest.iter().position(|&byte| byte == b'\r' || byte == b'\n');
     let line = &rest[..line_end.unwrap_or(rest.len())];

@@ -156,23 +156,23 @@ pub(crate) fn catching<R>(app: &Rc<str>, f: impl FnOnce() -> R) -> Result<R, Pan
 
 /// A handler's future, each poll inside a catch scope: it ends with the handler's output, or
 /// the panic that ended it.
-pub(crate) struct Caught<F> {
-    app: Rc<str>,
+pub(crate) struct Caught<'a, F> {
+    app: &'a Rc<str>,
     future: F,
 }
 
-impl<F: Future> Caught<F> {
-    pub(crate) fn new(app: Rc<str>, future: F) -> Self {
+impl<'a, F: Future> Caught<'a, F> {
+    pub(crate) fn new(app: &'a Rc<str>, future: F) -> Self {
         Caught { app, future }
     }
 }
 
-impl<F: Future + Unpin> Future for Caught<F> {
+impl<F: Future + Unpin> Future for Caught<'_, F> {
     type Output = Result<F::Output, Panic>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        match catching(&this.app, || Pin::new(&mut this.future).poll(cx)) {
+        match catching(this.app, || Pin::new(&mut this.future).poll(cx)) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => Poll::Ready(Err(panic)),

@@ -41,6 +41,6 @@ pub(crate) async fn call_replica(
         Err(overloaded) => return Ok(overloaded),
     };
     let future = panics::catching(app, || replica.call_boxed(request))?;
-    let response = Caught::new(app.clone(), future).await?;
+    let response = Caught::new(app, future).await?;
     Ok(response.map_stream(|chunks| panics::caught_stream(app.clone(), chunks, turn)))
 }

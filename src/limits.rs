@@ -173,6 +173,13 @@ pub const CREDIT_BATCH: usize = CHUNK_CREDITS / 2;
 // every stream for good.
 const _: () = assert!(CREDIT_BATCH >= 1 && CREDIT_BATCH <= CHUNK_CREDITS);
 
+/// How long a request may wait for a replica's turn unless its application says otherwise
+/// (`Application::max_queue_wait`); past it, `503`. Ray Serve bounds the wait only by the
+/// request timeout, which is off by default; a queue that does not move (a stuck replica)
+/// must still end in an answer, and a minute outlasts any client still waiting for a
+/// latency-critical one.
+pub const MAX_QUEUE_WAIT_DEFAULT: Duration = Duration::from_secs(60);
+
 /// The limits a shard enforces on each client. All sizes in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -195,6 +202,18 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Longest wait for the next piece of a request body. Over it: 408 and close. Default 30 s.
     pub body_read_timeout: Duration,
+    /// The slowest a request body may arrive once [`body_min_rate_grace`](Self::body_min_rate_grace)
+    /// has passed, in bytes per second: a body that has waited `grace + received / rate` in
+    /// all for its bytes gets 408 and close. Only time spent waiting for the client counts, not
+    /// time a streaming handler spends between reads. `0` turns the check off. Default 240
+    /// (Kestrel's `MinRequestBodyDataRate`): the per-piece timeout alone lets a client hold a
+    /// connection — and, for a streaming handler, a replica's turn — for ever with one byte
+    /// every 29 s.
+    pub body_min_bytes_per_second: usize,
+    /// How long a request body may take before its minimum data rate is enforced. Default
+    /// 5 s (Kestrel's grace period): a slow start (TCP slow start, a client reading its file)
+    /// is not a slow client.
+    pub body_min_rate_grace: Duration,
     /// Longest wait for the client to accept response bytes. Over it: the connection is closed.
     /// Default 30 s.
     pub send_timeout: Duration,
@@ -211,6 +230,8 @@ impl Default for Limits {
             connections_per_shard_max: 16 * 1024,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            body_min_bytes_per_second: 240,
+            body_min_rate_grace: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
         }
     }
@@ -252,6 +273,7 @@ impl Limits {
         let timeouts = [
             ("header_read_timeout", self.header_read_timeout),
             ("body_read_timeout", self.body_read_timeout),
+            ("body_min_rate_grace", self.body_min_rate_grace),
             ("send_timeout", self.send_timeout),
         ];
         for (name, value) in timeouts {

@@ -1,5 +1,6 @@
-//! Request bodies: whole when they arrived with the head, otherwise a stream the handler pulls
-//! from the connection chunk by chunk.
+//! Request bodies: whole when they arrived with the head, otherwise a stream pulled from the
+//! connection chunk by chunk — by the engine, which reads it whole before admission
+//! (`Application::buffer_request_body`, the default), or by the handler itself.
 //!
 //! Invariant: the connection reads a body only when the handler asks for its next chunk, and
 //! holds at most one chunk for it (plus its read buffer), so a large upload never has to fit

@@ -319,6 +319,11 @@ fn build_routes(apps: &[Application], routed: usize) -> Result<PrefixTrie, Error
                 "application {name:?}: max_ongoing_requests must be at least 1"
             )));
         }
+        if app.admission().max_queue_wait.is_zero() {
+            return Err(Error::config(format!(
+                "application {name:?}: max_queue_wait must be longer than zero"
+            )));
+        }
         let health = app.health();
         if health.period.is_zero() || health.timeout.is_zero() {
             return Err(Error::config(format!(

@@ -1,5 +1,7 @@
 //! Request bodies over loopback: whole when they arrive with the head, streamed to the handler
-//! on demand otherwise, within the body limit and the body read timeout.
+//! on demand otherwise (for applications that set `buffer_request_body(false)`; the default
+//! buffers them whole before admission, tests/slow_upload.rs), within the body limit and the
+//! body read timeout.
 
 mod common;
 
@@ -73,12 +75,17 @@ fn counter_server(options: HttpOptions) -> (ringserve::ServerHandle, Observed) {
     let server = start(
         Serve::new()
             .options(options)
-            .app(Application::new(move || Counter {
+            .app(streaming(Application::new(move || Counter {
                 first_chunk_seen: first_chunk_seen.clone(),
                 largest_chunk: largest_chunk.clone(),
-            })),
+            }))),
     );
     (server, observed)
+}
+
+/// `app` with its request bodies streamed to the handler as they arrive.
+fn streaming(app: Application) -> Application {
+    app.buffer_request_body(false)
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -253,7 +260,7 @@ fn a_body_that_stalls_while_the_handler_reads_it_gets_408() {
 
 #[test]
 fn a_handler_that_ignores_a_streamed_body_answers_and_closes() {
-    let server = start_app(Application::new(|| Ignorer));
+    let server = start_app(streaming(Application::new(|| Ignorer)));
     let mut stream = connect(server.local_addr());
     stream
         .write_all(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nonly the start")
@@ -279,7 +286,7 @@ fn expect_continue_is_sent_only_when_the_handler_reads_the_body() {
     let response = read_response(&mut stream, false);
     assert!(response.body_text().starts_with("bytes=5 "));
 
-    let ignoring = start_app(Application::new(|| Ignorer));
+    let ignoring = start_app(streaming(Application::new(|| Ignorer)));
     let mut stream = connect(ignoring.local_addr());
     stream
         .write_all(
@@ -298,7 +305,7 @@ fn expect_continue_is_sent_only_when_the_handler_reads_the_body() {
 
 #[test]
 fn a_streamed_response_can_echo_a_streamed_request_body() {
-    let server = start_app(Application::new(|| Echo));
+    let server = start_app(streaming(Application::new(|| Echo)));
     let mut stream = connect(server.local_addr());
     stream
         .write_all(
@@ -321,7 +328,7 @@ fn a_streamed_response_can_echo_a_streamed_request_body() {
 fn no_100_continue_after_a_streamed_answer_has_begun() {
     // The echo answers at once with a stream that then reads the body: its `200` head goes out
     // first, and an interim `100 Continue` after it would land inside the response body.
-    let server = start_app(Application::new(|| Echo));
+    let server = start_app(streaming(Application::new(|| Echo)));
     let mut stream = connect(server.local_addr());
     stream
         .write_all(

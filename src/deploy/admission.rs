@@ -1,15 +1,16 @@
 //! Admission: how many requests a replica serves at once (`max_ongoing_requests`), how many
-//! may wait for a turn (`max_queued_requests`), and the answer past both — Ray Serve's
-//! backpressure.
+//! may wait for a turn (`max_queued_requests`) and for how long (`max_queue_wait`), and the
+//! answer past them — Ray Serve's backpressure.
 //!
 //! Invariant: a request either holds one of the replica's permits while its handler runs (and,
 //! for a streamed response, until the stream ends), waits its turn in FIFO order in a queue
-//! that never exceeds its bound, or is refused at once with the configured overload answer —
-//! never queued without bound. A freed turn goes to the oldest waiter, never to a newcomer.
-//! Everything here is per shard: `Cell`s and a queue, no locks, no atomics. A waiting request
-//! leaves the queue when its future is dropped — by its request timeout, or by the shutdown
-//! drain; the engine does not watch the socket while a request waits, so a client that leaves
-//! keeps its place until its turn or its timeout comes.
+//! that never exceeds its bound and for no longer than `max_queue_wait`, or is refused with
+//! the configured overload answer (past the queue's bound) or `503` (past the wait) — never
+//! queued without bound, in length or in time. A freed turn goes to the oldest waiter, never
+//! to a newcomer. Everything here is per shard: `Cell`s and a queue, no locks, no atomics. A
+//! waiting request leaves the queue when its future is dropped — by its queue wait, its
+//! request timeout, or the shutdown drain; the engine does not watch the socket while a
+//! request waits, so a client that leaves keeps its place until one of those comes.
 //!
 //! Admission is the engine's, around every layer: like a 408, the overload answer passes
 //! through no middleware (no CORS headers, no access-log event — as Ray Serve's proxy answers
@@ -27,6 +28,7 @@ use std::time::Duration;
 use http::{HeaderValue, StatusCode, header};
 
 use crate::Response;
+use crate::limits::MAX_QUEUE_WAIT_DEFAULT;
 
 /// Ray Serve's default `max_ongoing_requests`.
 pub const DEFAULT_MAX_ONGOING_REQUESTS: usize = 100;
@@ -49,6 +51,8 @@ pub(crate) struct AdmissionConfig {
     pub(crate) max_ongoing_requests: usize,
     /// `None`: unbounded, Ray Serve's default.
     pub(crate) max_queued_requests: Option<usize>,
+    /// Longest wait for a turn; past it, `503`.
+    pub(crate) max_queue_wait: Duration,
     pub(crate) overload: Overload,
 }
 
@@ -57,6 +61,7 @@ impl Default for AdmissionConfig {
         AdmissionConfig {
             max_ongoing_requests: DEFAULT_MAX_ONGOING_REQUESTS,
             max_queued_requests: None,
+            max_queue_wait: MAX_QUEUE_WAIT_DEFAULT,
             overload: Overload::ServiceUnavailable,
         }
     }
@@ -69,6 +74,8 @@ pub(crate) struct Admission {
     /// The overload answer's body, rendered once (and made `'static`, so each refusal copies
     /// a reference: refusals are the hot path under overload).
     overloaded_body: &'static str,
+    /// The answer's body for a request that waited `max_queue_wait` in vain, likewise.
+    waited_too_long_body: &'static str,
 }
 
 /// The replica's turns and the requests waiting for one, in arrival order.
@@ -184,6 +191,12 @@ impl Admission {
              (max_ongoing_requests) and {queued} queued (max_queued_requests). Try again later.",
             config.max_ongoing_requests
         );
+        let waited_too_long = format!(
+            "{kind} {app_name:?} is overloaded: no turn came within {}s (max_queue_wait) \
+             with {} requests in progress (max_ongoing_requests). Try again later.",
+            config.max_queue_wait.as_secs_f64(),
+            config.max_ongoing_requests
+        );
         Admission {
             turns: Rc::new(Turns {
                 capacity: config.max_ongoing_requests,
@@ -193,12 +206,13 @@ impl Admission {
             }),
             config,
             overloaded_body: Box::leak(body.into_boxed_str()),
+            waited_too_long_body: Box::leak(waited_too_long.into_boxed_str()),
         }
     }
 
     /// A turn on the replica: at once if one is free (then nobody waits), after every request
     /// queued before this one otherwise; `Err` with the overload answer when the queue is full
-    /// too.
+    /// too, or with `503` when no turn came within `max_queue_wait`.
     pub(crate) async fn admit(&self) -> Result<Turn, Response> {
         let free = self.turns.free.get();
         if free > 0 {
@@ -219,12 +233,16 @@ impl Admission {
         let slot = Rc::new(Slot::default());
         self.turns.waiting.borrow_mut().push_back(slot.clone());
         self.turns.publish();
-        Ok(Waiting {
+        let waiting = Waiting {
             turns: self.turns.clone(),
             slot,
             taken: false,
-        }
-        .await)
+        };
+        // Dropped at the deadline, the waiter leaves the queue (or passes on a turn it was
+        // handed in the same instant).
+        crate::rt::timeout(self.config.max_queue_wait, waiting)
+            .await
+            .map_err(|_| self.waited_too_long())
     }
 
     /// Whether every turn is taken: a newcomer would have to queue.
@@ -246,6 +264,10 @@ impl Admission {
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.turns.waiting.borrow().len()
+    }
+
+    fn waited_too_long(&self) -> Response {
+        Response::text(self.waited_too_long_body).with_status(StatusCode::SERVICE_UNAVAILABLE)
     }
 
     fn overloaded(&self) -> Response {
@@ -273,6 +295,7 @@ mod tests {
             AdmissionConfig {
                 max_ongoing_requests: max_ongoing,
                 max_queued_requests: max_queued,
+                max_queue_wait: MAX_QUEUE_WAIT_DEFAULT,
                 overload,
             },
             "Application",
@@ -282,7 +305,7 @@ mod tests {
 
     #[test]
     fn turns_then_a_bounded_queue_then_refusals() {
-        futures_lite::future::block_on(async {
+        crate::rt::block_on(async {
             let admission = admission(2, Some(1), Overload::ServiceUnavailable);
             let first = admission.admit().await.expect("a free turn");
             let _second = admission.admit().await.expect("a free turn");
@@ -310,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_request_that_leaves_the_queue_frees_its_place() {
-        futures_lite::future::block_on(async {
+        crate::rt::block_on(async {
             let admission = admission(1, Some(1), Overload::ServiceUnavailable);
             let held = admission.admit().await.expect("a free turn");
             {
@@ -337,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_freed_turn_goes_to_the_oldest_waiter_not_a_newcomer() {
-        futures_lite::future::block_on(async {
+        crate::rt::block_on(async {
             let admission = admission(1, None, Overload::ServiceUnavailable);
             let held = admission.admit().await.expect("a free turn");
             let mut first = Box::pin(admission.admit());
@@ -363,7 +386,7 @@ mod tests {
 
     #[test]
     fn a_waiter_dropped_after_being_handed_a_turn_passes_it_on() {
-        futures_lite::future::block_on(async {
+        crate::rt::block_on(async {
             let admission = admission(1, None, Overload::ServiceUnavailable);
             let held = admission.admit().await.expect("a free turn");
             let mut woken = Box::pin(admission.admit());
@@ -378,8 +401,39 @@ mod tests {
     }
 
     #[test]
+    fn a_request_waits_no_longer_than_max_queue_wait() {
+        crate::rt::block_on(async {
+            let admission = Admission::new(
+                AdmissionConfig {
+                    max_ongoing_requests: 1,
+                    max_queue_wait: Duration::from_millis(20),
+                    ..AdmissionConfig::default()
+                },
+                "Application",
+                "model",
+            );
+            let held = admission.admit().await.expect("a free turn");
+            let refused = admission
+                .admit()
+                .await
+                .err()
+                .expect("no turn within the wait");
+            assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                String::from_utf8_lossy(refused.body_bytes().unwrap()),
+                "Application \"model\" is overloaded: no turn came within 0.02s \
+                 (max_queue_wait) with 1 requests in progress (max_ongoing_requests). \
+                 Try again later."
+            );
+            assert_eq!(admission.queued(), 0, "the waiter left the queue");
+            drop(held);
+            assert!(admission.admit().await.is_ok(), "the turn was not lost");
+        });
+    }
+
+    #[test]
     fn too_many_requests_says_when_to_retry() {
-        futures_lite::future::block_on(async {
+        crate::rt::block_on(async {
             let admission = admission(
                 1,
                 Some(0),

@@ -42,6 +42,8 @@ pub struct Application {
     factory: Arc<ReplicaFactory>,
     layers: Layers,
     request_timeout: Option<Duration>,
+    /// Read a request's body whole before it asks for a turn.
+    buffer_request_body: bool,
     admission: AdmissionConfig,
     health: HealthConfig,
     num_replicas: Option<usize>,
@@ -90,6 +92,7 @@ impl Application {
             route_prefix: "/".to_owned(),
             layers: Layers::default(),
             request_timeout: None,
+            buffer_request_body: true,
             admission: AdmissionConfig::default(),
             health: HealthConfig::default(),
             num_replicas: None,
@@ -157,6 +160,25 @@ impl Application {
         self
     }
 
+    /// Whether a request's body is read whole before the request waits for a replica's turn
+    /// (default `true`), as nginx buffers a body before it proxies it
+    /// (`proxy_request_buffering on`): a client that uploads slowly then holds a connection
+    /// and up to [`Limits::body_bytes_max`](crate::Limits::body_bytes_max) of memory, but
+    /// never one of the replica's `max_ongoing_requests` turns, so slow uploads cannot lock
+    /// an application out. The handler then finds the body whole
+    /// ([`Request::body`](crate::Request::body) returns at once).
+    ///
+    /// `false` streams the body to the handler as it reads it
+    /// ([`Request::body_stream`](crate::Request::body_stream)), chunk by chunk and without
+    /// holding it in memory — for uploads larger than memory should hold, or a handler that
+    /// refuses a request before its upload is sent (`Expect: 100-continue`). Its request holds
+    /// a turn while the body arrives, bounded by
+    /// [`Limits::body_min_bytes_per_second`](crate::Limits::body_min_bytes_per_second).
+    pub fn buffer_request_body(mut self, buffer: bool) -> Self {
+        self.buffer_request_body = buffer;
+        self
+    }
+
     /// How many requests a replica serves at once (Ray Serve's `max_ongoing_requests`,
     /// default 100); more wait their turn in order. A streamed response holds its turn until
     /// the stream ends. Must be at least 1.
@@ -170,6 +192,16 @@ impl Application {
     /// refuses whatever finds every turn taken.
     pub fn max_queued_requests(mut self, max: usize) -> Self {
         self.admission.max_queued_requests = Some(max);
+        self
+    }
+
+    /// How long a request may wait for a turn on a replica (default 60 s,
+    /// [`MAX_QUEUE_WAIT_DEFAULT`](crate::limits::MAX_QUEUE_WAIT_DEFAULT)); past it the
+    /// request leaves the queue and is answered `503`, whether or not a request timeout is set.
+    /// Ray Serve bounds the wait only by the request timeout; here a queue that does not move
+    /// (a stuck replica, say) ends in an answer even with none. Must be longer than zero.
+    pub fn max_queue_wait(mut self, wait: Duration) -> Self {
+        self.admission.max_queue_wait = wait;
         self
     }
 
@@ -282,6 +314,12 @@ impl Application {
 
     pub(crate) fn admission(&self) -> AdmissionConfig {
         self.admission
+    }
+
+    /// Whether its requests' bodies are read whole before admission
+    /// ([`Application::buffer_request_body`]).
+    pub(crate) fn buffers_request_body(&self) -> bool {
+        self.buffer_request_body
     }
 
     /// The timeout set by [`Application::request_timeout`], if any.

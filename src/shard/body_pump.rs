@@ -3,12 +3,13 @@
 //! Invariant: the pump reads only on demand and holds at most one chunk for the handler, so an
 //! upload is never buffered whole; it stops exactly at the body's end (Content-Length bytes,
 //! or the chunked body's last chunk and trailers), leaving a pipelined next request in the
-//! read buffer; every chunk passes the body limit and the body read timeout.
+//! read buffer; every chunk passes the body limit, the body read timeout, and the minimum data
+//! rate — all three folded into the deadline of each read, so no timer runs beside it.
 
 use std::future::poll_fn;
 use std::io;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -17,6 +18,7 @@ use super::transport::Transport;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode::CONTINUE;
 use crate::http1::reject::ParseError;
+use crate::limits::Limits;
 use crate::request_body::{Body, BodyChannel, BodyError, Demand};
 
 /// Why the pump stopped before the body's end.
@@ -50,10 +52,14 @@ pub(super) struct BodyPump {
     remaining: Remaining,
     /// `Expect: 100-continue`: say `100 Continue` before the first read.
     expect_continue: bool,
-    /// When the next piece of the body must have arrived. Kept until bytes come, so a read
-    /// that is dropped and restarted (the pump races the handler's stream) does not restart
-    /// the body read timeout.
-    piece_deadline: Option<Instant>,
+    /// When the wait for the next piece of the body began. Kept until bytes come, so a read
+    /// that is dropped and restarted (the pump races the handler's stream) restarts neither
+    /// the body read timeout nor the clock of the minimum data rate.
+    piece_started: Option<Instant>,
+    /// Body bytes received so far (with the head included) and the time spent waiting for
+    /// them: what the minimum data rate is judged on.
+    received: u64,
+    waited: Duration,
     done: bool,
 }
 
@@ -92,12 +98,15 @@ impl BodyPump {
     }
 
     fn start(first: Bytes, remaining: Remaining, expect_continue: bool) -> (Body, Option<Self>) {
+        let received = first.len() as u64;
         let channel = Rc::new(BodyChannel::with_first_chunk(first));
         let pump = BodyPump {
             channel: channel.clone(),
             remaining,
             expect_continue,
-            piece_deadline: None,
+            piece_started: None,
+            received,
+            waited: Duration::ZERO,
             done: false,
         };
         (Body::Streaming(channel), Some(pump))
@@ -106,6 +115,31 @@ impl BodyPump {
     /// Whether the whole body has been read off the socket.
     pub(super) fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// When the next piece must have arrived: within the body read timeout of the start of
+    /// its wait, and before the body's waiting time outgrows what its bytes have earned —
+    /// the grace period plus `received / body_min_bytes_per_second` (Kestrel's minimum data
+    /// rate, averaged over the whole body).
+    fn piece_deadline(&mut self, limits: &Limits) -> Instant {
+        let started = *self.piece_started.get_or_insert_with(Instant::now);
+        let mut allowed = limits.body_read_timeout;
+        if limits.body_min_bytes_per_second > 0 {
+            let earned_nanos = u128::from(self.received) * 1_000_000_000
+                / limits.body_min_bytes_per_second as u128;
+            let earned = limits.body_min_rate_grace
+                + Duration::from_nanos(u64::try_from(earned_nanos).unwrap_or(u64::MAX));
+            allowed = allowed.min(earned.saturating_sub(self.waited));
+        }
+        started + allowed
+    }
+
+    /// `count` bytes of the body arrived, ending the wait that began at `piece_started`.
+    fn piece_arrived(&mut self, count: usize) {
+        if let Some(started) = self.piece_started.take() {
+            self.waited += started.elapsed();
+        }
+        self.received += count as u64;
     }
 
     /// Takes what the buffer holds of the body, without reading past its end.
@@ -216,23 +250,20 @@ impl<T: Transport> ConnectionIo<T> {
                 self.flush().await.map_err(|_| PumpFailure::Gone)?;
                 pump.expect_continue = false;
             }
-            let body_read_timeout = self.shard.config.options.limits.body_read_timeout;
-            let deadline = *pump
-                .piece_deadline
-                .get_or_insert_with(|| Instant::now() + body_read_timeout);
-            self.read_body_piece(deadline).await?;
-            pump.piece_deadline = None;
+            let deadline = pump.piece_deadline(&self.shard.config.options.limits);
+            let count = self.read_body_piece(deadline).await?;
+            pump.piece_arrived(count);
         }
     }
 
-    /// Reads more of a request body into the read buffer, by `deadline`.
-    async fn read_body_piece(&mut self, deadline: Instant) -> Result<(), PumpFailure> {
+    /// Reads more of a request body into the read buffer, by `deadline`; how many bytes came.
+    async fn read_body_piece(&mut self, deadline: Instant) -> Result<usize, PumpFailure> {
         if !self.write_buf.is_empty() {
             self.flush().await.map_err(|_| PumpFailure::Gone)?;
         }
         match self.read(Some(deadline)).await {
             Ok(0) => Err(PumpFailure::Gone),
-            Ok(_) => Ok(()),
+            Ok(count) => Ok(count),
             Err(error) if error.kind() == io::ErrorKind::TimedOut => {
                 Err(PumpFailure::Refused(ParseError::ReadTimeout))
             }

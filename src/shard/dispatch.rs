@@ -1,6 +1,10 @@
 //! From a complete request to a response: system endpoints, root path, the prefix trie, the
-//! replica call — after its turn (admission), on this shard or forwarded to another — with
-//! its timeout, and the answers the engine gives itself (404, 408, 500, 503).
+//! body read whole (unless the application streams it), the replica call — after its turn
+//! (admission), on this shard or forwarded to another — with its timeout, and the answers the
+//! engine gives itself (404, 408, 500, 503).
+//!
+//! A body still arriving is read before admission, inside the request timeout: the request
+//! holds its connection while its client uploads, never a turn of the replica.
 //!
 //! Invariant: whatever the handler does — return, run past its timeout, or panic — exactly one
 //! response comes back, and a handler past its timeout has its future dropped before the 408 is
@@ -107,6 +111,17 @@ pub(crate) async fn dispatch(
     let app = found.app;
     let route_offset = root_len + found.prefix_len;
     let call = async {
+        // A body still arriving is read whole before the request asks for a turn, so a slow
+        // upload holds its connection, never a turn of the replica.
+        let body = match body {
+            Body::Streaming(_) if config.apps[app].buffers_request_body() => {
+                match whole_body(body).await {
+                    Ok(bytes) => Body::Full(bytes),
+                    Err(error) => return Ok(body_error(error)),
+                }
+            }
+            body => body,
+        };
         match place(shard, app, matches!(body, Body::Full(_))) {
             Place::Here(replica) => {
                 let request = Request::new(
@@ -219,7 +234,8 @@ pub(crate) fn place(shard: &ShardContext, app: usize, whole: bool) -> Place<'_> 
 }
 
 /// Serves a request on shard `target`'s replica of `app`. The body is read whole first (up to
-/// the body limit): what crosses cores is owned bytes.
+/// the body limit), whatever the application's `buffer_request_body`: what crosses cores is
+/// owned bytes.
 pub(crate) async fn forward(
     shard: &ShardContext,
     target: usize,
@@ -231,17 +247,24 @@ pub(crate) async fn forward(
     let Some(forwarder) = shard.forwarder.get() else {
         return internal_error();
     };
-    carried.body = match body {
-        Body::Full(bytes) => bytes,
-        streaming => match BodyStream::new(streaming).collect_bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) => return body_error(error),
-        },
+    carried.body = match whole_body(body).await {
+        Ok(bytes) => bytes,
+        Err(error) => return body_error(error),
     };
     forwarder.call(target, app, carried).await
 }
 
-/// The answer to a request body that could not be read for forwarding.
+/// The whole body: at once when it came with the head, else read to its end (within the body
+/// limit, the body read timeout and the minimum data rate, which the connection's pump
+/// enforces as it feeds the stream).
+async fn whole_body(body: Body) -> Result<Bytes, crate::BodyError> {
+    match body {
+        Body::Full(bytes) => Ok(bytes),
+        streaming => BodyStream::new(streaming).collect_bytes().await,
+    }
+}
+
+/// The answer to a request body that could not be read whole.
 fn body_error(error: crate::BodyError) -> Response {
     Response::text(error.to_string()).with_status(error.status())
 }

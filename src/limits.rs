@@ -37,6 +37,9 @@ pub const HEAD_BYTES_FLOOR: usize = 64;
 /// The deepest pipeline `pipeline_depth_max` may allow before a flush.
 pub const PIPELINE_DEPTH_CEILING: usize = 1024;
 
+/// `connections_per_shard_max`'s default, before the descriptor limit lowers it.
+pub const CONNECTIONS_PER_SHARD_DEFAULT: usize = 16 * 1024;
+
 /// The most connections `connections_per_shard_max` may allow on one shard.
 pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1 << 20;
 
@@ -89,6 +92,21 @@ pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// After `accept` fails for want of descriptors or memory, wait this long before the next, so
 /// a full file table does not turn the accept loop into a busy loop.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Descriptors set aside for each shard's own use, not for connections: its listener, its
+/// rings (glommio's and ringserve's own), their eventfds. A shard uses 5 of them on
+/// glommio's streams and 6 on ringserve's ring (counted in `tests/descriptors.rs`); the rest
+/// is headroom for what a later version adds.
+pub const DESCRIPTORS_PER_SHARD_RESERVED: usize = 32;
+
+/// Descriptors set aside for the whole process, not for connections: what handlers open
+/// (files, outbound sockets), logging, a later reload.
+pub const DESCRIPTORS_SPARE: usize = 64;
+
+/// How often a shard logs that `accept` fails for want of descriptors or memory: the first
+/// failure at once, then at most one line per interval, which says how many failed since the
+/// last. A full file table costs a log line every 10 s, not one per attempt.
+pub const ACCEPT_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long a stopping shard waits for its ring's last operations (cancellations) to complete
 /// before it stops anyway.
@@ -195,7 +213,12 @@ pub struct Limits {
     pub body_bytes_max: usize,
     /// Pipelined requests answered before the responses are flushed. Default 32.
     pub pipeline_depth_max: usize,
-    /// Open connections per shard; an accept past it is answered 503 and closed. Default 16,384.
+    /// Open connections per shard; an accept past it is answered 503 and closed. Default 16,384,
+    /// or what the descriptor limit leaves each shard when that is less: at start the soft
+    /// `RLIMIT_NOFILE` is raised to the hard one, and each shard may hold
+    /// `(limit - descriptors open - DESCRIPTORS_SPARE) / shards - DESCRIPTORS_PER_SHARD_RESERVED`
+    /// connections (at least 1), so that clients past it get the 503 rather than an accept
+    /// that fails. A value set above that is lowered to it, with a warning.
     pub connections_per_shard_max: usize,
     /// Time a client has to send a complete head once it has started one. Over it: 408 and
     /// close. Default 10 s (nginx's `client_header_timeout` is 60 s; hyper's 30 s).
@@ -227,7 +250,7 @@ impl Default for Limits {
             headers_count_max: 100,
             body_bytes_max: 16 * 1024 * 1024,
             pipeline_depth_max: 32,
-            connections_per_shard_max: 16 * 1024,
+            connections_per_shard_max: CONNECTIONS_PER_SHARD_DEFAULT,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             body_min_bytes_per_second: 240,

@@ -178,6 +178,11 @@ impl Serve {
             ));
             options.io = IoBackend::Glommio;
         }
+        // Clients past the descriptors' budget get 503s rather than accepts that fail.
+        options.limits.connections_per_shard_max = crate::shard::descriptors::fit_to_limit(
+            options.limits.connections_per_shard_max,
+            options.cores.len(),
+        );
         let routed = self.apps.len();
         let apps = with_bound_deployments(self.apps)?;
         let prefix_trie = build_routes(&apps, routed)?;

@@ -16,6 +16,7 @@ pub(crate) mod compose;
 mod connection;
 mod connection_io;
 mod date;
+pub(crate) mod descriptors;
 mod dispatch;
 pub(crate) mod forward;
 pub(crate) mod panics;
@@ -41,9 +42,10 @@ use crate::config::ServerConfig;
 use crate::deploy::admission::Admission;
 use crate::deploy::health;
 use crate::deployment::Replica;
-use crate::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, SETTLE_TIMEOUT, SWEEP_INTERVAL};
+use crate::limits::{DRAIN_POLL_INTERVAL, SETTLE_TIMEOUT, SWEEP_INTERVAL};
 use crate::request_id::RequestIdGenerator;
 use date::DateCache;
+use descriptors::AcceptFailures;
 use forward::Forwarder;
 use transport::{GlommioTransport, Transport};
 use uring::accept::Acceptor;
@@ -266,19 +268,6 @@ async fn unless_stopped<T>(
         .await
 }
 
-/// After a failed accept: waits a little when the process is out of descriptors or memory
-/// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: accepting again at once would fail again). Any
-/// other failure is a connection that died before it was accepted (`ECONNABORTED` and the
-/// like): the next accept goes ahead at once.
-async fn back_off_if_exhausted(error: &std::io::Error) {
-    if matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    ) {
-        Timer::new(ACCEPT_ERROR_BACKOFF).await;
-    }
-}
-
 /// Takes the listener out of LISTEN at once. Dropping it alone is not enough: the accept still
 /// in flight in glommio's ring holds the socket open until the ring is torn down, after
 /// `shutdown()` has returned, so a client could still connect to a stopped server.
@@ -360,25 +349,25 @@ pub(crate) async fn run(
     }
 }
 
-/// Accepts with glommio's listener until the stop signal.
+/// Accepts with glommio's listener until the stop signal. A failed accept is retried after
+/// the back-off of [`AcceptFailures`], which also logs it at a bounded rate.
 async fn accept_through_glommio(
     listener: &TcpListener,
     context: &Rc<ShardContext>,
     stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
 ) {
+    let mut failures = AcceptFailures::new(context.index);
     loop {
         match unless_stopped(listener.accept(), stop).await {
             Some(Ok(stream)) => spawn_connection(GlommioTransport::new(stream), context),
-            Some(Err(glommio::GlommioError::IoError(error))) => {
-                back_off_if_exhausted(&error).await;
-            }
+            Some(Err(glommio::GlommioError::IoError(error))) => failures.after(&error).await,
             Some(Err(_)) => {}
             None => break,
         }
     }
 }
 
-/// Accepts through the shard's ring until the stop signal.
+/// Accepts through the shard's ring until the stop signal; failures as on glommio's path.
 async fn accept_through_ring(
     listener_fd: RawFd,
     ring: &Rc<Ring>,
@@ -386,10 +375,11 @@ async fn accept_through_ring(
     stop: &mut (impl Future<Output = Result<(), flume::RecvError>> + Unpin),
 ) {
     let mut acceptor = Acceptor::new(listener_fd, ring);
+    let mut failures = AcceptFailures::new(context.index);
     loop {
         match unless_stopped(acceptor.accept(), stop).await {
             Some(Ok(fd)) => spawn_connection(UringStream::new(fd, ring.clone()), context),
-            Some(Err(error)) => back_off_if_exhausted(&error).await,
+            Some(Err(error)) => failures.after(&error).await,
             None => break,
         }
     }

@@ -5,6 +5,11 @@
 //! for it is handed to a caller or closed (`ring`). Multishot accept needs Linux 5.19; the
 //! ring itself needs 6.0 (`SINGLE_ISSUER`), so wherever there is a ring there is multishot
 //! accept.
+//!
+//! A failed accept ends the multishot (the kernel says so with its last completion); the next
+//! call to [`Acceptor::accept`] arms it again. Out of descriptors (`EMFILE`) the shard makes
+//! that call only after its back-off (`shard::descriptors`), so the accept is retried every
+//! few milliseconds, never in a busy loop, while connections wait in the listen queue.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -29,7 +34,8 @@ impl Acceptor {
         }
     }
 
-    /// The next connection's descriptor.
+    /// The next connection's descriptor, or why the kernel could not make one (then the
+    /// multishot has ended, and the next call arms it again).
     pub(crate) async fn accept(&mut self) -> io::Result<RawFd> {
         to_io(self.accepts.next().await).map(|fd| fd as RawFd)
     }

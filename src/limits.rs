@@ -168,6 +168,12 @@ pub const CORE_RANGE_MAX: usize = 4096;
 /// noticed within this time, and the check costs one channel poll.
 pub const SHARD_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long a failed `Serve::start` waits for its shards to stop before it returns, leaving a
+/// shard that has not stopped running, detached (one stuck in a replica's factory cannot be
+/// stopped). Stopping a shard that waits for its links or its start takes milliseconds; 2 s
+/// allows for a loaded machine.
+pub const SHARD_STOP_WAIT: Duration = Duration::from_secs(2);
+
 // Forwarding between shards.
 
 /// Messages, of any kind, one link between two shards holds at most: past it, the sender waits

@@ -17,6 +17,9 @@ pub const DEFAULT_PORT: u16 = 8000;
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long `ServerHandle::shutdown` lets in-flight requests finish.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long `Serve::start` waits for every shard to be ready (linked to the others, its
+/// replicas built by their factories) before it gives up with an error.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Ray Serve's name for an application that was not given one.
 pub const DEFAULT_APP_NAME: &str = "default";
 /// Threads per shard for `rt::spawn_blocking`: with one shard per core, one blocking closure
@@ -60,6 +63,7 @@ pub struct HttpOptions {
     limits: Limits,
     io: Option<IoBackend>,
     blocking_threads: Option<usize>,
+    start_timeout: Option<Duration>,
 }
 
 /// How the shards read and write their sockets.
@@ -149,6 +153,15 @@ impl HttpOptions {
         self
     }
 
+    /// How long [`Serve::start`](crate::Serve::start) waits for every shard to be ready — its
+    /// links to the other shards connected and its replicas built by their factories — before
+    /// it fails with an error that names the shards not ready. Those are told to stop; one
+    /// that does not (a factory that never returns) is left running, detached. Default 60 s.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = Some(timeout);
+        self
+    }
+
     /// Resolves every setting, reading the environment through `env` for unset values.
     pub(crate) fn resolve(
         &self,
@@ -210,6 +223,10 @@ impl HttpOptions {
                 "blocking_threads = 0: each shard needs at least one for rt::spawn_blocking",
             ));
         }
+        let start_timeout = self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
+        if start_timeout.is_zero() {
+            return Err(Error::config("start_timeout = 0s must be longer than zero"));
+        }
         let root_path = self.root_path.clone().unwrap_or_default();
         validate_root_path(&root_path)?;
         self.limits.validate().map_err(Error::config)?;
@@ -224,6 +241,7 @@ impl HttpOptions {
             limits: self.limits.clone(),
             io,
             blocking_threads,
+            start_timeout,
         })
     }
 }
@@ -243,6 +261,8 @@ pub(crate) struct ResolvedOptions {
     pub io: IoBackend,
     /// Threads per shard for `rt::spawn_blocking`, at least one.
     pub blocking_threads: usize,
+    /// How long `Serve::start` waits for its shards to be ready.
+    pub start_timeout: Duration,
 }
 
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by

@@ -2,7 +2,9 @@
 //! shard, start the shards, and hand back a handle that shuts them down.
 //!
 //! Invariant: every check happens before the first shard starts, and every listener is bound
-//! before any shard accepts; an `Err` from `start` means nothing is left running. After
+//! before any shard accepts; an `Err` from `start` means nothing is left running (but a shard
+//! stuck past `start_timeout`, in a replica's factory, say: it is told to stop and left
+//! detached, so that `start` returns). After
 //! `start`, the [`ServerConfig`] is read-only and shared by all shards.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -10,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_lite::FutureExt;
@@ -24,7 +27,7 @@ use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::deploy::load;
 use crate::error::Error;
-use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_WATCH_INTERVAL};
+use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_STOP_WAIT, SHARD_WATCH_INTERVAL};
 use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
@@ -426,7 +429,8 @@ fn start_shards(
     local_addr: SocketAddr,
 ) -> Result<ServerHandle, Error> {
     let (stop, stopped) = flume::bounded::<()>(1);
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    // Each shard says once whether it is ready (its links connected, its replicas built).
+    let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(), String>)>();
     let (exited_tx, exited_rx) = mpsc::channel::<usize>();
     let mut handle = ServerHandle {
         local_addr,
@@ -493,7 +497,7 @@ fn start_shards(
                 let context = match ShardContext::new(index, config) {
                     Ok(context) => Rc::new(context),
                     Err(message) => {
-                        let _ = ready.send(Err(message));
+                        let _ = ready.send((index, Err(message)));
                         return;
                     }
                 };
@@ -503,7 +507,7 @@ fn start_shards(
                 }
                 // Send, then drop the sender: `start` sees a disconnect only once every shard
                 // has answered or died, never while a running shard still holds a clone.
-                let _ = ready.send(Ok(()));
+                let _ = ready.send((index, Ok(())));
                 drop(ready);
                 shard::run(socket, context, stopped).await;
             })
@@ -511,26 +515,47 @@ fn start_shards(
         match spawned {
             Ok(shard) => handle.shards.push(shard),
             Err(error) => {
-                handle.stop_and_join();
+                handle.stop_within(SHARD_STOP_WAIT);
                 return Err(error);
             }
         }
     }
     drop(ready_tx);
-    for _ in 0..handle.shards.len() {
-        let failure = match ready_rx.recv() {
-            Ok(Ok(())) => continue,
-            Ok(Err(message)) => Error::config(message),
+    let start_timeout = config.options.start_timeout;
+    let started = Instant::now();
+    let mut ready = vec![false; handle.shards.len()];
+    while ready.contains(&false) {
+        // A subtraction, not a deadline: `Instant + Duration::MAX` would overflow.
+        let left = start_timeout.saturating_sub(started.elapsed());
+        let failure = match ready_rx.recv_timeout(left) {
+            Ok((index, Ok(()))) => {
+                ready[index] = true;
+                continue;
+            }
+            Ok((_, Err(message))) => Error::config(message),
             // A shard whose executor could not start (io_uring setup, locked memory, file
             // descriptors) never ran its future: its join result says why.
-            Err(_) => handle
+            Err(mpsc::RecvTimeoutError::Disconnected) => handle
                 .join_failures()
                 .unwrap_or_else(|| Error::config("a shard stopped before it started serving")),
+            Err(mpsc::RecvTimeoutError::Timeout) => not_ready_error(&ready, start_timeout),
         };
-        handle.stop_and_join();
+        handle.stop_within(SHARD_STOP_WAIT);
         return Err(failure);
     }
     Ok(handle)
+}
+
+/// `Serve::start` gave up: which shards were not ready, and what they were doing.
+fn not_ready_error(ready: &[bool], start_timeout: Duration) -> Error {
+    let waiting: Vec<usize> = (0..ready.len()).filter(|&index| !ready[index]).collect();
+    Error::io(
+        format!(
+            "starting shards: shard(s) {waiting:?} not ready within start_timeout = \
+             {start_timeout:?} (connecting to the other shards, or building replicas)"
+        ),
+        std::io::Error::from(std::io::ErrorKind::TimedOut),
+    )
 }
 
 fn shard_start_error(index: usize, core: usize, error: impl std::fmt::Display) -> Error {
@@ -595,6 +620,30 @@ impl ServerHandle {
             }
         }
         first
+    }
+
+    /// Tells every shard to stop, joins those that end within `wait`, and leaves the rest
+    /// running, detached: a start that failed must return even when a shard is stuck.
+    fn stop_within(&mut self, wait: Duration) {
+        drop(self.stop.take());
+        let started = Instant::now();
+        let mut ended = vec![false; self.shards.len()];
+        while ended.contains(&false) {
+            let left = wait.saturating_sub(started.elapsed());
+            match self.exited.recv_timeout(left) {
+                Ok(index) => ended[index] = true,
+                Err(_) => break,
+            }
+        }
+        for (index, shard) in self.shards.drain(..).enumerate() {
+            if ended[index] {
+                let _ = shard.join();
+            } else {
+                crate::error::warn_operator(&format!(
+                    "shard {index} did not stop within {wait:?} of a failed start; left running"
+                ));
+            }
+        }
     }
 
     fn stop_and_join(&mut self) {

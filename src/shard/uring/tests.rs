@@ -326,3 +326,50 @@ fn a_write_to_a_peer_that_reads_nothing_times_out_and_returns_its_buffer() {
         drop(theirs);
     });
 }
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a timespec to write.
+    let done = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(done, 0, "the thread's CPU clock reads");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+#[test]
+fn an_idle_shard_woken_for_nothing_sleeps_again() {
+    // Regression (issue 14, finding 9; vendor/glommio patch 7): a wake-up that makes no task
+    // runnable — here a foreign thread waking a task that has already finished — consumed the
+    // executor's eventfd read, and the next sleep, finding it uninstalled, returned at once
+    // instead of sleeping, turn after turn (the read is installed again only where tasks
+    // run): the shard burned its core until a timer woke a task, 600 to 1,000 ms of CPU in
+    // this second. Asleep as it should be, it uses a few milliseconds.
+    const IDLE: Duration = Duration::from_secs(1);
+    const CPU_MAX: Duration = Duration::from_millis(50);
+    let (wakers, waker) = std::sync::mpsc::channel::<std::task::Waker>();
+    let waker_thread = std::thread::spawn(move || {
+        let waker = waker.recv().expect("the shard sends a waker");
+        // While the shard sleeps: its eventfd is written, and the wake-up finds nothing to run.
+        std::thread::sleep(Duration::from_millis(50));
+        waker.wake();
+    });
+    on_shard(move |_ring| async move {
+        let finished = glommio::spawn_local(futures_lite::future::poll_fn(|cx| {
+            std::task::Poll::Ready(cx.waker().clone())
+        }))
+        .await;
+        wakers.send(finished).unwrap();
+        let before = thread_cpu_time();
+        glommio::timer::sleep(IDLE).await;
+        let used = thread_cpu_time() - before;
+        eprintln!("an idle shard used {used:?} of CPU in {IDLE:?} after a wake-up for nothing");
+        assert!(
+            used < CPU_MAX,
+            "an idle shard used {used:?} of CPU in {IDLE:?} after a wake-up for nothing"
+        );
+    });
+    waker_thread.join().unwrap();
+}

@@ -1518,8 +1518,14 @@ impl LocalExecutor {
                         let spins = !spin_before_park.is_zero();
                         // run_task_queues also stops when a preemption is due, possibly
                         // with tasks still queued: those run on the next turn, no sleep.
+                        // (ringserve patch 7: hooked or not. A preemption timer that fires
+                        // between the reactor's last look at its rings and the first task
+                        // stops the run before anything ran; parking then would sleep with
+                        // the task queued, and if its waker was already spent — a channel
+                        // connecting to a peer that connects later and notifies nobody —
+                        // nothing would ever wake the executor.)
                         let runnable = !this.queues.borrow().active_executors.is_empty();
-                        if hooked && runnable {
+                        if runnable {
                             continue;
                         }
                         if hooked && !spins {

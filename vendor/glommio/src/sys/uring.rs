@@ -1957,6 +1957,14 @@ impl Reactor {
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
                 assert!(flush_rings!(lat_ring)? > 0);
             }
+            // ringserve patch 7: a wake-up that made no task runnable consumed the eventfd
+            // read, and only a turn that runs tasks installs it again (`run_task_queues`):
+            // without it here, a sleep would be refused turn after turn — with a park hook
+            // the executor spun on its core until a timer woke a task. It is installed before
+            // remote executors are told that this one sleeps, so that their write finds it.
+            if !self.eventfd_src.is_installed().unwrap() {
+                lat_ring.install_eventfd(&self.eventfd_src);
+            }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
             // last time until now it could be that something happened in a remote executor
@@ -1990,14 +1998,19 @@ impl Reactor {
                         }
                     }
                 }
-                // Woke up, so no need to notify us anymore.
-                self.notifier.wake_up();
             }
+            // Woke up, or did not sleep (ringserve patch 7: remote work came in after the
+            // announcement): no need to notify us anymore. A `should_notify` left set would
+            // make every remote push write the eventfd of an executor that is awake.
+            self.notifier.wake_up();
         }
 
-        // A timer kept for a sleep may meet a turn that wants a shorter one by now.
+        // A timer kept for a sleep may meet a turn that wants a shorter one by now — or may
+        // have fired during the sleep (ringserve patch 7): consumed above, it would never
+        // fire again, and the tasks of this turn would run without a preemption timer.
         let preempt_end = preempt_timer();
-        let still_armed = still_armed.filter(|_| preempt_end.is_none_or(fires_in_time));
+        let still_armed = still_armed
+            .filter(|timer| timer.result().is_none() && preempt_end.is_none_or(fires_in_time));
         match (still_armed, preempt_end) {
             (Some(timer), _) => self.latency_preemption_timeout_src.set(Some(timer)),
             (None, Some(preempt)) => {

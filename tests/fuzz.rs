@@ -108,7 +108,7 @@ fn mutate(input: &mut Vec<u8>, seeds: &[Vec<u8>], random: &mut Random) {
             }
             1 if len > 0 => {
                 let at = random.below(len);
-                input[at] = random.next() as u8;
+                input[at] = random.next_u64() as u8;
             }
             2 | 3 => {
                 let token = TOKENS[random.below(TOKENS.len())];
@@ -146,7 +146,7 @@ fn check_one(target: &str, check: fn(&[u8]), input: &[u8]) {
         let _ = std::fs::create_dir_all(&folder);
         let path = folder.join(format!(
             "{target}-{:016x}",
-            Random::from_input(input).next()
+            Random::from_input(input).next_u64()
         ));
         let _ = std::fs::write(&path, input);
         let message = panic

@@ -113,7 +113,7 @@ impl Random {
     }
 
     /// The next number.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -122,13 +122,14 @@ impl Random {
 
     /// A number below `bound` (which must not be 0).
     pub fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
+        (self.next_u64() % bound as u64) as usize
     }
 }
 
-/// Ways to cut `len` bytes into reads, each as the ends of its reads (the last is `len`): one
+/// Ways to cut `data` into reads, each as the ends of its reads (the last is `data.len()`): one
 /// read, one byte per read, reads of random sizes (seeded from `data`), and two reads split at
-/// every offset (at sixty-four random offsets when the input is longer).
+/// every offset of a short input, or at sixteen random offsets of a longer one (every offset
+/// would make a run quadratic in the input's length: AFL++ then explores little).
 pub fn cuts(data: &[u8]) -> Vec<Vec<usize>> {
     let len = data.len();
     let mut random = Random::from_input(data);
@@ -142,10 +143,10 @@ pub fn cuts(data: &[u8]) -> Vec<Vec<usize>> {
         }
         patterns.push(ends);
     }
-    let splits: Vec<usize> = if len <= 256 {
+    let splits: Vec<usize> = if len <= 64 {
         (1..len).collect()
     } else {
-        (0..64).map(|_| 1 + random.below(len - 1)).collect()
+        (0..16).map(|_| 1 + random.below(len - 1)).collect()
     };
     patterns.extend(splits.into_iter().map(|split| vec![split, len]));
     patterns

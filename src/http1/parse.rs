@@ -82,34 +82,113 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
 /// [`parse_head`] made cheap for heads that arrive in pieces (mini-redis's habit of a
 /// completeness check before the full parse). `scanned` carries, between calls on the same
 /// buffer, how many leading bytes have been looked at; reset it to 0 when the buffer's start
-/// moves. httparse runs again only when the new bytes complete a line — at most
-/// `headers_count_max + 1` times per head — and the bytes in between are checked for
-/// characters no head may contain, so garbage is refused at once and a head sent byte by byte
-/// costs linear, not quadratic, time. The limits are enforced on every partial head.
+/// moves. httparse runs again only when the new bytes complete a line (twice at most, when the
+/// head is not complete yet), and the bytes in between are checked one at a time for what no
+/// head may hold, so garbage is refused at once and a head sent byte by byte costs linear, not
+/// quadratic, time. The limits are enforced on every partial head.
+///
+/// The answer does not depend on how the bytes were cut into reads: it is the one the
+/// buffer's shortest decided prefix gets. httparse's verdict counts only on complete lines (a
+/// complete head, or the lines before the first byte refused on its own), since it judges an
+/// unfinished line differently from the byte rules, and the earliest refusal wins.
 pub fn parse_head_resumable(
     buf: &[u8],
     scanned: &mut usize,
     limits: &Limits,
 ) -> Result<Option<RequestHead>, ParseError> {
-    let fresh = buf.get(*scanned..).unwrap_or_default();
+    let from = (*scanned).min(buf.len());
     *scanned = buf.len();
-    if fresh.contains(&b'\n') {
-        let parsed = parse_head(buf, limits);
+    if !buf[from..].contains(&b'\n') {
+        return match first_refused_byte(buf, from, limits) {
+            Some((_, error)) => Err(error),
+            None => Ok(None),
+        };
+    }
+    // The common case, a complete head: httparse accepted each of its bytes, which no byte rule
+    // refuses, and looked at nothing after it; only the request line's length is left to
+    // check, which httparse does not limit.
+    if let Ok(Some(head)) = parse_head(buf, limits)
+        && request_line_fits(&buf[..head.head_len], limits)
+    {
+        return Ok(Some(head));
+    }
+    shortest_decided_prefix(buf, from, limits)
+}
+
+/// The answer to the shortest prefix of `buf` that has one, given that `buf[..from]` had
+/// none: a byte refused on its own, or httparse's verdict on the lines complete before it.
+/// Only heads still incomplete, or refused, get here.
+fn shortest_decided_prefix(
+    buf: &[u8],
+    from: usize,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
+    let refused = first_refused_byte(buf, from, limits);
+    let decided = refused.map_or(buf.len(), |(at, _)| at);
+    if let Some(line_end) = buf[from..decided].iter().rposition(|&byte| byte == b'\n') {
+        let complete_lines = &buf[..from + line_end + 1];
+        let parsed = parse_head(complete_lines, limits);
         debug_assert!(
-            !matches!(parsed, Ok(None)) || buf.len() <= limits.head_bytes_max,
+            !matches!(parsed, Ok(None)) || complete_lines.len() <= limits.head_bytes_max,
             "a partial head is held to the head limit"
         );
-        return parsed;
+        if !matches!(parsed, Ok(None)) {
+            return parsed;
+        }
     }
-    if fresh.iter().any(|&byte| never_in_a_head(byte)) {
-        return Err(ParseError::Malformed);
+    match refused {
+        Some((_, error)) => Err(error),
+        None => {
+            debug_assert!(
+                buf.len() <= limits.head_bytes_max,
+                "a partial head is held to the head limit"
+            );
+            Ok(None)
+        }
     }
-    check_partial_head(buf, limits)?;
-    debug_assert!(
-        buf.len() <= limits.head_bytes_max,
-        "a partial head is held to the head limit"
-    );
-    Ok(None)
+}
+
+/// Whether the request line of `complete_lines` (if it has one) ends within the target limit
+/// plus the line's overhead, as [`first_refused_byte`] requires of it.
+fn request_line_fits(complete_lines: &[u8], limits: &Limits) -> bool {
+    let request_line_max = limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES;
+    let rest = &complete_lines[leading_empty_lines(complete_lines)..];
+    rest.is_empty() || rest[..rest.len().min(request_line_max + 1)].contains(&b'\n')
+}
+
+/// The first byte of `buf[from..]` that a partial head may not end with, and why: a byte no
+/// head may contain, the request line growing past the target limit before it ends, or the
+/// head growing past the head limit. Line feeds are not judged here: a line they complete is
+/// httparse's to judge. Each byte is judged as if it had arrived alone, so the refusal is the
+/// same for any cut of the buffer into reads.
+fn first_refused_byte(buf: &[u8], from: usize, limits: &Limits) -> Option<(usize, ParseError)> {
+    let request_line_max = limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES;
+    let leading = leading_empty_lines(buf);
+    // Whether the request line (after the leading empty lines) has ended before `from`.
+    let mut request_line_done = buf
+        .get(leading..from)
+        .is_some_and(|seen| seen.contains(&b'\n'));
+    for (at, &byte) in buf.iter().enumerate().skip(from) {
+        if byte == b'\n' {
+            request_line_done |= at > leading;
+            continue;
+        }
+        // A CR is only ever the first half of a line ending (RFC 9112 §2.2: a bare CR is
+        // invalid); httparse says the same once the line is complete.
+        let after_cr = at > 0 && buf[at - 1] == b'\r';
+        if never_in_a_head(byte) || after_cr {
+            return Some((at, ParseError::Malformed));
+        }
+        // The prefix that ends with this byte.
+        let prefix_len = at + 1;
+        if !request_line_done && prefix_len.saturating_sub(leading) > request_line_max {
+            return Some((at, ParseError::UriTooLong));
+        }
+        if prefix_len > limits.head_bytes_max {
+            return Some((at, ParseError::HeadTooLarge));
+        }
+    }
+    None
 }
 
 /// Whether the request at the start of `buf` (complete or not, valid or not) is a `HEAD`: its
@@ -132,29 +211,6 @@ fn never_in_a_head(byte: u8) -> bool {
     (byte < 0x20 && !matches!(byte, b'\t' | b'\r' | b'\n')) || byte == 0x7f
 }
 
-/// Limits on a head whose new bytes end no line: the request line must fit the target limit
-/// and the whole must fit the head limit.
-fn check_partial_head(buf: &[u8], limits: &Limits) -> Result<(), ParseError> {
-    let leading = leading_empty_lines(buf);
-    let request_line_max = limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES;
-    let rest = &buf[leading..];
-    let window = &rest[..rest.len().min(request_line_max + 1)];
-    match window.iter().position(|&byte| byte == b'\n') {
-        None if rest.len() > request_line_max => return Err(ParseError::UriTooLong),
-        Some(line_end) => {
-            let target = window[..line_end].split(|&byte| byte == b' ').nth(1);
-            if target.is_some_and(|target| target.len() > limits.uri_bytes_max) {
-                return Err(ParseError::UriTooLong);
-            }
-        }
-        None => {}
-    }
-    if buf.len() > limits.head_bytes_max {
-        return Err(ParseError::HeadTooLarge);
-    }
-    Ok(())
-}
-
 /// A partial head is fine unless it is already past a limit.
 fn partial_head_verdict(
     buf: &[u8],
@@ -162,7 +218,8 @@ fn partial_head_verdict(
     limits: &Limits,
 ) -> Result<Option<RequestHead>, ParseError> {
     let request_line_done = request.version.is_some();
-    if !request_line_done && buf.len() > limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES {
+    let request_line_len = buf.len() - leading_empty_lines(buf);
+    if !request_line_done && request_line_len > limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES {
         return Err(ParseError::UriTooLong);
     }
     if buf.len() > limits.head_bytes_max {
@@ -185,8 +242,11 @@ enum VersionError {
 fn version_error(buf: &[u8]) -> VersionError {
     let leading = leading_empty_lines(buf);
     let rest = &buf[leading..];
-    let line_end = rest.iter().position(|&byte| byte == b'\r' || byte == b'\n');
+    // The request line ends at its LF; a CR ends it only right before that LF (RFC 9112 §2.2:
+    // a bare CR is no line ending), so `HTTP/2.0\rx` is no version but garbage.
+    let line_end = rest.iter().position(|&byte| byte == b'\n');
     let line = &rest[..line_end.unwrap_or(rest.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut words = line.split(|&byte| byte == b' ');
     let (Some(_method), Some(_target), Some(version), None) =
         (words.next(), words.next(), words.next(), words.next())
@@ -712,6 +772,112 @@ mod tests {
             assert_eq!(found.head_len, full.head_len);
             assert_eq!(found.framing, full.framing);
         }
+    }
+
+    /// The answer the connection loop gets for `bytes` sent in one read, asserted to be the
+    /// same when they come byte by byte and when they are split in two at every offset.
+    fn answer_at_every_split(bytes: &[u8], limits: &Limits) -> String {
+        fn answer(bytes: &[u8], ends: &[usize], limits: &Limits) -> String {
+            let mut scanned = 0;
+            for &end in ends {
+                match parse_head_resumable(&bytes[..end], &mut scanned, limits) {
+                    Ok(None) => {}
+                    Ok(Some(head)) => return format!("{head:?}"),
+                    Err(error) => return format!("{error:?}"),
+                }
+            }
+            "incomplete".to_owned()
+        }
+        let one_read = answer(bytes, &[bytes.len()], limits);
+        let byte_by_byte: Vec<usize> = (1..=bytes.len()).collect();
+        assert_eq!(
+            answer(bytes, &byte_by_byte, limits),
+            one_read,
+            "byte by byte"
+        );
+        for split in 1..bytes.len() {
+            assert_eq!(
+                answer(bytes, &[split, bytes.len()], limits),
+                one_read,
+                "split at {split} of {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        one_read
+    }
+
+    /// Found by the fuzz target `head` (tests/fuzz.rs): httparse judged an unfinished last line
+    /// only when it came in the same read as an earlier line's end, so a head's answer
+    /// depended on where reads were cut — 400 at once in one cut, a wait for more in another;
+    /// 505 or 400 for a version ended by a bare CR; a too-long request line refused or served.
+    #[test]
+    fn the_answer_does_not_depend_on_where_reads_are_cut() {
+        let limits = Limits {
+            head_bytes_max: 200,
+            uri_bytes_max: 40,
+            headers_count_max: 6,
+            ..Limits::default()
+        };
+        let malformed = format!("{:?}", ParseError::Malformed);
+        let cases: [(Vec<u8>, String); 9] = [
+            // A bare CR in an unfinished line.
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\xff".to_vec(),
+                malformed.clone(),
+            ),
+            // A bare CR after leading empty lines.
+            (
+                b"\r\n\r\n\rGET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+                malformed.clone(),
+            ),
+            // A request line ended by a bare CR is no version.
+            (
+                b"GET / HTTP/2.0\rx\r\nHost: a\r\n\r\n".to_vec(),
+                malformed.clone(),
+            ),
+            (
+                b"GET / HTTP/1.1\rx\r\nHost: a\r\n\r\n".to_vec(),
+                malformed.clone(),
+            ),
+            (
+                b"GET / HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(),
+                format!("{:?}", ParseError::VersionNotSupported),
+            ),
+            // A control byte in a complete line, then more lines.
+            (
+                b"GET / HTTP/1.1\r\nX: \x01\r\nHost: a\r\n\r\n".to_vec(),
+                malformed,
+            ),
+            // A request line longer than the target limit allows, with a short target.
+            (
+                format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(120)).into_bytes(),
+                format!("{:?}", ParseError::UriTooLong),
+            ),
+            // A head past the head limit with a bad line after the limit.
+            (
+                format!(
+                    "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\nY\r\n\r\n",
+                    "v".repeat(200)
+                )
+                .into_bytes(),
+                format!("{:?}", ParseError::HeadTooLarge),
+            ),
+            // Many empty lines first are not a long request line.
+            (
+                format!("{}GET / HTTP/1.1\r\nHost: a\r\n", "\r\n".repeat(60)).into_bytes(),
+                "incomplete".to_owned(),
+            ),
+        ];
+        for (bytes, expected) in &cases {
+            assert_eq!(
+                &answer_at_every_split(bytes, &limits),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let served = b"\r\nGET /a?b HTTP/1.2\r\nHost: a\r\nContent-Length: 2\r\n\r\nok\x01";
+        assert!(answer_at_every_split(served, &limits).starts_with("RequestHead"));
     }
 
     #[test]

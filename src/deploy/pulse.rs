@@ -26,6 +26,8 @@ struct Padded<T>(T);
 const NOT_IN_HANDLER: u32 = 0;
 /// `stalled` when the shard is turning.
 const NOT_STALLED: u32 = 0;
+/// `stalled` when the shard stalled outside any handler.
+const STALLED_ELSEWHERE: u32 = 1;
 /// `beats` of a shard whose `run` has ended: never called stalled.
 const STOPPED: u64 = u64::MAX;
 
@@ -34,11 +36,12 @@ struct ShardPulse {
     /// Beats so far, [`STOPPED`] once the shard's `run` has ended. Written by the shard's
     /// sweeper, read by the watchdog every check.
     beats: Padded<AtomicU64>,
-    /// 1 + the application whose handler the shard polled last since its last beat, or
-    /// [`NOT_IN_HANDLER`]. Written per handler poll; read only by the watchdog, once stalled.
+    /// [`running_code`] of the application whose handler the shard polled last since its
+    /// last beat, or [`NOT_IN_HANDLER`]. Written per handler poll; read only by the watchdog,
+    /// once stalled.
     running: Padded<AtomicU32>,
     /// [`NOT_STALLED`], or what the watchdog found the shard running when it stalled
-    /// (`running`'s value + 1). Written by the watchdog, read by other shards' `/-/healthz`.
+    /// ([`stall_code`]). Written by the watchdog, read by other shards' `/-/healthz`.
     stalled: Padded<AtomicU32>,
 }
 
@@ -49,6 +52,34 @@ pub(crate) enum Stall {
     InApplication(usize),
     /// No handler was polled since its last beat: the engine, or a task a handler spawned.
     Elsewhere,
+}
+
+/// How a shard's `running` cell names application `app` (0 is no handler).
+#[inline]
+pub(crate) fn running_code(app: usize) -> u32 {
+    debug_assert!(
+        app < u32::MAX as usize - 1,
+        "application indexes fit the cell"
+    );
+    app as u32 + 1
+}
+
+/// How a `stalled` cell says what the shard was running: one above its `running` code.
+fn stall_code(stall: Option<Stall>) -> u32 {
+    match stall {
+        None => NOT_STALLED,
+        Some(Stall::Elsewhere) => STALLED_ELSEWHERE,
+        Some(Stall::InApplication(app)) => running_code(app) + 1,
+    }
+}
+
+/// The reverse of [`stall_code`].
+fn stall_of(code: u32) -> Option<Stall> {
+    match code {
+        NOT_STALLED => None,
+        STALLED_ELSEWHERE => Some(Stall::Elsewhere),
+        app_plus_two => Some(Stall::InApplication(app_plus_two as usize - 2)),
+    }
 }
 
 /// Every shard's pulse, shared by the shards and the watchdog through `ServerConfig`.
@@ -107,18 +138,10 @@ impl PulseBoard {
 
     /// Marks the shard stalled (`Some`) or turning again (`None`): the watchdog's call.
     pub(crate) fn set_stalled(&self, shard: usize, stall: Option<Stall>) {
-        let value = match stall {
-            None => NOT_STALLED,
-            Some(Stall::Elsewhere) => 1,
-            Some(Stall::InApplication(app)) => {
-                debug_assert!(
-                    app < u32::MAX as usize - 2,
-                    "application indexes fit the cell"
-                );
-                app as u32 + 2
-            }
-        };
-        self.shards[shard].stalled.0.store(value, Ordering::Relaxed);
+        self.shards[shard]
+            .stalled
+            .0
+            .store(stall_code(stall), Ordering::Relaxed);
     }
 
     /// The first stalled shard other than `asking`, and what it was running: for `/-/healthz`
@@ -128,17 +151,12 @@ impl PulseBoard {
             .iter()
             .enumerate()
             .filter(|(shard, _)| *shard != asking)
-            .find_map(
-                |(shard, pulse)| match pulse.stalled.0.load(Ordering::Relaxed) {
-                    NOT_STALLED => None,
-                    1 => Some((shard, Stall::Elsewhere)),
-                    app_plus_two => Some((shard, Stall::InApplication(app_plus_two as usize - 2))),
-                },
-            )
+            .find_map(|(shard, pulse)| {
+                stall_of(pulse.stalled.0.load(Ordering::Relaxed)).map(|stall| (shard, stall))
+            })
     }
 
-    /// The cell `shard::running::mark` writes on `shard`'s thread: 1 + the application's
-    /// index, or 0 for none.
+    /// The cell `shard::running::mark` writes on `shard`'s thread: a [`running_code`].
     pub(crate) fn running_cell(&self, shard: usize) -> &AtomicU32 {
         &self.shards[shard].running.0
     }
@@ -151,7 +169,9 @@ mod tests {
     #[test]
     fn a_beat_forgets_what_ran_before_it() {
         let board = PulseBoard::new(2);
-        board.running_cell(1).store(3 + 1, Ordering::Relaxed);
+        board
+            .running_cell(1)
+            .store(running_code(3), Ordering::Relaxed);
         assert_eq!(board.running(1), Stall::InApplication(3));
         assert_eq!(board.running(0), Stall::Elsewhere);
         board.beat(1);

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::deploy::pulse::PulseBoard;
+use crate::deploy::pulse::{PulseBoard, running_code};
 
 thread_local! {
     /// This thread's shard's `running` cell while the shard runs; null elsewhere (a thread
@@ -52,7 +52,7 @@ pub(crate) fn mark(app: usize) {
     if !cell.is_null() {
         // SAFETY: a non-null pointer was set by `Publishing::start` on this thread and is
         // cleared by its drop; the guard borrows the board, so the board outlives it.
-        unsafe { &*cell }.store(app as u32 + 1, Ordering::Relaxed);
+        unsafe { &*cell }.store(running_code(app), Ordering::Relaxed);
     }
 }
 

@@ -71,11 +71,14 @@ fn watch(config: &ServerConfig, mut steering: Steering, stopped: &mpsc::Receiver
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(STALL_CHECK_INTERVAL) {
         let now = Instant::now();
         let mut changed = false;
+        // Whole milliseconds are precise enough for the log.
+        let millis = |duration: Duration| Duration::from_millis(duration.as_millis() as u64);
         for shard in 0..shards.watched.len() {
             let beats = config.pulses.beats(shard);
             match shards.check(shard, beats, now, threshold) {
                 None => {}
                 Some(Transition::Stalled { quiet_for }) => {
+                    let quiet_for = millis(quiet_for);
                     let stall = config.pulses.running(shard);
                     config.pulses.set_stalled(shard, Some(stall));
                     log_operator_error(&format!(
@@ -89,6 +92,7 @@ fn watch(config: &ServerConfig, mut steering: Steering, stopped: &mpsc::Receiver
                     changed = true;
                 }
                 Some(Transition::Turned { stalled_for }) => {
+                    let stalled_for = millis(stalled_for);
                     config.pulses.set_stalled(shard, None);
                     warn_operator(&format!(
                         "shard {shard} turns again after a stall of {stalled_for:?}: /-/healthz \

@@ -2,15 +2,16 @@
 //!
 //! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
 //! never `Arc` clones or locks. The only atomics on the request path are the reference counts
-//! inside `bytes` buffers, which this shard alone touches (uncontended). What it shares with
-//! other shards is the [`ServerConfig`], built before any shard starts and read through a
-//! reference — read-only but for two kinds of counters, each written by one shard and read
-//! by others: replica loads (for forwarding) and healthy-replica counts (for `/-/healthz`).
-//! Cross-thread signals are the shutdown channel and, when an application has fewer replicas
-//! than shards, the forwarding links (`forward`). Each shard also shows the stall watchdog
-//! (`watchdog`, a thread of its own) that it turns: its sweeper beats, and each handler poll
-//! names its application (`running`) — one plain store, on a cache line no other core reads
-//! while the shard turns.
+//! inside `bytes` buffers, which this shard alone touches (uncontended), and the relaxed store
+//! with which each handler poll names its application for the stall watchdog (`running`: a
+//! plain `mov`, to a cache line no other core reads while the shard turns). What it shares
+//! with other shards is the [`ServerConfig`], built before any shard starts and read through
+//! a reference — read-only but for three kinds of cells, each written by one thread and read
+//! by others: replica loads (for forwarding), healthy-replica counts (for `/-/healthz`) and
+//! the shards' pulses (the sweeper's beats and the running application, for the `watchdog`
+//! thread; its stall verdicts, for `/-/healthz`). Cross-thread signals are the shutdown
+//! channel and, when an application has fewer replicas than shards, the forwarding links
+//! (`forward`).
 
 #[cfg(test)]
 mod allocation_tests;

@@ -5,8 +5,9 @@
 //! imports the other for it.
 //!
 //! Invariant: after `Serve::start` hands it to the shards in an `Arc`, nothing in it changes
-//! except through the cross-core cells meant for that — each replica's health (`HealthBoard`)
-//! and its published load (`Loads`) — which their owners write and others only read.
+//! except through the cross-core cells meant for that — each replica's health (`HealthBoard`),
+//! its published load (`Loads`) and each shard's pulse (`PulseBoard`) — which their owners
+//! write and others only read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::deploy::Application;
 use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::deploy::load::Loads;
+use crate::deploy::pulse::PulseBoard;
 use crate::middleware::Layers;
 use crate::options::ResolvedOptions;
 use crate::prefix::PrefixTrie;
@@ -43,6 +45,9 @@ pub(crate) struct ServerConfig {
     /// Each application's load on each shard's replica, published by that shard, read by the
     /// others when they forward.
     pub(crate) loads: Loads,
+    /// Each shard's beats and running application, for the stall watchdog; its verdicts, for
+    /// `/-/healthz`.
+    pub(crate) pulses: PulseBoard,
 }
 
 impl ServerConfig {

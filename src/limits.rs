@@ -381,6 +381,23 @@ pub const PANIC_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// new pairs are each logged: a bound on the log's memory, never a reason to hide a panic.
 pub const PANIC_SITES_MAX: usize = 1024;
 
+// The stall watchdog.
+
+/// The shortest `shard_stall_threshold` accepted: four of the sweeper's beats
+/// ([`SWEEP_INTERVAL`]), so that a shard merely late by a beat or two on a loaded machine is
+/// not called stalled.
+pub const SHARD_STALL_THRESHOLD_MIN: Duration = Duration::from_millis(200);
+
+/// How often the watchdog thread reads every shard's pulse: a stall is noticed at most this
+/// long after the threshold passed, and a shard that turns again is restored within it. Each
+/// check is one relaxed load per shard.
+pub const STALL_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The kernel's bound on a classic BPF program (`BPF_MAXINSNS`). The program that steers new
+/// connections away from stalled shards takes three instructions plus two per stalled shard;
+/// with more stalled shards than fit, connections are not steered (and the log says so).
+pub const STEERING_INSTRUCTIONS_MAX: usize = 4096;
+
 #[cfg(test)]
 mod tests {
     use super::*;

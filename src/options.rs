@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::limits::{CORE_RANGE_MAX, Limits};
+use crate::limits::{CORE_RANGE_MAX, Limits, SHARD_STALL_THRESHOLD_MIN};
 
 /// Ray Serve's default host.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -25,6 +25,10 @@ pub const DEFAULT_APP_NAME: &str = "default";
 /// Threads per shard for `rt::spawn_blocking`: with one shard per core, one blocking closure
 /// per core runs at a time, which is what CPU-heavy work (an inference) can use anyway.
 pub const DEFAULT_BLOCKING_THREADS: usize = 1;
+/// How long a shard may go without turning before the watchdog calls it stalled: far longer
+/// than any turn of a shard whose handlers await (a turn takes microseconds), short enough
+/// that a load balancer polling `/-/healthz` drains the node within seconds.
+pub const DEFAULT_SHARD_STALL_THRESHOLD: Duration = Duration::from_secs(1);
 
 /// Which CPU cores run shards: one shard, pinned, per core.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +68,7 @@ pub struct HttpOptions {
     io: Option<IoBackend>,
     blocking_threads: Option<usize>,
     start_timeout: Option<Duration>,
+    shard_stall_threshold: Option<Duration>,
 }
 
 /// How the shards read and write their sockets.
@@ -162,6 +167,16 @@ impl HttpOptions {
         self
     }
 
+    /// How long a shard may go without turning — a handler computing without awaiting holds
+    /// its whole shard — before the watchdog calls it stalled (default 1 s, at least 200 ms).
+    /// While a shard is stalled, the log names the application it was running (once),
+    /// `/-/healthz` on every other shard answers `503` `Shard <n> is stalled: …`, and new
+    /// connections go to the other shards; all of it is undone when the shard turns again.
+    pub fn shard_stall_threshold(mut self, threshold: Duration) -> Self {
+        self.shard_stall_threshold = Some(threshold);
+        self
+    }
+
     /// Resolves every setting, reading the environment through `env` for unset values.
     pub(crate) fn resolve(
         &self,
@@ -227,6 +242,14 @@ impl HttpOptions {
         if start_timeout.is_zero() {
             return Err(Error::config("start_timeout = 0s must be longer than zero"));
         }
+        let shard_stall_threshold = self
+            .shard_stall_threshold
+            .unwrap_or(DEFAULT_SHARD_STALL_THRESHOLD);
+        if shard_stall_threshold < SHARD_STALL_THRESHOLD_MIN {
+            return Err(Error::config(format!(
+                "shard_stall_threshold = {shard_stall_threshold:?} is shorter than {SHARD_STALL_THRESHOLD_MIN:?}: a busy shard would be called stalled"
+            )));
+        }
         let root_path = self.root_path.clone().unwrap_or_default();
         validate_root_path(&root_path)?;
         self.limits.validate().map_err(Error::config)?;
@@ -242,6 +265,7 @@ impl HttpOptions {
             io,
             blocking_threads,
             start_timeout,
+            shard_stall_threshold,
         })
     }
 }
@@ -263,6 +287,8 @@ pub(crate) struct ResolvedOptions {
     pub blocking_threads: usize,
     /// How long `Serve::start` waits for its shards to be ready.
     pub start_timeout: Duration,
+    /// At least `SHARD_STALL_THRESHOLD_MIN`.
+    pub shard_stall_threshold: Duration,
 }
 
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by
@@ -381,6 +407,7 @@ mod tests {
         assert_eq!(resolved.request_timeout, None);
         assert_eq!(resolved.keep_alive_timeout, Duration::from_secs(90));
         assert_eq!(resolved.root_path, "");
+        assert_eq!(resolved.shard_stall_threshold, Duration::from_secs(1));
     }
 
     #[test]
@@ -459,6 +486,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("request_timeout"), "{error}");
+
+        let error = HttpOptions::new()
+            .shard_stall_threshold(Duration::from_millis(50))
+            .resolve(no_env, &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("shard_stall_threshold = 50ms"), "{error}");
     }
 
     #[test]

@@ -26,12 +26,14 @@ use crate::deploy::Application;
 use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::deploy::load;
+use crate::deploy::pulse::PulseBoard;
 use crate::error::Error;
 use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_STOP_WAIT, SHARD_WATCH_INTERVAL};
 use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores};
 use crate::prefix::PrefixTrie;
 use crate::shard::forward;
+use crate::shard::watchdog::Watchdog;
 use crate::shard::{self, ShardContext};
 
 /// Exit status after a second SIGINT or SIGTERM cut the graceful drain short (128 + SIGINT).
@@ -205,6 +207,7 @@ impl Serve {
                     .collect(),
             )),
             loads: load::loads(apps.len(), options.cores.len()),
+            pulses: PulseBoard::new(options.cores.len()),
             options,
             deployments: apps
                 .iter()
@@ -216,7 +219,19 @@ impl Serve {
             layers: self.layers,
             prefix_trie,
         });
-        start_shards(config, listeners.sockets, local_addr)
+        // The watchdog's copies of the listeners, to steer new connections with.
+        let watched = listeners
+            .sockets
+            .iter()
+            .map(OwnedFd::try_clone)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Error::io("copying the listeners for the watchdog", error))?;
+        let mut handle = start_shards(config.clone(), listeners.sockets, local_addr)?;
+        handle.watchdog = Some(
+            Watchdog::start(config, watched)
+                .map_err(|error| Error::io("starting the watchdog thread", error))?,
+        );
+        Ok(handle)
     }
 }
 
@@ -437,6 +452,7 @@ fn start_shards(
         stop: Some(stop),
         shards: Vec::with_capacity(sockets.len()),
         exited: exited_rx,
+        watchdog: None,
     };
     let cores = config.options.cores.clone();
     // Links between shards only when some application lives on fewer shards than it is
@@ -586,6 +602,8 @@ pub struct ServerHandle {
     shards: Vec<ExecutorJoinHandle<()>>,
     /// Shard indexes whose threads have ended.
     exited: mpsc::Receiver<usize>,
+    /// Watches the shards for stalls once all are serving.
+    watchdog: Option<Watchdog>,
 }
 
 impl ServerHandle {
@@ -647,6 +665,8 @@ impl ServerHandle {
     }
 
     fn stop_and_join(&mut self) {
+        // First, while every listener is still in its group: it takes its program off.
+        drop(self.watchdog.take());
         drop(self.stop.take());
         for shard in self.shards.drain(..) {
             let _ = shard.join();

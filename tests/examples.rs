@@ -505,3 +505,50 @@ fn cors_answers_the_preflight_of_the_readme() {
     assert_eq!(actual.header("access-control-allow-origin"), Some("*"));
     assert_eq!(actual.body_text(), r#"{"item_id":5}"#);
 }
+
+#[test]
+fn inference_computes_off_the_shard_while_the_shard_answers_pings() {
+    // One shard: the pings land on the shard that runs the forward pass.
+    let example = start_example("inference");
+    let addr = example.addr;
+    let mut warm = common::connect(addr);
+    assert_eq!(common::get_on(&mut warm, "/ping").body_text(), "pong");
+    let sent = Instant::now();
+    let inference = std::thread::spawn(move || {
+        let body = "what a great film";
+        let response = common::request(
+            addr,
+            format!(
+                "POST /infer HTTP/1.1\r\nHost: a\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        (response, sent.elapsed())
+    });
+    // Pings on another connection, until the inference has answered: some are surely sent
+    // while the 200 ms forward pass computes.
+    let mut pings = Vec::new();
+    while !inference.is_finished() {
+        let start = Instant::now();
+        assert_eq!(common::get_on(&mut warm, "/ping").body_text(), "pong");
+        pings.push(start.elapsed());
+    }
+    let (response, took) = inference.join().unwrap();
+    assert_eq!(response.status(), 200);
+    let answer = response.body_text();
+    assert!(answer.starts_with(r#"{"label":"#), "{answer}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "the forward pass took {took:?}"
+    );
+    pings.sort();
+    let median = pings[pings.len() / 2];
+    let slowest = *pings.last().unwrap();
+    assert!(
+        median < Duration::from_millis(10) && slowest < Duration::from_millis(100),
+        "pings during the forward pass: median {median:?}, slowest {slowest:?} of {}",
+        pings.len()
+    );
+    assert!(pings.len() >= 10, "only {} pings in {took:?}", pings.len());
+}

@@ -9,6 +9,7 @@ mod application;
 pub(crate) mod handle;
 pub(crate) mod health;
 pub(crate) mod load;
+pub(crate) mod pulse;
 
 pub use admission::Overload;
 pub use application::{Application, LocalReplica};

@@ -131,6 +131,7 @@ fn test_shard() -> ShardContext {
         not_found_hint: String::new(),
         health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
         loads: crate::deploy::load::loads(1, 1),
+        pulses: crate::deploy::pulse::PulseBoard::new(1),
     };
     ShardContext::new(0, Arc::new(config)).expect("replica builds")
 }

@@ -53,14 +53,9 @@ async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Respons
     *request.extensions_mut() = Extensions::default();
     let target = match dispatch::place(&shard, index, request.body_is_whole()) {
         Place::Here(replica) => {
-            return dispatch::call_replica(
-                &shard.admissions[index],
-                &shard.app_names[index],
-                replica,
-                request,
-            )
-            .await
-            .unwrap_or_else(|_| internal_error());
+            return dispatch::call_replica(&shard, index, replica, request)
+                .await
+                .unwrap_or_else(|_| internal_error());
         }
         Place::There(target) => target,
         Place::Nowhere => return internal_error(),

@@ -132,13 +132,7 @@ pub(crate) async fn dispatch(
                     shard.app_names[app].clone(),
                     request_id,
                 );
-                call_replica(
-                    &shard.admissions[app],
-                    &shard.app_names[app],
-                    replica,
-                    request,
-                )
-                .await
+                call_replica(shard, app, replica, request).await
             }
             Place::There(target) => Ok(forward(
                 shard,
@@ -312,8 +306,17 @@ fn system_endpoint(shard: &ShardContext, method: &Method, path: &str) -> Option<
     )
 }
 
-/// `success`, or `503` naming the first application without a healthy replica.
+/// `success`, or `503` naming another shard that has stalled, or the first application
+/// without a healthy replica.
 fn healthz(shard: &ShardContext) -> Response {
+    if let Some((stalled, stall)) = shard.config.pulses.first_stalled_besides(shard.index) {
+        return Response::text(super::watchdog::describe_stall(
+            &shard.config,
+            stalled,
+            stall,
+        ))
+        .with_status(StatusCode::SERVICE_UNAVAILABLE);
+    }
     match shard.config.health.first_unhealthy() {
         None => Response::text("success"),
         Some(app) => Response::text(format!(

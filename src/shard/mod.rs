@@ -2,12 +2,16 @@
 //!
 //! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
 //! never `Arc` clones or locks. The only atomics on the request path are the reference counts
-//! inside `bytes` buffers, which this shard alone touches (uncontended). What it shares with
-//! other shards is the [`ServerConfig`], built before any shard starts and read through a
-//! reference — read-only but for two kinds of counters, each written by one shard and read
-//! by others: replica loads (for forwarding) and healthy-replica counts (for `/-/healthz`).
-//! Cross-thread signals are the shutdown channel and, when an application has fewer replicas
-//! than shards, the forwarding links (`forward`).
+//! inside `bytes` buffers, which this shard alone touches (uncontended), and the relaxed store
+//! with which each handler poll names its application for the stall watchdog (`running`: a
+//! plain `mov`, to a cache line no other core reads while the shard turns). What it shares
+//! with other shards is the [`ServerConfig`], built before any shard starts and read through
+//! a reference — read-only but for three kinds of cells, each written by one thread and read
+//! by others: replica loads (for forwarding), healthy-replica counts (for `/-/healthz`) and
+//! the shards' pulses (the sweeper's beats and the running application, for the `watchdog`
+//! thread; its stall verdicts, for `/-/healthz`). Cross-thread signals are the shutdown
+//! channel and, when an application has fewer replicas than shards, the forwarding links
+//! (`forward`).
 
 #[cfg(test)]
 mod allocation_tests;
@@ -22,10 +26,12 @@ pub(crate) mod forward;
 pub(crate) mod panics;
 mod replica_call;
 mod response_stream;
+pub(crate) mod running;
 #[cfg(test)]
 mod spill_tests;
 pub(crate) mod transport;
 pub(crate) mod uring;
+pub(crate) mod watchdog;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::os::fd::{OwnedFd, RawFd};
@@ -287,6 +293,8 @@ pub(crate) async fn run(
     // SAFETY: the descriptor is a bound, listening TCP socket handed over whole to this shard.
     let listener = unsafe { TcpListener::from_raw_fd(listener_fd) };
     compose::enter(&context);
+    // Until `run` ends: the watchdog then stops watching this shard.
+    let _publishing = running::Publishing::start(&context.config.pulses, context.index);
     let sweeper = glommio::spawn_local(sweep_deadlines(Rc::downgrade(&context))).detach();
     let health_checks: Vec<_> = context
         .replicas
@@ -410,7 +418,7 @@ async fn drain(context: &Rc<ShardContext>) {
 }
 
 /// The shard's deadline sweeper: every [`SWEEP_INTERVAL`], cut the reads whose deadline has
-/// passed. Ends with the shard.
+/// passed, and beat the shard's pulse for the stall watchdog. Ends with the shard.
 async fn sweep_deadlines(context: std::rc::Weak<ShardContext>) {
     let mut tick = Timer::new(SWEEP_INTERVAL);
     loop {
@@ -418,6 +426,7 @@ async fn sweep_deadlines(context: std::rc::Weak<ShardContext>) {
         let Some(context) = context.upgrade() else {
             return;
         };
+        context.config.pulses.beat(context.index);
         context.sweep_deadlines(Instant::now());
         tick.reset(SWEEP_INTERVAL);
     }

@@ -7,14 +7,16 @@
 //! response, or the panic it raised — and the turn it was admitted with is held until that
 //! response is finished, a streamed body included. Every piece of the handler's code (its
 //! call, each poll of its future and of its stream) runs inside a catch scope of `panics`, so
-//! its panics are logged at a bounded rate.
+//! its panics are logged at a bounded rate, and marks the shard's pulse with the application
+//! (`running::mark`), so that a stall names it.
 
 use std::rc::Rc;
 
 use http::StatusCode;
 
+use super::ShardContext;
 use super::panics::{self, Caught};
-use crate::deploy::admission::Admission;
+use super::running;
 use crate::deployment::Replica;
 use crate::request::Request;
 use crate::response::Response;
@@ -29,18 +31,21 @@ pub(crate) use super::panics::Panic;
 /// Calls this shard's replica: it waits for its turn first (inside the request timeout, as Ray
 /// Serve counts the time queued against it) and holds the turn until its response is
 /// finished, a stream included. A deployment may panic while making its future, or while it
-/// runs, or while its stream makes a chunk: all are caught, and logged under `app`.
+/// runs, or while its stream makes a chunk: all are caught, and logged under application
+/// `app` (its index in `ServerConfig::apps`).
 pub(crate) async fn call_replica(
-    admission: &Admission,
-    app: &Rc<str>,
+    shard: &ShardContext,
+    app: usize,
     replica: &dyn Replica,
     request: Request,
 ) -> Result<Response, Panic> {
-    let turn = match admission.admit().await {
+    let turn = match shard.admissions[app].admit().await {
         Ok(turn) => turn,
         Err(overloaded) => return Ok(overloaded),
     };
-    let future = panics::catching(app, || replica.call_boxed(request))?;
-    let response = Caught::new(app, future).await?;
-    Ok(response.map_stream(|chunks| panics::caught_stream(app.clone(), chunks, turn)))
+    let name: &Rc<str> = &shard.app_names[app];
+    running::mark(app);
+    let future = panics::catching(name, || replica.call_boxed(request))?;
+    let response = Caught::new(name, app, future).await?;
+    Ok(response.map_stream(|chunks| panics::caught_stream(name.clone(), app, chunks, turn)))
 }

@@ -220,12 +220,7 @@ async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Re
         shard.app_names[app].clone(),
         carried.request_id,
     );
-    call_replica(
-        &shard.admissions[app],
-        &shard.app_names[app],
-        replica.as_ref(),
-        request,
-    )
-    .await
-    .unwrap_or_else(|_| internal_error())
+    call_replica(shard, app, replica.as_ref(), request)
+        .await
+        .unwrap_or_else(|_| internal_error())
 }

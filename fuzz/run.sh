@@ -19,9 +19,13 @@ TARGETS="${TARGETS:-head chunked prefix params json}"
 # gets near it, even on a loaded two-core machine.
 HANG_TIMEOUT_MS="${HANG_TIMEOUT_MS:-5000}"
 
+# AFL++ is C, built with make and the C compiler (Debian's build-essential).
+for tool in make cc; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "fuzz: needs $tool (apt-get install build-essential)" >&2; exit 1; }
+done
 if ! cargo afl --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-afl"
-  cargo install --quiet --locked cargo-afl --version '^0.18'
+  cargo install --quiet --locked cargo-afl --version 0.18.2
 fi
 # Builds AFL++ once per toolchain; says so and succeeds when it is already built.
 if ! config=$(cargo afl config --build 2>&1); then

@@ -31,6 +31,12 @@ command -v callgrind_control >/dev/null || { echo "instructions.sh: needs valgri
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+# The server binds with SO_REUSEPORT: a server still on the port (an earlier run's, not yet
+# gone) would share the load unseen, and the count would cover a fraction of the requests.
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  echo "instructions.sh: something already listens on port $PORT; set PORT" >&2
+  exit 1
+fi
 RINGSERVE_IO=io_uring RINGSERVE_PORT=$PORT RINGSERVE_CORES=0-0 \
   valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" "$bench" >/dev/null 2>"$out/valgrind.txt" &
 server=$!

@@ -31,7 +31,10 @@
 //!          body framing   Content-Length | chunked | none; limits enforced; what arrived
 //!                         with the head is handed over whole, the rest pumped on demand
 //!          prefix trie    longest-prefix lookup → application id (built once, before start)
-//!          admission      a turn on the replica (max_ongoing_requests), or wait, or 503
+//!          read ahead     a body still arriving is read whole (within the shard's budget),
+//!                         unless the application streams it to the handler
+//!          admission      a turn on the replica (max_ongoing_requests), or wait (at most
+//!                         max_queue_wait), or 503
 //!          handler        Deployment::call on this shard's replica, timeout, panic → 500
 //!                         (an ingress app: matchit route → extractors → user fn), or on
 //!                         another shard's, forwarded over an SPSC channel (num_replicas)

@@ -94,9 +94,10 @@ pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Descriptors set aside for each shard's own use, not for connections: its listener, its
-/// rings (glommio's and ringserve's own), their eventfds. A shard uses 5 of them on
-/// glommio's streams and 6 on ringserve's ring (counted in `tests/descriptors.rs`); the rest
-/// is headroom for what a later version adds.
+/// rings (glommio's and ringserve's own), their eventfds, and the stall watchdog's copy of
+/// its listener. A shard used 5 of them on glommio's streams and 6 on ringserve's ring before
+/// the watchdog's copy (`tests/descriptors.rs` counts them and fails past this reserve); the
+/// rest is headroom for what a later version adds.
 pub const DESCRIPTORS_PER_SHARD_RESERVED: usize = 32;
 
 /// Descriptors set aside for the whole process, not for connections: what handlers open
@@ -204,6 +205,17 @@ const _: () = assert!(CREDIT_BATCH >= 1 && CREDIT_BATCH <= CHUNK_CREDITS);
 /// latency-critical one.
 pub const MAX_QUEUE_WAIT_DEFAULT: Duration = Duration::from_secs(60);
 
+/// The minimum data rate of a request body, in bytes per second, by default: Kestrel's
+/// `MinRequestBodyDataRate` (240 bytes/s), slow enough for any real client on any link.
+pub const BODY_MIN_BYTES_PER_SECOND_DEFAULT: usize = 240;
+
+/// How long a body may take before its minimum data rate applies, by default: Kestrel's grace
+/// period, long enough for TCP slow start and a client that reads its file as it sends.
+pub const BODY_MIN_RATE_GRACE_DEFAULT: Duration = Duration::from_secs(5);
+
+/// The bytes of bodies read ahead of admission a shard holds at most, by default (64 MiB).
+pub const BODY_READ_AHEAD_BYTES_PER_SHARD_DEFAULT: usize = 64 * 1024 * 1024;
+
 /// The limits a shard enforces on each client. All sizes in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -243,6 +255,16 @@ pub struct Limits {
     /// 5 s (Kestrel's grace period): a slow start (TCP slow start, a client reading its file)
     /// is not a slow client.
     pub body_min_rate_grace: Duration,
+    /// How many body bytes a shard's connections may hold in all for requests whose bodies are
+    /// read whole before admission (`Application::buffer_request_body`), counting each body
+    /// at its `Content-Length` (or `body_bytes_max` when chunked) from the start of its read
+    /// until its request ends. A request that finds too little left is not refused: its body
+    /// is streamed to the handler once the request has its turn, as with
+    /// `buffer_request_body(false)`. Default 64 MiB (four bodies of the default
+    /// `body_bytes_max`, thousands of ordinary JSON bodies): without it, fast uploaders could
+    /// make a shard hold `connections × body_bytes_max` bytes. nginx spills to disk past its
+    /// `client_body_buffer_size` instead; a latency engine keeps no temporary files.
+    pub body_read_ahead_bytes_per_shard_max: usize,
     /// Longest wait for the client to accept response bytes. Over it: the connection is closed.
     /// Default 30 s.
     pub send_timeout: Duration,
@@ -259,8 +281,9 @@ impl Default for Limits {
             connections_per_shard_max: CONNECTIONS_PER_SHARD_DEFAULT,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
-            body_min_bytes_per_second: 240,
-            body_min_rate_grace: Duration::from_secs(5),
+            body_min_bytes_per_second: BODY_MIN_BYTES_PER_SECOND_DEFAULT,
+            body_min_rate_grace: BODY_MIN_RATE_GRACE_DEFAULT,
+            body_read_ahead_bytes_per_shard_max: BODY_READ_AHEAD_BYTES_PER_SHARD_DEFAULT,
             send_timeout: Duration::from_secs(30),
         }
     }

@@ -2,10 +2,12 @@
 //! connection chunk by chunk — by the engine, which reads it whole before admission
 //! (`Application::buffer_request_body`, the default), or by the handler itself.
 //!
-//! Invariant: the connection reads a body only when the handler asks for its next chunk, and
-//! holds at most one chunk for it (plus its read buffer), so a large upload never has to fit
-//! in memory; every chunk is checked against the body limit and the body read timeout before
-//! the handler sees it. The [`BodyChannel`] between handler and connection is single-core
+//! Invariant: the connection reads a body only when its reader asks for the next chunk, and
+//! holds at most one chunk for it (plus its read buffer); only the engine's read ahead of
+//! admission collects a body whole, within the shard's read-ahead budget
+//! (`Limits::body_read_ahead_bytes_per_shard_max`), so a large streamed upload never has to
+//! fit in memory; every chunk is checked against the body limit, the body read timeout and
+//! the minimum data rate before its reader sees it. The [`BodyChannel`] between handler and connection is single-core
 //! (`Rc`, `RefCell`): one reader, one pump, no locks.
 
 use std::cell::RefCell;

@@ -94,7 +94,8 @@ impl std::fmt::Display for Elapsed {
 impl std::error::Error for Elapsed {}
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`] (and the future dropped)
-/// when the time passed first.
+/// when the time passed first. A duration too long for the clock (`Duration::MAX`) never
+/// passes.
 ///
 /// ```
 /// use std::time::Duration;
@@ -107,6 +108,11 @@ impl std::error::Error for Elapsed {}
 /// });
 /// ```
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    if Instant::now().checked_add(duration).is_none() {
+        // Past any clock's reach (`Duration::MAX`, say): it never expires, and no timer
+        // could be set for it.
+        return Ok(future.await);
+    }
     let expired = async {
         sleep(duration).await;
         Err(Elapsed(duration))

@@ -183,15 +183,16 @@ impl Serve {
             ));
             options.io = IoBackend::Glommio;
         }
-        // Clients past the descriptors' budget get 503s rather than accepts that fail.
-        options.limits.connections_per_shard_max = crate::shard::descriptors::fit_to_limit(
-            options.limits.connections_per_shard_max,
-            options.cores.len(),
-        );
         let routed = self.apps.len();
         let apps = with_bound_deployments(self.apps)?;
         let prefix_trie = build_routes(&apps, routed)?;
         check_replicas(&apps, &options.cores)?;
+        // Once the configuration is known good (a refused one changes no process limit):
+        // clients past the descriptors' budget get 503s rather than accepts that fail.
+        options.limits.connections_per_shard_max = crate::shard::descriptors::fit_to_limit(
+            options.limits.connections_per_shard_max,
+            options.cores.len(),
+        );
         let listeners = bind_listeners(&options)?;
         let local_addr = listeners.local_addr;
         let config = Arc::new(ServerConfig {
@@ -649,7 +650,13 @@ impl ServerHandle {
         while ended.contains(&false) {
             let left = wait.saturating_sub(started.elapsed());
             match self.exited.recv_timeout(left) {
-                Ok(index) => ended[index] = true,
+                // A shard whose thread could not be spawned reports an index past the ones
+                // that were: nothing of it is left to join.
+                Ok(index) => {
+                    if let Some(shard_ended) = ended.get_mut(index) {
+                        *shard_ended = true;
+                    }
+                }
                 Err(_) => break,
             }
         }

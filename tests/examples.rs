@@ -546,7 +546,9 @@ fn inference_computes_off_the_shard_while_the_shard_answers_pings() {
     let median = pings[pings.len() / 2];
     let slowest = *pings.last().unwrap();
     assert!(
-        median < Duration::from_millis(10) && slowest < Duration::from_millis(100),
+        // Inline, the first ping waits out most of the 200 ms pass; the slowest gets room for
+        // a loaded CI machine.
+        median < Duration::from_millis(10) && slowest < Duration::from_millis(150),
         "pings during the forward pass: median {median:?}, slowest {slowest:?} of {}",
         pings.len()
     );

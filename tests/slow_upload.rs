@@ -6,10 +6,14 @@ mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use ringserve::{Application, Deployment, Limits, Request, Response};
+
+/// Set once a `/slow` request holds its turn.
+static SLOW_HAS_ITS_TURN: AtomicBool = AtomicBool::new(false);
 
 /// Reads the whole body (`Request::body`, as a `Json` or `Bytes` extractor does) and answers
 /// with its length; `/slow` first sleeps for two seconds, holding its turn.
@@ -17,9 +21,30 @@ struct Upload;
 
 impl Deployment for Upload {
     async fn call(&self, mut request: Request) -> Response {
-        if request.path() == "/slow" {
-            ringserve::rt::sleep(Duration::from_secs(2)).await;
+        match request.path() {
+            "/slow" => {
+                SLOW_HAS_ITS_TURN.store(true, Ordering::SeqCst);
+                ringserve::rt::sleep(Duration::from_secs(2)).await;
+            }
+            "/hold" => ringserve::rt::sleep(Duration::from_millis(300)).await,
+            _ => {}
         }
+        match request.body().await {
+            Ok(body) => Response::text(format!("received {} bytes", body.len())),
+            Err(error) => Response::text(error.to_string()).with_status(error.status()),
+        }
+    }
+}
+
+/// Set once [`Called`] runs: only the read-ahead test serves it.
+static CALLED: AtomicBool = AtomicBool::new(false);
+
+/// Records that it was called, then reads the whole body.
+struct Called;
+
+impl Deployment for Called {
+    async fn call(&self, mut request: Request) -> Response {
+        CALLED.store(true, Ordering::SeqCst);
         match request.body().await {
             Ok(body) => Response::text(format!("received {} bytes", body.len())),
             Err(error) => Response::text(error.to_string()).with_status(error.status()),
@@ -212,7 +237,11 @@ fn a_request_waits_for_a_turn_no_longer_than_max_queue_wait() {
     holder
         .write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until(
+        "the slow request holds the turn",
+        Duration::from_secs(10),
+        || SLOW_HAS_ITS_TURN.load(Ordering::SeqCst),
+    );
     let started = Instant::now();
     let refused = get(addr, "/");
     let waited = started.elapsed();
@@ -243,5 +272,72 @@ fn max_queue_wait_of_zero_is_refused_before_start() {
     assert!(
         error.contains("application \"default\": max_queue_wait must be longer than zero"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_body_past_the_shards_read_ahead_budget_streams_to_the_handler_instead() {
+    // A budget of 50 bytes: a 10-byte body is read whole before the handler is called, a
+    // 100-byte one is handed to the handler while it still arrives (and still read whole).
+    let server = serve(
+        test_options().limits(Limits {
+            body_read_ahead_bytes_per_shard_max: 50,
+            ..without_min_rate()
+        }),
+        Application::new(|| Called),
+    );
+    let addr = server.local_addr();
+    let mut small = start_upload(addr, 10, b"a");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !CALLED.load(Ordering::SeqCst),
+        "a body within the budget is read before the call"
+    );
+    small.write_all(b"bcdefghij").unwrap();
+    assert_eq!(
+        read_response(&mut small, false).body_text(),
+        "received 10 bytes"
+    );
+
+    CALLED.store(false, Ordering::SeqCst);
+    let mut large = start_upload(addr, 100, b"a");
+    wait_until("the handler is called", Duration::from_secs(5), || {
+        CALLED.load(Ordering::SeqCst)
+    });
+    large.write_all(&[b'b'; 99]).unwrap();
+    assert_eq!(
+        read_response(&mut large, false).body_text(),
+        "received 100 bytes"
+    );
+}
+
+#[test]
+fn limits_too_long_for_the_clock_never_expire() {
+    // `Duration::MAX` as "no limit": nothing may overflow the clock and stop the shard.
+    let server = serve(
+        test_options().limits(Limits {
+            body_read_timeout: Duration::MAX,
+            body_min_rate_grace: Duration::MAX,
+            ..Limits::default()
+        }),
+        Application::new(|| Upload)
+            .max_ongoing_requests(1)
+            .max_queue_wait(Duration::MAX),
+    );
+    let addr = server.local_addr();
+    let mut holder = connect(addr);
+    holder
+        .write_all(b"GET /hold HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut upload = start_upload(addr, 10, b"01234");
+    std::thread::sleep(Duration::from_millis(100));
+    upload.write_all(b"56789").unwrap();
+    assert_eq!(
+        read_response(&mut holder, false).body_text(),
+        "received 0 bytes"
+    );
+    assert_eq!(
+        read_response(&mut upload, false).body_text(),
+        "received 10 bytes"
     );
 }

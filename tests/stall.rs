@@ -164,7 +164,7 @@ fn new_connections_are_answered_by_the_other_shard_while_one_stalls() {
     let spinning_on = Arc::new(Mutex::new(None));
     let server = start_two_shards(&spinning_on);
     let addr = server.local_addr();
-    let spin_for = Duration::from_secs(2);
+    let spin_for = Duration::from_secs(4);
     let (spinner, stalled, began) = spin(&server, &spinning_on, spin_for.as_millis() as u64);
     let other = if stalled == "0" { "1" } else { "0" };
     std::thread::sleep(NOTICED_AFTER.saturating_sub(began.elapsed()));

@@ -174,6 +174,12 @@ impl Application {
     /// refuses a request before its upload is sent (`Expect: 100-continue`). Its request holds
     /// a turn while the body arrives, bounded by
     /// [`Limits::body_min_bytes_per_second`](crate::Limits::body_min_bytes_per_second).
+    ///
+    /// What a shard reads ahead is bounded in all by
+    /// [`Limits::body_read_ahead_bytes_per_shard_max`](crate::Limits::body_read_ahead_bytes_per_shard_max):
+    /// past it, a request's body streams as with `false`. A call through a
+    /// [`DeploymentHandle`](crate::DeploymentHandle) hands the deployment its request as the
+    /// caller made it: its body is not read ahead.
     pub fn buffer_request_body(mut self, buffer: bool) -> Self {
         self.buffer_request_body = buffer;
         self

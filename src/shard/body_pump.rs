@@ -1,7 +1,8 @@
-//! Reading the rest of a request body from the socket, one chunk each time the handler asks.
+//! Reading the rest of a request body from the socket, one chunk each time its reader asks:
+//! the handler, or the engine reading the body whole before admission (`dispatch`).
 //!
-//! Invariant: the pump reads only on demand and holds at most one chunk for the handler, so an
-//! upload is never buffered whole; it stops exactly at the body's end (Content-Length bytes,
+//! Invariant: the pump reads only on demand and holds at most one chunk for its reader, so
+//! the pump itself never buffers an upload whole; it stops exactly at the body's end (Content-Length bytes,
 //! or the chunked body's last chunk and trailers), leaving a pipelined next request in the
 //! read buffer; every chunk passes the body limit, the body read timeout, and the minimum data
 //! rate — all three folded into the deadline of each read, so no timer runs beside it.
@@ -18,7 +19,7 @@ use super::transport::Transport;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode::CONTINUE;
 use crate::http1::reject::ParseError;
-use crate::limits::Limits;
+use crate::limits::{Limits, RING_WAIT_MAX};
 use crate::request_body::{Body, BodyChannel, BodyError, Demand};
 
 /// Why the pump stopped before the body's end.
@@ -127,11 +128,17 @@ impl BodyPump {
         if limits.body_min_bytes_per_second > 0 {
             let earned_nanos = u128::from(self.received) * 1_000_000_000
                 / limits.body_min_bytes_per_second as u128;
-            let earned = limits.body_min_rate_grace
-                + Duration::from_nanos(u64::try_from(earned_nanos).unwrap_or(u64::MAX));
+            let earned = limits
+                .body_min_rate_grace
+                .saturating_add(Duration::from_nanos(
+                    u64::try_from(earned_nanos).unwrap_or(u64::MAX),
+                ));
             allowed = allowed.min(earned.saturating_sub(self.waited));
         }
-        started + allowed
+        // A limit too long for the clock (`Duration::MAX`) waits as long as a ring wait may.
+        started
+            .checked_add(allowed)
+            .unwrap_or_else(|| started + RING_WAIT_MAX)
     }
 
     /// `count` bytes of the body arrived, ending the wait that began at `piece_started`.

@@ -19,9 +19,11 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::ShardContext;
 use super::forward::Carried;
+use super::read_ahead::Reservation;
 pub(crate) use super::replica_call::{call_replica, internal_error};
 use crate::config::ServerConfig;
 use crate::deployment::Replica;
+use crate::http1::body::BodyFraming;
 use crate::http1::head::{RequestHead, TimeoutOverride};
 use crate::limits::REQUEST_ID_BYTES_MAX;
 use crate::request::{Request, RequestId};
@@ -112,15 +114,16 @@ pub(crate) async fn dispatch(
     let route_offset = root_len + found.prefix_len;
     let call = async {
         // A body still arriving is read whole before the request asks for a turn, so a slow
-        // upload holds its connection, never a turn of the replica.
-        let body = match body {
+        // upload holds its connection, never a turn of the replica — while the shard's
+        // read-ahead budget has room for it; its share is held until the call ends.
+        let (body, _read_ahead) = match body {
             Body::Streaming(_) if config.apps[app].buffers_request_body() => {
-                match whole_body(body).await {
-                    Ok(bytes) => Body::Full(bytes),
+                match read_ahead(shard, &head, body).await {
+                    Ok(read) => read,
                     Err(error) => return Ok(body_error(error)),
                 }
             }
-            body => body,
+            body => (body, None),
         };
         match place(shard, app, matches!(body, Body::Full(_))) {
             Place::Here(replica) => {
@@ -246,6 +249,28 @@ pub(crate) async fn forward(
         Err(error) => return body_error(error),
     };
     forwarder.call(target, app, carried).await
+}
+
+/// A body still arriving, read whole if the shard's read-ahead budget has room for it at its
+/// declared length (at `body_bytes_max` when chunked), with that room; otherwise left to
+/// stream to the handler once the request has its turn.
+async fn read_ahead<'a>(
+    shard: &'a ShardContext,
+    head: &RequestHead,
+    body: Body,
+) -> Result<(Body, Option<Reservation<'a>>), crate::BodyError> {
+    let limits = &shard.config.options.limits;
+    let declared = match head.framing {
+        BodyFraming::Length(length) => usize::try_from(length).unwrap_or(usize::MAX),
+        BodyFraming::Chunked | BodyFraming::None => limits.body_bytes_max,
+    };
+    match shard
+        .read_ahead
+        .reserve(declared.min(limits.body_bytes_max))
+    {
+        Some(room) => Ok((Body::Full(whole_body(body).await?), Some(room))),
+        None => Ok((body, None)),
+    }
 }
 
 /// The whole body: at once when it came with the head, else read to its end (within the body

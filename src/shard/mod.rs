@@ -24,6 +24,7 @@ pub(crate) mod descriptors;
 mod dispatch;
 pub(crate) mod forward;
 pub(crate) mod panics;
+mod read_ahead;
 mod replica_call;
 mod response_stream;
 pub(crate) mod running;
@@ -93,6 +94,8 @@ pub(crate) struct ShardContext {
     pub(crate) request_ids: RequestIdGenerator,
     /// Set once shutdown begins: finish in-flight requests, then close.
     pub(crate) draining: Cell<bool>,
+    /// What request bodies read whole ahead of admission may hold in all.
+    pub(crate) read_ahead: read_ahead::ReadAhead,
     connections: RefCell<Slab<ConnectionEntry>>,
 }
 
@@ -159,6 +162,9 @@ impl ShardContext {
             .collect();
         Ok(ShardContext {
             index,
+            read_ahead: read_ahead::ReadAhead::new(
+                config.options.limits.body_read_ahead_bytes_per_shard_max,
+            ),
             admissions,
             routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,

@@ -345,8 +345,9 @@ fn an_idle_shard_woken_for_nothing_sleeps_again() {
     // runnable — here a foreign thread waking a task that has already finished — consumed the
     // executor's eventfd read, and the next sleep, finding it uninstalled, returned at once
     // instead of sleeping, turn after turn (the read is installed again only where tasks
-    // run): the shard burned its core until a timer woke a task, 600 to 1,000 ms of CPU in
-    // this second. Asleep as it should be, it uses a few milliseconds.
+    // run): the shard burned its core until a timer woke a task — 360 to 390 ms of CPU in
+    // this second on a loaded 2-core machine, up to the whole second on an idle one (as the
+    // issue measured). Asleep as it should be, it uses under a millisecond.
     const IDLE: Duration = Duration::from_secs(1);
     const CPU_MAX: Duration = Duration::from_millis(50);
     let (wakers, waker) = std::sync::mpsc::channel::<std::task::Waker>();

@@ -98,6 +98,11 @@ pub fn parse_head_resumable(
 ) -> Result<Option<RequestHead>, ParseError> {
     let from = (*scanned).min(buf.len());
     *scanned = buf.len();
+    if from == buf.len() {
+        // No new bytes (the empty buffer after each request, most often): what was there
+        // before had no answer, and still has none.
+        return Ok(None);
+    }
     if !buf[from..].contains(&b'\n') {
         return match first_refused_byte(buf, from, limits) {
             Some((_, error)) => Err(error),
@@ -149,9 +154,13 @@ fn shortest_decided_prefix(
 }
 
 /// Whether the request line of `complete_lines` (if it has one) ends within the target limit
-/// plus the line's overhead, as [`first_refused_byte`] requires of it.
+/// plus the line's overhead, as [`first_refused_byte`] requires of it. A head no longer than
+/// that holds its request line within it, unscanned: the common case costs one comparison.
 fn request_line_fits(complete_lines: &[u8], limits: &Limits) -> bool {
     let request_line_max = limits.uri_bytes_max + REQUEST_LINE_OVERHEAD_BYTES;
+    if complete_lines.len() <= request_line_max {
+        return true;
+    }
     let rest = &complete_lines[leading_empty_lines(complete_lines)..];
     rest.is_empty() || rest[..rest.len().min(request_line_max + 1)].contains(&b'\n')
 }

@@ -6,13 +6,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use ringserve::rt::{Bytes, stream};
 use ringserve::{Application, Deployment, Request, Response, Serve};
-use tracing_subscriber::fmt::MakeWriter;
 
 /// Panics on every request, always at the same line.
 struct AlwaysPanics;
@@ -34,35 +33,6 @@ impl Deployment for PanicsMidStream {
                 _ => panic!("an expected stream bug"),
             }
         }))
-    }
-}
-
-/// Everything the subscriber writes, one formatted event per line group.
-#[derive(Clone, Default)]
-struct Written(Arc<Mutex<Vec<u8>>>);
-
-impl Written {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Written {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Written {
-    type Writer = Written;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 

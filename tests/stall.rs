@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ringserve::{Application, Cores, Deployment, Request, Response, Serve, ServerHandle};
-use tracing_subscriber::fmt::MakeWriter;
 
 /// The threshold the tests set: short, so that the stall is noticed early in the spin, and
 /// still four sweeper beats (the shortest accepted).
@@ -49,40 +48,6 @@ struct WhichShard;
 impl Deployment for WhichShard {
     async fn call(&self, _request: Request) -> Response {
         Response::text(current_shard())
-    }
-}
-
-/// Everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Written(Arc<Mutex<Vec<u8>>>);
-
-impl Written {
-    /// What was written after the first `from` bytes.
-    fn text_from(&self, from: usize) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()[from..]).into_owned()
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
-
-impl std::io::Write for Written {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Written {
-    type Writer = Written;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 

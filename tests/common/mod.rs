@@ -4,12 +4,14 @@
 #![allow(dead_code, unused_imports)]
 
 mod handlers;
+mod log;
 mod ports;
 mod process;
 mod responses;
 mod tools;
 
 pub use handlers::{Handler, create_item, item, paced, read_item, ready};
+pub use log::Written;
 pub use ports::{assert_refused, free_port, fresh_port, wait_listening};
 pub use process::{rings_open, wait_until};
 pub use responses::{

@@ -47,14 +47,7 @@ fn panic_lines(log: &str) -> Vec<&str> {
 fn a_handler_that_always_panics_is_logged_once_per_application_and_place() {
     // SAFETY: set before any other thread of this test binary starts; the one test in it.
     unsafe { std::env::set_var("RUST_BACKTRACE", "1") };
-    let written = Written::default();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(written.clone())
-            .with_ansi(false)
-            .finish(),
-    )
-    .expect("the only subscriber of this test binary");
+    let written = Written::install_global();
     let hook_calls = Arc::new(AtomicUsize::new(0));
     let counted = hook_calls.clone();
     std::panic::set_hook(Box::new(move |_| {

@@ -57,19 +57,7 @@ impl Deployment for WhichShard {
 fn log_and_turn() -> (Written, usize, std::sync::MutexGuard<'static, ()>) {
     static LOG: OnceLock<Written> = OnceLock::new();
     static TURN: Mutex<()> = Mutex::new(());
-    let written = LOG
-        .get_or_init(|| {
-            let written = Written::default();
-            tracing::subscriber::set_global_default(
-                tracing_subscriber::fmt()
-                    .with_writer(written.clone())
-                    .with_ansi(false)
-                    .finish(),
-            )
-            .expect("the only subscriber of this test binary");
-            written
-        })
-        .clone();
+    let written = LOG.get_or_init(Written::install_global).clone();
     let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let from = written.len();
     (written, from, turn)

@@ -9,6 +9,20 @@ use tracing_subscriber::fmt::MakeWriter;
 pub struct Written(Arc<Mutex<Vec<u8>>>);
 
 impl Written {
+    /// A log that this test binary's `tracing` events (from every thread) are written to, as
+    /// its process-wide subscriber; panics if the binary already has one.
+    pub fn install_global() -> Written {
+        let written = Written::default();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_writer(written.clone())
+                .with_ansi(false)
+                .finish(),
+        )
+        .expect("the only subscriber of this test binary");
+        written
+    }
+
     /// All of it.
     pub fn text(&self) -> String {
         self.text_from(0)

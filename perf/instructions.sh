@@ -12,7 +12,7 @@
 #   CONNECTIONS=1 REQUESTS=5000 perf/instructions.sh
 #
 # Settings (environment): CONNECTIONS (64), REQUESTS (20000, measured), WARMUP (2000), PORT
-# (8096), BUILD=0 to use the release binaries already built, BENCH (the server binary; default
+# (8096), KEEP (a directory to keep the dump in, for callgrind_annotate), BUILD=0 to use the release binaries already built, BENCH (the server binary; default
 # this checkout's release build of examples/bench.rs). Under valgrind the server runs some
 # fifty times slower; a run takes about a minute.
 set -euo pipefail
@@ -30,6 +30,8 @@ loadgen=$root/perf/target/release/loadgen
 command -v callgrind_control >/dev/null || { echo "instructions.sh: needs valgrind" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# KEEP=<dir>: keep callgrind's dump there, for `callgrind_annotate` (per-function counts).
+KEEP=${KEEP:-}
 
 # The server binds with SO_REUSEPORT: a server still on the port (an earlier run's, not yet
 # gone) would share the load unseen, and the count would cover a fraction of the requests.
@@ -49,7 +51,12 @@ load "$WARMUP"
 callgrind_control --zero "$server" >/dev/null 2>&1
 load "$REQUESTS"
 callgrind_control --dump "$server" >/dev/null 2>&1
+# The counts are dumped: stop the server. Under valgrind a SIGINT is sometimes never
+# delivered to the server's signal thread (its shard sleeps in io_uring_enter, which valgrind
+# does not interrupt); the dump is already written, so after 10 s it is killed.
 kill -INT "$server"
+for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 python3 - "$out" "$REQUESTS" "$CONNECTIONS" <<'PY'
 import glob, json, sys
@@ -62,3 +69,4 @@ total = next(int(line.split()[1]) for line in open(dump) if line.startswith(("su
 print(f"{total / requests:.0f} instructions per request "
       f"({total} over {requests} requests on {connections} connections)")
 PY
+if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$out"/callgrind.*.1 "$KEEP/callgrind.out"; fi

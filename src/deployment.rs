@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::pooled::{PooledFuture, pin_future};
 use crate::{Request, Response};
 
 /// A request handler, like Ray Serve's `@serve.deployment` class with its `__call__`.
@@ -33,21 +34,22 @@ pub trait Deployment: 'static {
         std::future::ready(Ok(()))
     }
 
-    /// [`Deployment::call`] with its future boxed, as the shard stores it. Deployments whose
-    /// future is already boxed (the ingress's routes) return it as it is, so a request costs
-    /// one allocation, not two.
+    /// [`Deployment::call`] with its future boxed, as the shard stores it — in a block the
+    /// shard's thread keeps for the next request (`pooled`), so a request allocates nothing.
+    /// Deployments whose future is already boxed (the ingress's routes) return it as it is.
     #[doc(hidden)]
-    fn call_boxed(&self, request: Request) -> Pin<Box<dyn Future<Output = Response> + '_>>
+    fn call_boxed(&self, request: Request) -> PooledFuture<'_, Response>
     where
         Self: Sized,
     {
-        Box::pin(self.call(request))
+        pin_future(self.call(request))
     }
 }
 
 /// The future a replica returns, boxed so that applications of different types can share a
-/// route table (one allocation per request; `shard::allocation_tests` counts it).
-pub(crate) type ReplicaFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
+/// route table; pooled, so boxing it allocates nothing per request
+/// (`shard::allocation_tests` counts it).
+pub(crate) type ReplicaFuture<'a> = PooledFuture<'a, Response>;
 
 /// A health check's future, boxed like a call's.
 pub(crate) type HealthFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;

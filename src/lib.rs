@@ -52,7 +52,7 @@
 //! serve                  Serve builder: validation, prefix trie, listeners, shards, ServerHandle
 //! shard/                 per core: accept loop and deadline sweeper, connection loop, body pump,
 //!                        response streaming, transport (shard::uring, or glommio's streams),
-//!                        dispatch, forwarding to other shards, handle calls, date cache
+//!                        spare connection buffers, dispatch, forwarding to other shards, handle calls, date cache
 //! config                 ServerConfig: what every shard shares, read-only, built by serve
 //! deploy/                Application, DeploymentHandle, admission, health, published loads
 //! ingress/               FastAPI-style routing: Router, extractors, validation errors, OpenAPI
@@ -61,8 +61,9 @@
 //! request, request_builder, request_body, request_id, response, body, sse, extensions
 //!                        what handlers receive and answer
 //! http1/                 the codec, no socket I/O: head, parse, body framing, encode, rejections
-//! prefix, options, limits, error, rt
-//!                        plain data and the runtime facade, below everything
+//! prefix, options, limits, error, rt, pooled
+//!                        plain data, the runtime facade, and the per-thread boxes that hold
+//!                        per-request futures without allocating, below everything
 //! ```
 //!
 //! A handler's crate names `ringserve` only: [`rt`] is the runtime it needs (timers, tasks,
@@ -85,6 +86,7 @@ pub mod ingress;
 pub mod limits;
 pub mod middleware;
 mod options;
+mod pooled;
 pub mod prefix;
 mod request;
 mod request_body;
@@ -104,6 +106,8 @@ pub use extensions::Extensions;
 pub use http1::reject::ParseError;
 pub use limits::Limits;
 pub use options::{Cores, HttpOptions, IoBackend};
+#[doc(hidden)]
+pub use pooled::{PooledBox, PooledFuture};
 pub use request::Request;
 pub use request_body::{BodyError, BodyStream};
 pub use request_builder::RequestBuilder;

@@ -31,6 +31,21 @@ pub const READ_CHUNK_BYTES: usize = 8 * 1024;
 /// or response) swaps it for a fresh small one, so idle connections do not keep peak memory.
 pub const IDLE_BUFFER_BYTES_MAX: usize = 64 * 1024;
 
+/// Free memory a shard keeps per size class of the blocks it boxes per-request futures in
+/// (`pooled`): enough for the answers in progress of a few hundred connections at once, so a
+/// busy shard boxes without allocating, and a bound on what a burst leaves behind.
+pub const POOLED_BYTES_PER_CLASS_MAX: usize = 1024 * 1024;
+
+/// Spare read and write buffers a shard keeps for its connections: an idle connection gives
+/// its buffers back and takes two again when its next request arrives, so a busy shard reuses
+/// them instead of allocating, and memory after a burst is bounded (1 MiB of 8 KiB buffers).
+pub const POOLED_CONNECTION_BUFFERS_MAX: usize = 128;
+
+/// A shard whose open connections reached this many and then fell to a quarter of it gives
+/// its free heap memory back to the system (`shard::memory`). Below it, what the connections
+/// leave is too little to be worth a pass over the heap.
+pub const MEMORY_TRIM_CONNECTIONS_MIN: usize = 1024;
+
 /// The smallest `head_bytes_max` accepted: a request line and a `Host` header must fit.
 pub const HEAD_BYTES_FLOOR: usize = 64;
 
@@ -122,6 +137,16 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
 /// full submission queue is submitted at once, so this bounds the entries per system call,
 /// not the operations in flight.
 pub const RING_ENTRIES: u32 = 1024;
+
+/// Buffers in a shard's provided-buffer ring, from which an idle connection's receive takes
+/// one only when bytes arrive (and gives it back once they are copied out): as many requests
+/// as may land in one turn of the shard before it copies them. Past that, a receive fails
+/// with `ENOBUFS` and is made again into the connection's own buffer. A power of two.
+pub const PROVIDED_BUFFERS: usize = 128;
+
+/// Bytes of one provided buffer: a request head of this size arrives in one receive; the rest
+/// of a larger one is read into the connection's own buffer.
+pub const PROVIDED_BUFFER_BYTES: usize = 4096;
 
 /// Operation slots a shard's ring makes up front: as many as a shard's connections typically
 /// have in flight, so the slab rarely grows under load.

@@ -4,10 +4,12 @@
 //! A counting global allocator counts only on threads marked as shard threads (the replica
 //! factory marks its thread when the shard builds it), so the test client's own allocations
 //! do not count. The engine's own count is asserted exactly by the unit test
-//! `shard::allocation_tests` (an in-memory transport, so nothing depends on timing); here the
-//! glommio reactor adds its allocations each time a read has to wait for the socket (an
-//! operation record and a one-byte peek buffer), so the bound is looser: requests are sent in
-//! pipelined batches and the total must stay under 1.5 per request.
+//! `shard::allocation_tests` (an in-memory transport, so nothing depends on timing). Here the
+//! reactor's share is counted too: on the io_uring data path (the default) a wait for the
+//! socket allocates nothing either, so a request costs none; on glommio's streams
+//! (`RINGSERVE_IO=glommio`) its reactor allocates each time a read has to wait (an I/O source
+//! record, a preemption timer's), so requests are sent in pipelined batches and that path's
+//! bound is looser.
 
 mod common;
 
@@ -75,7 +77,7 @@ fn round_trips(stream: &mut std::net::TcpStream, batches: usize, response_len: u
 }
 
 #[test]
-fn keep_alive_get_with_static_body_allocates_about_once_per_request() {
+fn keep_alive_get_with_static_body_allocates_nothing_per_request() {
     let server = common::start_app(Application::new(|| {
         IS_SHARD.with(|flag| flag.set(true));
         StaticHello
@@ -93,9 +95,20 @@ fn keep_alive_get_with_static_body_allocates_about_once_per_request() {
     let requests = (batches * BATCH) as f64;
     let per_request = allocations as f64 / requests;
     println!("{allocations} allocations for {requests} requests: {per_request:.3} per request");
-    // One is the boxed handler future (`Replica::call_boxed`); the rest are glommio's, per wait.
-    assert!(
-        (1.0..1.5).contains(&per_request),
-        "expected 1 to 1.5 allocations per request, measured {per_request:.3}"
-    );
+    if std::env::var("RINGSERVE_IO").as_deref() == Ok("glommio") {
+        // The handler's future is pooled; what is left is glommio's reactor, per wait.
+        assert!(
+            per_request < 0.5,
+            "expected under 0.5 allocations per request, measured {per_request:.3}"
+        );
+    } else {
+        // Nothing per request and nothing per wait (a timer turn once allocated a node, before
+        // vendored glommio's patch 8). What is left comes with time, not requests: glommio
+        // arms its preemption timer afresh each time it fires (a source record, a
+        // cancellation), a few times in a run this long.
+        assert!(
+            per_request < 0.001,
+            "expected no allocation per request, measured {per_request:.4} ({allocations})"
+        );
+    }
 }

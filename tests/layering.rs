@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 /// layer or its own (as long as no cycle forms), never one above. Keep in step with the
 /// "Layers" section of `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
-    &["limits", "error", "options", "rt", "prefix", "http1"],
+    &[
+        "limits", "error", "options", "rt", "prefix", "http1", "pooled",
+    ],
     &["extensions", "body", "request_id"],
     &["response", "request_body", "sse"],
     &["request", "request_builder"],

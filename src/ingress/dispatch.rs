@@ -10,7 +10,6 @@
 
 use std::cell::OnceCell;
 use std::future::{Future, ready};
-use std::pin::Pin;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
@@ -21,6 +20,7 @@ use super::extract::PathParams;
 use super::handler::RouteFuture;
 use super::openapi::{DocumentBuilder, OperationDoc};
 use super::route::{Route, RouteError, RouteSpec};
+use crate::pooled::{PooledFuture, pin_future};
 use crate::{Deployment, Request, Response};
 
 /// Where the OpenAPI document is served, relative to the application's prefix.
@@ -175,10 +175,10 @@ impl<S: 'static> Ingress<S> {
     fn serve(&self, request: Request) -> RouteFuture<'_> {
         let path = request.route_path();
         let Ok(matched) = self.paths.at(path) else {
-            return Box::pin(ready(self.not_found(&request)));
+            return pin_future(ready(self.not_found(&request)));
         };
         let Some(entry) = self.entries.get(*matched.value) else {
-            return Box::pin(ready(self.not_found(&request)));
+            return pin_future(ready(self.not_found(&request)));
         };
         let mut params = PathParams::new(&entry.param_names);
         let path_start = path.as_ptr() as usize;
@@ -188,7 +188,7 @@ impl<S: 'static> Ingress<S> {
             let start = (value.as_ptr() as usize).checked_sub(path_start);
             match start.filter(|start| start + value.len() <= path.len()) {
                 Some(start) => params.push(start..start + value.len()),
-                None => return Box::pin(ready(self.not_found(&request))),
+                None => return pin_future(ready(self.not_found(&request))),
             }
         }
         // matchit yields one value per parameter of the template it matched.
@@ -210,7 +210,7 @@ impl<S: 'static> Ingress<S> {
                     });
                 match route {
                     Some((_, route)) => route.call(request, params, &self.state),
-                    None => Box::pin(ready(method_not_allowed(method, &entry.allow))),
+                    None => pin_future(ready(method_not_allowed(method, &entry.allow))),
                 }
             }
             Target::OpenApi if is_read(method) => {
@@ -223,13 +223,13 @@ impl<S: 'static> Ingress<S> {
                         )
                     })
                     .clone();
-                Box::pin(ready(
+                pin_future(ready(
                     Response::new(StatusCode::OK)
                         .with_header(header::CONTENT_TYPE, APPLICATION_JSON)
                         .with_body(body),
                 ))
             }
-            Target::Docs if is_read(method) => Box::pin(ready(
+            Target::Docs if is_read(method) => pin_future(ready(
                 Response::new(StatusCode::OK)
                     .with_header(
                         header::CONTENT_TYPE,
@@ -238,7 +238,7 @@ impl<S: 'static> Ingress<S> {
                     .with_body(self.docs_html.clone()),
             )),
             Target::OpenApi | Target::Docs => {
-                Box::pin(ready(method_not_allowed(method, &entry.allow)))
+                pin_future(ready(method_not_allowed(method, &entry.allow)))
             }
         }
     }
@@ -273,7 +273,7 @@ impl<S: 'static> Deployment for Ingress<S> {
         self.serve(request)
     }
 
-    fn call_boxed(&self, request: Request) -> Pin<Box<dyn Future<Output = Response> + '_>> {
+    fn call_boxed(&self, request: Request) -> PooledFuture<'_, Response> {
         self.serve(request)
     }
 }

@@ -6,15 +6,16 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 
 use super::extract::{FromRequest, FromRequestParts, PathParams, Rejections, RequestParts};
 use super::openapi::OperationDoc;
 use super::respond::IntoResponse;
+use crate::pooled::{PooledFuture, pin_future};
 use crate::{Request, Response};
 
-/// A future a route returns, boxed so that routes of different handler types share one table.
-pub(crate) type RouteFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
+/// A future a route returns, boxed so that routes of different handler types share one table
+/// (in a pooled block: no allocation per request).
+pub(crate) type RouteFuture<'a> = PooledFuture<'a, Response>;
 
 /// An async function usable as a route handler: up to eight arguments, each an extractor
 /// ([`FromRequestParts`], the last may be a [`FromRequest`] that reads the body), returning
@@ -169,6 +170,6 @@ where
         state: &'a S,
         rejections: Rejections,
     ) -> RouteFuture<'a> {
-        Box::pin(self.handler.call(request, params, state, rejections))
+        pin_future(self.handler.call(request, params, state, rejections))
     }
 }

@@ -8,8 +8,6 @@
 //! from all of them and answered together, as FastAPI does.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use http::Method;
@@ -18,13 +16,12 @@ use super::extract::{FromRequestParts, PathParams, Rejection, Rejections, Reques
 use super::guard::Guard;
 use super::handler::{ErasedHandler, RouteFuture};
 use super::openapi::OperationDoc;
+use crate::pooled::{PooledFuture, pin_future};
 use crate::{Request, Response};
 
 /// Runs a dependency attached to a group of routes, keeping only whether it passed.
 pub(crate) type DependencyFn<S> =
-    for<'a> fn(
-        &'a RequestParts<'a, S>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + 'a>>;
+    for<'a> fn(&'a RequestParts<'a, S>) -> PooledFuture<'a, Result<(), Rejection>>;
 
 /// A dependency attached to a router: an extractor type (how to run it, how it documents
 /// itself), or a guard value that checks credentials.
@@ -60,12 +57,12 @@ impl<S> Dependency<S> {
 /// Runs the extractor `D` as a dependency: its value is dropped, its rejection kept.
 pub(crate) fn run_dependency<'a, D, S>(
     parts: &'a RequestParts<'a, S>,
-) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + 'a>>
+) -> PooledFuture<'a, Result<(), Rejection>>
 where
     D: FromRequestParts<S> + 'static,
     S: 'static,
 {
-    Box::pin(async move { D::from_request_parts(parts).await.map(drop) })
+    pin_future(async move { D::from_request_parts(parts).await.map(drop) })
 }
 
 /// A route as written: method, template, handler, and the dependencies of the groups it is in.
@@ -95,7 +92,7 @@ impl<S> Route<S> {
         if self.dependencies.is_empty() {
             return self.handler.call(request, params, state, rejections);
         }
-        Box::pin(self.call_with_dependencies(request, params, state, rejections))
+        pin_future(self.call_with_dependencies(request, params, state, rejections))
     }
 
     async fn call_with_dependencies<'a>(

@@ -98,7 +98,7 @@ impl<M: Middleware> Replica for Layered<M> {
     }
 
     fn call_boxed(&self, request: Request) -> ReplicaFuture<'_> {
-        Box::pin(self.middleware.call(
+        crate::pooled::pin_future(self.middleware.call(
             request,
             Next {
                 inner: &*self.inner,

@@ -44,6 +44,7 @@ use crate::http1::head::RequestHead;
 use crate::http1::parse::{parse_head_resumable, starts_a_head_request};
 use crate::http1::reject::ParseError;
 use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, WRITE_FLUSH_BYTES};
+use crate::pooled::PooledBox;
 use crate::request::RequestId;
 use crate::request_body::Body;
 use crate::response::{Response, ResponseHeaders};
@@ -86,6 +87,10 @@ enum Next {
     Refuse { error: ParseError, is_head: bool },
     /// The peer is gone or misbehaved at the socket level: drop without another write.
     Abort,
+    /// An idle connection ended — its client closed it, its keep-alive ran out, or a drain
+    /// shut it: there is nothing to write and nothing to linger for, so it is dropped (a FIN)
+    /// without taking a buffer again.
+    Ended,
 }
 
 /// The connection loop's state between requests, after hyper's `Reading`/`Writing`: where
@@ -183,9 +188,10 @@ impl<T: Transport> Connection<T> {
                 match parse_head_resumable(&self.io.read_buf, &mut state.head_scanned, limits) {
                     Ok(Some(head)) => {
                         state.head_parsed();
-                        // Awaited here, not in a helper: a future is moved whole each time
-                        // it is awaited, and this one holds the handler's.
-                        match self.answer(head).await {
+                        // Boxed in a block the shard keeps for the next answer: the answer
+                        // in progress (the handler's call, its body, a streamed response) is
+                        // most of a connection's state, and an idle connection holds none of it.
+                        match PooledBox::pin_with(|| self.answer(head)).await {
                             Next::Continue => self.batch_answer(&mut state).await,
                             next => next,
                         }
@@ -200,7 +206,7 @@ impl<T: Transport> Connection<T> {
                 Next::Continue => {}
                 Next::Close => return self.close().await,
                 Next::Refuse { error, is_head } => return self.refuse(error, is_head).await,
-                Next::Abort => return,
+                Next::Abort | Next::Ended => return,
             }
         }
     }
@@ -246,11 +252,8 @@ impl<T: Transport> Connection<T> {
             state.buffer_discarded();
         }
         let idle = self.io.read_buf.is_empty();
-        if idle {
-            if self.io.shard.draining.get() {
-                return Next::Close;
-            }
-            self.io.shrink_buffers();
+        if idle && self.io.shard.draining.get() {
+            return Next::Close;
         }
         let options = &self.io.shard.config.options;
         let deadline = state.read_deadline(
@@ -263,9 +266,14 @@ impl<T: Transport> Connection<T> {
             "encoded answers are written before a wait for input"
         );
         self.io.set_idle(idle);
-        let read = self.io.read(Some(deadline)).await;
+        let read = if idle {
+            self.io.read_idle(deadline).await
+        } else {
+            self.io.read(Some(deadline)).await
+        };
         self.io.set_idle(false);
         match read {
+            Ok(0) if idle => Next::Ended,
             Ok(0) => Next::Close,
             Ok(_) => Next::Continue,
             // An idle connection that times out just closes (RFC 9112 §9.8); a half-sent head
@@ -274,7 +282,7 @@ impl<T: Transport> Connection<T> {
                 error: ParseError::ReadTimeout,
                 is_head: starts_a_head_request(&self.io.read_buf),
             },
-            Err(_) if idle => Next::Close,
+            Err(_) if idle => Next::Ended,
             Err(_) => Next::Abort,
         }
     }

@@ -2,7 +2,9 @@
 //! pump and a streamed response all go through, below all three.
 //!
 //! Invariant: the read and write buffers are handed to the transport by value and taken back
-//! with the result, so nothing borrows them across an await; a read with a deadline has it
+//! with the result, so nothing borrows them across an await; while the connection waits idle
+//! it holds neither (they are the shard's, `buffers`), and it takes two when bytes arrive;
+//! a read with a deadline has it
 //! registered with the shard's sweeper exactly while the read runs — disarmed when the read
 //! ends, and also when the read's future is dropped mid-read — so no stale deadline cuts a
 //! later read.
@@ -16,7 +18,6 @@ use glommio::timer::Timer;
 
 use super::ShardContext;
 use super::transport::Transport;
-use crate::limits::{IDLE_BUFFER_BYTES_MAX, READ_CHUNK_BYTES};
 
 /// One connection's socket, its buffers, and what times its reads and waits.
 pub(super) struct ConnectionIo<T: Transport> {
@@ -37,8 +38,9 @@ impl<T: Transport> ConnectionIo<T> {
             transport,
             shard,
             key,
-            read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-            write_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            // Taken from the shard's spares by the first read (a connection starts idle).
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             request_timer: None,
         }
     }
@@ -50,20 +52,34 @@ impl<T: Transport> ConnectionIo<T> {
         }
     }
 
-    /// Gives back the memory a large request or response grew the buffers to, so an idle
-    /// connection holds only its working size.
-    pub(super) fn shrink_buffers(&mut self) {
-        if self.read_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
-            self.read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-        }
-        if self.write_buf.capacity() > IDLE_BUFFER_BYTES_MAX {
-            self.write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-        }
+    /// Gives both buffers back to the shard: the connection waits idle holding neither (one
+    /// grown large by a big request or response is freed, not kept).
+    fn release_buffers(&mut self) {
         debug_assert!(
-            self.read_buf.capacity() <= IDLE_BUFFER_BYTES_MAX
-                && self.write_buf.capacity() <= IDLE_BUFFER_BYTES_MAX,
-            "an idle connection holds only its working buffers"
+            self.read_buf.is_empty() && self.write_buf.is_empty(),
+            "an idle connection has nothing buffered"
         );
+        self.shard.buffers.give(std::mem::take(&mut self.read_buf));
+        self.shard.buffers.give(std::mem::take(&mut self.write_buf));
+    }
+
+    /// Waits idle for the next request, holding no buffer while it waits, until `deadline`
+    /// (`TimedOut` past it); the bytes that arrive are in the read buffer after.
+    pub(super) async fn read_idle(&mut self, deadline: Instant) -> io::Result<usize> {
+        let armed = self
+            .key
+            .map(|key| ArmedDeadline::arm(&self.shard, key, deadline));
+        self.release_buffers();
+        let (result, buf) = self.transport.read_idle(&self.shard.buffers).await;
+        self.read_buf = buf;
+        // Bytes arrived: the answer needs a write buffer. A connection that ends takes none.
+        if matches!(result, Ok(received) if received > 0) {
+            self.write_buf = self.shard.buffers.take();
+        }
+        if armed.is_some_and(ArmedDeadline::disarm) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        result
     }
 
     /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is
@@ -99,6 +115,14 @@ impl<T: Transport> ConnectionIo<T> {
         buf.clear();
         self.write_buf = buf;
         result
+    }
+}
+
+impl<T: Transport> Drop for ConnectionIo<T> {
+    /// A closed connection's buffers are kept for the shard's next connections.
+    fn drop(&mut self) {
+        self.shard.buffers.give(std::mem::take(&mut self.read_buf));
+        self.shard.buffers.give(std::mem::take(&mut self.write_buf));
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
 //! never `Arc` clones or locks. The only atomics on the request path are the reference counts
-//! inside `bytes` buffers, which this shard alone touches (uncontended), and the relaxed store
+//! inside `bytes` buffers, which this shard alone touches (uncontended), the relaxed store
 //! with which each handler poll names its application for the stall watchdog (`running`: a
-//! plain `mov`, to a cache line no other core reads while the shard turns). What it shares
+//! plain `mov`, to a cache line no other core reads while the shard turns), and the release
+//! store that hands a provided buffer back to the kernel (`uring::provided`: also a plain
+//! `mov` on x86, to memory only this thread writes). What it shares
 //! with other shards is the [`ServerConfig`], built before any shard starts and read through
 //! a reference — read-only but for three kinds of cells, each written by one thread and read
 //! by others: replica loads (for forwarding), healthy-replica counts (for `/-/healthz`) and
@@ -16,6 +18,7 @@
 #[cfg(test)]
 mod allocation_tests;
 mod body_pump;
+pub(crate) mod buffers;
 pub(crate) mod compose;
 mod connection;
 mod connection_io;
@@ -23,6 +26,7 @@ mod date;
 pub(crate) mod descriptors;
 mod dispatch;
 pub(crate) mod forward;
+mod memory;
 pub(crate) mod panics;
 mod read_ahead;
 mod replica_call;
@@ -96,6 +100,10 @@ pub(crate) struct ShardContext {
     pub(crate) draining: Cell<bool>,
     /// What request bodies read whole ahead of admission may hold in all.
     pub(crate) read_ahead: read_ahead::ReadAhead,
+    /// Read and write buffers that idle connections gave back.
+    pub(crate) buffers: buffers::BufferPool,
+    /// When to give freed memory back, after a crowd of connections leaves.
+    memory: memory::MemoryReturn,
     connections: RefCell<Slab<ConnectionEntry>>,
 }
 
@@ -165,6 +173,8 @@ impl ShardContext {
             read_ahead: read_ahead::ReadAhead::new(
                 config.options.limits.body_read_ahead_bytes_per_shard_max,
             ),
+            buffers: buffers::BufferPool::default(),
+            memory: memory::MemoryReturn::default(),
             admissions,
             routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,
@@ -434,6 +444,11 @@ async fn sweep_deadlines(context: std::rc::Weak<ShardContext>) {
         };
         context.config.pulses.beat(context.index);
         context.sweep_deadlines(Instant::now());
+        let open = context.connections.borrow().len();
+        if context.memory.note_open(open) {
+            // The table's own memory too, once its entries past the last open one are gone.
+            context.connections.borrow_mut().shrink_to_fit();
+        }
         tick.reset(SWEEP_INTERVAL);
     }
 }

@@ -19,6 +19,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use super::buffers::BufferPool;
 use crate::limits::READ_CHUNK_BYTES;
 
 /// Socket I/O for one connection, as the connection loop needs it.
@@ -27,6 +28,14 @@ pub(crate) trait Transport {
     /// [`READ_CHUNK_BYTES`] of room first if needed. `Ok(0)` is end of stream — or the read
     /// side shut by the shard's deadline sweeper, which the caller tells apart.
     async fn read(&mut self, buf: BytesMut) -> (io::Result<usize>, BytesMut);
+
+    /// [`Transport::read`] for a connection with nothing buffered: the bytes come back in a
+    /// buffer taken from `buffers`. An implementation that can wait without a buffer (the
+    /// io_uring one, with the shard's provided buffers) takes it only once bytes arrive, so an
+    /// idle connection holds none; by default one is taken first.
+    async fn read_idle(&mut self, buffers: &BufferPool) -> (io::Result<usize>, BytesMut) {
+        self.read(buffers.take()).await
+    }
 
     /// Writes all of `buf`, or fails with `TimedOut` when the peer accepts no bytes for
     /// `stall_timeout` (a slow but steady reader is never cut off) or when `deadline` passes.

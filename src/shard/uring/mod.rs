@@ -6,8 +6,10 @@
 //!   that submits and reaps once per turn and sleeps for glommio.
 //! - `stream`: a connection's socket over the ring (the connection loop's `Transport`).
 //! - `accept`: multishot accept on the shard's listener.
+//! - `provided`: the buffer ring idle connections receive into, so they hold no buffer.
 
 pub(crate) mod accept;
+pub(crate) mod provided;
 pub(crate) mod ring;
 pub(crate) mod stream;
 #[cfg(test)]

@@ -40,9 +40,10 @@ use bytes::BytesMut;
 use io_uring::{IoUring, cqueue, opcode, squeue};
 use slab::Slab;
 
+use super::provided::{self, ProvidedBuffers};
 use crate::limits::{
-    RING_DROP_WAIT, RING_DROP_WAIT_ROUNDS, RING_ENTRIES, RING_INITIAL_SLOTS, RING_SUBMIT_TRIES_MAX,
-    RING_WAIT_MAX,
+    PROVIDED_BUFFER_BYTES, RING_DROP_WAIT, RING_DROP_WAIT_ROUNDS, RING_ENTRIES, RING_INITIAL_SLOTS,
+    RING_SUBMIT_TRIES_MAX, RING_WAIT_MAX,
 };
 
 /// `user_data` of the cancellations the ring submits itself: their completions are ignored.
@@ -121,6 +122,9 @@ pub(crate) enum Owned {
     Probe(Box<[u8; 1]>),
     /// A linked timeout's duration, shared with the stream that set it. Held, never read.
     Timespec(#[allow(dead_code)] Rc<io_uring::types::Timespec>),
+    /// The provided buffer a receive's completion was given (see `provided`): lent to the
+    /// operation's owner until it is recycled.
+    Provided(u16),
 }
 
 /// One operation's slot.
@@ -148,7 +152,12 @@ enum SlotState {
 
 /// The shard's ring and its operations.
 pub(crate) struct Ring {
+    /// Declared before `provided`, so it is closed (and the buffers unregistered) before the
+    /// buffers' memory is freed.
     uring: RefCell<IoUring>,
+    /// Buffers the kernel picks for idle receives; `None` where the kernel cannot register
+    /// them (before Linux 5.19), and idle connections keep a buffer of their own.
+    provided: RefCell<Option<ProvidedBuffers>>,
     slots: RefCell<Slab<Slot>>,
     /// glommio's rings, watched while the shard sleeps here (once attached).
     executor_rings: Cell<Option<glommio::park::ExecutorRings>>,
@@ -165,8 +174,17 @@ impl Ring {
             .setup_coop_taskrun()
             .setup_cqsize(RING_ENTRIES * 2)
             .build(RING_ENTRIES)?;
+        let provided = ProvidedBuffers::new();
+        let provided = match provided::register(&uring, &provided) {
+            Ok(()) => Some(provided),
+            Err(error) => {
+                tracing::debug!(%error, "no provided buffers: idle connections keep their own");
+                None
+            }
+        };
         Ok(Rc::new(Ring {
             uring: RefCell::new(uring),
+            provided: RefCell::new(provided),
             slots: RefCell::new(Slab::with_capacity(RING_INITIAL_SLOTS)),
             executor_rings: Cell::new(None),
             failed_waits: Cell::new(0),
@@ -362,6 +380,13 @@ impl Ring {
             let Some(slot) = slots.get_mut(key) else {
                 continue;
             };
+            if let Some(id) = cqueue::buffer_select(completion.flags()) {
+                if matches!(slot.state, SlotState::Orphaned) {
+                    self.recycle(id);
+                } else {
+                    slot.owned = Owned::Provided(id);
+                }
+            }
             let result = completion.result();
             match &mut slot.state {
                 SlotState::Pending { waker } => {
@@ -398,6 +423,43 @@ impl Ring {
             self.watch(tag);
         }
         reaped
+    }
+
+    /// Whether idle receives can wait without a buffer ([`Ring::receive_provided`]).
+    pub(crate) fn has_provided_buffers(&self) -> bool {
+        self.provided.borrow().is_some()
+    }
+
+    /// A receive into whichever provided buffer the kernel picks when bytes arrive; its
+    /// completion owns [`Owned::Provided`] (nothing when it fails or reads end of stream).
+    pub(crate) fn receive_provided(self: &Rc<Self>, fd: io_uring::types::Fd) -> Operation {
+        debug_assert!(
+            self.has_provided_buffers(),
+            "provided buffers are registered"
+        );
+        let entry = opcode::Recv::new(fd, std::ptr::null_mut(), PROVIDED_BUFFER_BYTES as u32)
+            .buf_group(provided::GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT);
+        self.submit(entry, Owned::Nothing)
+    }
+
+    /// Appends the `len` bytes a receive got in provided buffer `id` to `into`, and puts the
+    /// buffer back in the ring.
+    pub(crate) fn take_provided(&self, id: u16, len: usize, into: &mut BytesMut) {
+        let mut provided = self.provided.borrow_mut();
+        let provided = provided
+            .as_mut()
+            .expect("a provided buffer comes only from registered ones");
+        into.extend_from_slice(provided.received(id, len));
+        provided.recycle(id);
+    }
+
+    /// Puts back a provided buffer whose bytes nobody will read.
+    pub(crate) fn recycle(&self, id: u16) {
+        if let Some(provided) = self.provided.borrow_mut().as_mut() {
+            provided.recycle(id);
+        }
     }
 
     /// Sleeps in the kernel until a completion arrives or `timeout` passes: submits what is
@@ -584,7 +646,11 @@ impl Drop for Operation {
         match slot.state {
             // Completed but never taken: nothing is in the kernel any more.
             SlotState::Done { .. } => {
-                slots.remove(self.key);
+                let owned = slots.remove(self.key).owned;
+                drop(slots);
+                if let Owned::Provided(id) = owned {
+                    self.ring.recycle(id);
+                }
             }
             _ => {
                 slot.state = SlotState::Orphaned;

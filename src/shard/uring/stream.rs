@@ -18,6 +18,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::ring::{Operation, Owned, Ring, to_io};
 use crate::limits::{LINKED_TIMEOUT_MAX, READ_CHUNK_BYTES};
+use crate::shard::buffers::BufferPool;
 use crate::shard::transport::Transport;
 
 /// A connection's socket, read and written through the shard's ring.
@@ -129,6 +130,38 @@ impl Transport for UringStream {
             unsafe { buf.set_len(buf.len() + received) };
         }
         (result, buf)
+    }
+
+    async fn read_idle(&mut self, buffers: &BufferPool) -> (io::Result<usize>, BytesMut) {
+        // A receive left in flight by a dropped read has the caller's bytes: resume it.
+        if self.read_in_flight.is_some() || !self.ring.has_provided_buffers() {
+            return self.read(buffers.take()).await;
+        }
+        let (result, owned) = self.ring.receive_provided(self.raw()).await;
+        let provided = match owned {
+            Owned::Provided(id) => Some(id),
+            _ => None,
+        };
+        match (to_io(result), provided) {
+            (Ok(received), Some(id)) => {
+                let mut buf = buffers.take();
+                self.ring.take_provided(id, received, &mut buf);
+                (Ok(received), buf)
+            }
+            // Every provided buffer is lent out (a burst of arrivals in one turn): receive
+            // into a buffer of the connection's own instead.
+            (Err(error), None) if error.raw_os_error() == Some(libc::ENOBUFS) => {
+                self.read(buffers.take()).await
+            }
+            // End of stream, or an error: no bytes, and no buffer taken for them.
+            (result, provided) => {
+                debug_assert!(provided.is_none(), "a buffer only comes with bytes");
+                if let Some(id) = provided {
+                    self.ring.recycle(id);
+                }
+                (result, BytesMut::new())
+            }
+        }
     }
 
     async fn write_all(

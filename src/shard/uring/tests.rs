@@ -374,3 +374,55 @@ fn an_idle_shard_woken_for_nothing_sleeps_again() {
     });
     waker_thread.join().unwrap();
 }
+
+#[test]
+fn idle_reads_hold_no_buffer_and_a_burst_past_the_provided_ones_still_arrives_whole() {
+    use crate::limits::PROVIDED_BUFFERS;
+    use crate::shard::buffers::BufferPool;
+    use crate::shard::transport::Transport;
+    // More connections than provided buffers, so that when every one's bytes land in one go
+    // some receives find the ring empty and are made again into buffers of their own.
+    let connections = PROVIDED_BUFFERS + PROVIDED_BUFFERS / 2;
+    let (ours, theirs): (Vec<_>, Vec<_>) = (0..connections)
+        .map(|_| UnixStream::pair().unwrap())
+        .unzip();
+    let (waiting, go) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        go.recv().unwrap();
+        for (index, mut peer) in theirs.iter().enumerate() {
+            peer.write_all(format!("request {index}").as_bytes())
+                .unwrap();
+        }
+        theirs
+    });
+    on_shard(move |ring| async move {
+        assert!(
+            ring.has_provided_buffers(),
+            "this kernel registers provided buffers"
+        );
+        let buffers = Rc::new(BufferPool::default());
+        buffers.give(BytesMut::with_capacity(crate::limits::READ_CHUNK_BYTES));
+        let reads: Vec<_> = ours
+            .into_iter()
+            .map(|socket| {
+                let mut stream = stream_over(socket, &ring);
+                let buffers = buffers.clone();
+                glommio::spawn_local(async move {
+                    let (result, buf) = stream.read_idle(&buffers).await;
+                    (result.unwrap(), buf, stream)
+                })
+            })
+            .collect();
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        // Every connection waits, and none has taken the spare buffer.
+        assert_eq!(buffers.spare_count(), 1);
+        waiting.send(()).unwrap();
+        for (index, read) in reads.into_iter().enumerate() {
+            let (received, buf, stream) = read.await;
+            let expected = format!("request {index}");
+            assert_eq!((received, &buf[..]), (expected.len(), expected.as_bytes()));
+            drop(stream);
+        }
+    });
+    drop(writer.join());
+}

@@ -124,11 +124,16 @@ impl Timers {
     fn process_timers(&mut self) -> (Option<Duration>, usize) {
         let now = Instant::now();
 
-        // Split timers into ready and pending timers.
-        let pending = self.timers.split_off(&(now, 0));
-        let ready = mem::replace(&mut self.timers, pending);
-        let woke = ready.len();
-        for (_, waker) in ready {
+        // Wake the timers that are due (before `now`), taking them off the front one by one:
+        // a `split_off` here allocated a node on every turn that left a timer pending
+        // (ringserve patch 8).
+        let mut woke = 0;
+        while let Some(due) = self.timers.first_entry() {
+            if due.key().0 >= now {
+                break;
+            }
+            let waker = due.remove();
+            woke += 1;
             wake!(waker);
         }
 

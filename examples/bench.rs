@@ -10,12 +10,18 @@
 //! ```text
 //! RINGSERVE_CORES=0-0 cargo run --release --example bench
 //! ```
+//!
+//! `BENCH_BUSY_POLL_US` sets [`HttpOptions::busy_poll`] in microseconds, for the perf runs
+//! that measure it.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use ringserve::ingress::{Json, Path, Router, ToSchema};
 use ringserve::rt::stream;
-use ringserve::{Application, Deployment, Method, Request, Response, Serve, StatusCode};
+use ringserve::{
+    Application, Deployment, HttpOptions, Method, Request, Response, Serve, StatusCode,
+};
 use serde::Serialize;
 
 struct Bench;
@@ -63,7 +69,12 @@ fn main() -> Result<(), ringserve::Error> {
         .name("single")
         .route_prefix("/single")
         .num_replicas(1);
+    let busy_poll = std::env::var("BENCH_BUSY_POLL_US")
+        .ok()
+        .and_then(|micros| micros.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_micros);
     Serve::new()
+        .options(HttpOptions::new().busy_poll(busy_poll))
         .app(Application::new(|| Bench).name("bench"))
         .app(items)
         .app(single)

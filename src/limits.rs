@@ -138,6 +138,10 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
 /// not the operations in flight.
 pub const RING_ENTRIES: u32 = 1024;
 
+/// The longest `HttpOptions::busy_poll` accepted: a window this long already keeps a shard
+/// spinning through most pauses of an interactive client; longer ones only burn CPU.
+pub const BUSY_POLL_MAX: Duration = Duration::from_millis(10);
+
 /// Buffers in a shard's provided-buffer ring, from which an idle connection's receive takes
 /// one only when bytes arrive (and gives it back once they are copied out): as many requests
 /// as may land in one turn of the shard before it copies them. Past that, a receive fails

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::limits::{CORE_RANGE_MAX, Limits, SHARD_STALL_THRESHOLD_MIN};
+use crate::limits::{BUSY_POLL_MAX, CORE_RANGE_MAX, Limits, SHARD_STALL_THRESHOLD_MIN};
 
 /// Ray Serve's default host.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -69,6 +69,7 @@ pub struct HttpOptions {
     blocking_threads: Option<usize>,
     start_timeout: Option<Duration>,
     shard_stall_threshold: Option<Duration>,
+    busy_poll: Option<Duration>,
 }
 
 /// How the shards read and write their sockets.
@@ -177,6 +178,17 @@ impl HttpOptions {
         self
     }
 
+    /// How long a shard on the io_uring data path keeps polling for completions before it
+    /// sleeps (default zero: it sleeps at once; at most [`BUSY_POLL_MAX`]). A request that
+    /// arrives within the window is served without the sleep and wake-up — lower latency at
+    /// one or a few connections — but a shard that would have slept spins instead, costing
+    /// CPU time while it waits: up to a whole core for a shard whose clients pause for less
+    /// than the window. `perf/RESULTS.md` has the measured trade.
+    pub fn busy_poll(mut self, window: Duration) -> Self {
+        self.busy_poll = Some(window);
+        self
+    }
+
     /// Resolves every setting, reading the environment through `env` for unset values.
     pub(crate) fn resolve(
         &self,
@@ -250,6 +262,12 @@ impl HttpOptions {
                 "shard_stall_threshold = {shard_stall_threshold:?} is shorter than {SHARD_STALL_THRESHOLD_MIN:?}: a busy shard would be called stalled"
             )));
         }
+        let busy_poll = self.busy_poll.unwrap_or(Duration::ZERO);
+        if busy_poll > BUSY_POLL_MAX {
+            return Err(Error::config(format!(
+                "busy_poll = {busy_poll:?} is longer than {BUSY_POLL_MAX:?}: a shard would spin where it should sleep"
+            )));
+        }
         let root_path = self.root_path.clone().unwrap_or_default();
         validate_root_path(&root_path)?;
         self.limits.validate().map_err(Error::config)?;
@@ -266,6 +284,7 @@ impl HttpOptions {
             blocking_threads,
             start_timeout,
             shard_stall_threshold,
+            busy_poll,
         })
     }
 }
@@ -289,6 +308,8 @@ pub(crate) struct ResolvedOptions {
     pub start_timeout: Duration,
     /// At least `SHARD_STALL_THRESHOLD_MIN`.
     pub shard_stall_threshold: Duration,
+    /// At most `BUSY_POLL_MAX`; zero: shards sleep at once.
+    pub busy_poll: Duration,
 }
 
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by
@@ -408,6 +429,24 @@ mod tests {
         assert_eq!(resolved.keep_alive_timeout, Duration::from_secs(90));
         assert_eq!(resolved.root_path, "");
         assert_eq!(resolved.shard_stall_threshold, Duration::from_secs(1));
+        assert_eq!(resolved.busy_poll, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_busy_poll_window_past_the_ceiling_is_refused_by_name() {
+        let window = HttpOptions::new()
+            .busy_poll(BUSY_POLL_MAX)
+            .resolve(no_env, &[0]);
+        assert_eq!(window.unwrap().busy_poll, BUSY_POLL_MAX);
+        let error = HttpOptions::new()
+            .busy_poll(Duration::from_millis(11))
+            .resolve(no_env, &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("busy_poll = 11ms is longer than 10ms"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -333,7 +333,7 @@ pub(crate) async fn run(
     let stop = shutdown.recv_async();
     futures_lite::pin!(stop);
     let ring = match context.config.options.io {
-        IoBackend::IoUring => match Ring::new() {
+        IoBackend::IoUring => match Ring::polling_for(context.config.options.busy_poll) {
             Ok(ring) => Some(ring),
             Err(error) => {
                 crate::error::warn_operator(&format!(

@@ -163,17 +163,30 @@ pub(crate) struct Ring {
     executor_rings: Cell<Option<glommio::park::ExecutorRings>>,
     /// Waits that failed in a row (logged at the first and then every thousandth).
     failed_waits: Cell<u64>,
+    /// How long `park` polls before it sleeps (`HttpOptions::busy_poll`); zero: not at all.
+    busy_poll: std::time::Duration,
 }
 
 impl Ring {
     /// A ring for this thread, or why the kernel refused one (the engine then uses glommio's
     /// streams).
     pub(crate) fn new() -> io::Result<Rc<Ring>> {
-        let uring = IoUring::builder()
+        Ring::polling_for(std::time::Duration::ZERO)
+    }
+
+    /// [`Ring::new`], polling for `busy_poll` before each sleep. Polling needs the kernel to
+    /// flag completions waiting to be posted (`TASKRUN_FLAG`, Linux 5.19), so that the poll
+    /// enters the kernel only when one is.
+    pub(crate) fn polling_for(busy_poll: std::time::Duration) -> io::Result<Rc<Ring>> {
+        let mut builder = IoUring::builder();
+        builder
             .setup_single_issuer()
             .setup_coop_taskrun()
-            .setup_cqsize(RING_ENTRIES * 2)
-            .build(RING_ENTRIES)?;
+            .setup_cqsize(RING_ENTRIES * 2);
+        if !busy_poll.is_zero() {
+            builder.setup_taskrun_flag();
+        }
+        let uring = builder.build(RING_ENTRIES)?;
         let provided = ProvidedBuffers::new();
         let provided = match provided::register(&uring, &provided) {
             Ok(()) => Some(provided),
@@ -188,6 +201,7 @@ impl Ring {
             slots: RefCell::new(Slab::with_capacity(RING_INITIAL_SLOTS)),
             executor_rings: Cell::new(None),
             failed_waits: Cell::new(0),
+            busy_poll,
         }))
     }
 
@@ -462,6 +476,33 @@ impl Ring {
         }
     }
 
+    /// Polls for completions without sleeping, for up to `window`: how many it reaped. What
+    /// is queued goes to the kernel first; the kernel is entered again only when it flags
+    /// completions waiting to be posted (cooperative task running posts them on an enter).
+    fn poll_busily(&self, window: std::time::Duration) -> usize {
+        if self.queued() > 0
+            && let Err(error) = self.submit_pending()
+        {
+            tracing::error!(%error, "io_uring submission failed");
+        }
+        let until = std::time::Instant::now() + window;
+        loop {
+            let reaped = self.reap();
+            if reaped > 0 {
+                return reaped;
+            }
+            if self.uring.borrow_mut().submission().taskrun() {
+                // Posts the completions the kernel holds, on the way back out of the call.
+                let _ = self.uring.borrow().submit();
+                continue;
+            }
+            if std::time::Instant::now() >= until {
+                return 0;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     /// Sleeps in the kernel until a completion arrives or `timeout` passes: submits what is
     /// queued and waits in the same `io_uring_enter`.
     fn wait(&self, timeout: Option<std::time::Duration>) {
@@ -571,6 +612,14 @@ impl glommio::park::ParkHook for Ring {
     }
 
     fn park(&self, timeout: Option<std::time::Duration>) -> usize {
+        if !self.busy_poll.is_zero() {
+            // Never past glommio's next timer.
+            let window = timeout.map_or(self.busy_poll, |timeout| timeout.min(self.busy_poll));
+            let reaped = self.poll_busily(window);
+            if reaped > 0 {
+                return reaped;
+            }
+        }
         let queued = self.queued();
         self.wait(timeout);
         // The kernel took none of the queued entries (short of memory): stay awake and try

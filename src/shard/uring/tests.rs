@@ -32,10 +32,19 @@ where
     F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    on_shard_with(preempt, Duration::ZERO, test);
+}
+
+/// [`on_shard`] with a ring that polls for `busy_poll` before each sleep.
+fn on_shard_with<F, Fut>(preempt: Duration, busy_poll: Duration, test: F)
+where
+    F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     LocalExecutorBuilder::new(Placement::Unbound)
         .preempt_timer(preempt)
         .spawn(move || async move {
-            let ring = Ring::new().expect("a ring");
+            let ring = Ring::polling_for(busy_poll).expect("a ring");
             let attached = ring.attach();
             test(ring.clone()).await;
             ring.settle(Duration::from_secs(2)).await;
@@ -425,4 +434,46 @@ fn idle_reads_hold_no_buffer_and_a_burst_past_the_provided_ones_still_arrives_wh
         }
     });
     drop(writer.join());
+}
+
+#[test]
+fn a_busy_polling_shard_takes_what_arrives_within_its_window_without_sleeping() {
+    // Bytes that arrive 2 ms into a wait: a shard polling for 50 ms takes them without giving
+    // up its core; one that sleeps at once gives it up for each wait.
+    fn switches_over_waits(busy_poll: Duration) -> u64 {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let fd = ours.as_raw_fd();
+        let (ready, go) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            for _ in 0..10 {
+                go.recv().unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+                theirs.write_all(b"x").unwrap();
+            }
+            theirs
+        });
+        let (result, total) = std::sync::mpsc::channel();
+        on_shard_with(Duration::from_secs(60), busy_poll, move |ring| async move {
+            let before = voluntary_switches();
+            for _ in 0..10 {
+                ready.send(()).unwrap();
+                let (received, owned) = recv(&ring, fd).await;
+                assert_eq!(self::received(received, owned), b"x");
+            }
+            result.send(voluntary_switches() - before).unwrap();
+            drop(ours);
+        });
+        drop(writer.join());
+        total.recv().unwrap()
+    }
+    let sleeping = switches_over_waits(Duration::ZERO);
+    let polling = switches_over_waits(Duration::from_millis(50));
+    assert!(
+        sleeping >= 10,
+        "a shard that sleeps gave up its core {sleeping} times"
+    );
+    assert!(
+        polling < 5,
+        "a busy-polling shard gave up its core {polling} times"
+    );
 }

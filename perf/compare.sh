@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side comparison: ringserve's bench example and each peer server, run in turn on the
-# same cores under the same loads from perf/loadgen. Prints one Markdown table (medians of
-# RUNS runs): requests/s, p50/p99 latency, server CPU seconds, requests per server CPU-second,
-# peak RSS.
+# same cores under the same loads from perf/loadgen, interleaved run by run. Prints one
+# Markdown table (medians of RUNS runs): requests/s, p50/p99 latency, server CPU seconds,
+# requests per server CPU-second, peak RSS.
 #
 #   perf/compare.sh                        # build everything, then measure
 #   SERVER_CORES=0 LOAD_CORES=1 RUNS=3 DURATION=10s perf/compare.sh
@@ -11,7 +11,9 @@
 #   SERVERS       servers to run, in order (default: ringserve glommio-raw hyper actix axum nginx;
 #                 nginx only when installed); ringserve-glommio is ringserve on glommio's streams
 #                 (RINGSERVE_IO=glommio) instead of its own io_uring data path; uring-raw (not
-#                 in the default) is a raw io_uring loop, the ceiling for GET / on this machine
+#                 in the default) is a raw io_uring loop, the ceiling for GET / on this machine;
+#                 ringserve-busy is ringserve with HttpOptions::busy_poll of BUSY_POLL_US
+#                 microseconds (default 50)
 #   SCENARIOS     plaintext (GET /, closed loop), items (GET /items/5, closed loop),
 #                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
 #                 or RATE) — default: all three
@@ -39,6 +41,7 @@ RUNS=${RUNS:-3}
 PORT=${PORT:-8090}
 BUILD=${BUILD:-1}
 RATE=${RATE:-}
+BUSY_POLL_US=${BUSY_POLL_US:-50}
 out_dir=$(mktemp -d)
 trap 'stop_server; rm -rf "$out_dir"' EXIT
 
@@ -70,10 +73,11 @@ count_cores() { # count_cores LIST: how many cores a list like 0,2-3 names
 server_pid=""
 start_server() { # start_server NAME
   case "$1" in
-    ringserve|ringserve-glommio)
-      local io=io_uring
+    ringserve|ringserve-glommio|ringserve-busy)
+      local io=io_uring busy_poll=0
       [ "$1" = ringserve-glommio ] && io=glommio
-      RINGSERVE_IO=$io RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
+      [ "$1" = ringserve-busy ] && busy_poll=$BUSY_POLL_US
+      BENCH_BUSY_POLL_US=$busy_poll RINGSERVE_IO=$io RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
         RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$(bin bench)" >/dev/null 2>&1 & ;;
     glommio-raw|uring-raw|hyper|actix|axum)
       HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
@@ -138,29 +142,43 @@ load() { # load REPORT PATH [extra loadgen flags...]
 }
 
 declare -A result
-measure() { # measure SERVER SCENARIO PATH [extra loadgen flags...]
-  local server=$1 scenario=$2 path=$3 run
-  shift 3
-  for run in $(seq 1 "$RUNS"); do
-    start_server "$server"
-    local before after loader report="$out_dir/$server-$scenario-$run.json"
-    # CPU is sampled over the measured window only: from the end of the warm-up to the end
-    # of the run, the window the load generator's request count covers.
-    load "$report" "$path" "$@" &
-    loader=$!
-    sleep "${WARMUP%s}"
-    before=$(cpu_seconds)
-    wait "$loader"
-    after=$(cpu_seconds)
-    echo "$(json_number "$report" rps) $(json_number "$report" p50) $(json_number "$report" p99) \
+measure_once() { # measure_once SERVER SCENARIO PATH RUN [extra loadgen flags...]
+  local server=$1 scenario=$2 path=$3 run=$4
+  shift 4
+  start_server "$server"
+  local before after loader report="$out_dir/$server-$scenario-$run.json"
+  # CPU is sampled over the measured window only: from the end of the warm-up to the end
+  # of the run, the window the load generator's request count covers.
+  load "$report" "$path" "$@" &
+  loader=$!
+  sleep "${WARMUP%s}"
+  before=$(cpu_seconds)
+  wait "$loader"
+  after=$(cpu_seconds)
+  echo "$(json_number "$report" rps) $(json_number "$report" p50) $(json_number "$report" p99) \
 $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.3f", a - b }') \
 $(json_number "$report" requests) $(peak_rss_mib)" >> "$out_dir/$server-$scenario.runs"
-    stop_server
-    echo "  $server $scenario run $run: $(tail -n 1 "$out_dir/$server-$scenario.runs")" >&2
+  stop_server
+  echo "  $server $scenario run $run: $(tail -n 1 "$out_dir/$server-$scenario.runs")" >&2
+}
+
+# Runs every server of a scenario in turn, RUNS times over (run 1 of each, then run 2 of
+# each, ...), so that a machine that gets slower or faster during the scenario moves every
+# server's figures alike; then takes each server's medians.
+measure() { # measure SCENARIO PATH SERVERS... -- [extra loadgen flags...]
+  local scenario=$1 path=$2 run server
+  shift 2
+  local servers=()
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do servers+=("$1"); shift; done
+  [ "$#" -gt 0 ] && shift
+  for run in $(seq 1 "$RUNS"); do
+    for server in "${servers[@]}"; do measure_once "$server" "$scenario" "$path" "$run" "$@"; done
   done
   local column
-  for column in 1 2 3 4 5 6; do
-    result[$server,$scenario,$column]=$(awk -v c="$column" '{ print $c }' "$out_dir/$server-$scenario.runs" | median)
+  for server in "${servers[@]}"; do
+    for column in 1 2 3 4 5 6; do
+      result[$server,$scenario,$column]=$(awk -v c="$column" '{ print $c }' "$out_dir/$server-$scenario.runs" | median)
+    done
   done
 }
 
@@ -175,12 +193,14 @@ done
 
 for scenario in $SCENARIOS; do
   case "$scenario" in
-    plaintext) for server in "${available[@]}"; do measure "$server" plaintext /; done ;;
+    plaintext) measure plaintext / "${available[@]}" ;;
     items)
+      routed=()
       for server in "${available[@]}"; do
         case "$server" in glommio-raw|uring-raw|nginx) continue ;; esac
-        measure "$server" items /items/5
-      done ;;
+        routed+=("$server")
+      done
+      measure items /items/5 "${routed[@]}" ;;
     latency)
       rate=$RATE
       if [ -z "$rate" ]; then
@@ -194,13 +214,13 @@ for scenario in $SCENARIOS; do
         rate=$(awk -v r="${slowest:-20000}" 'BEGIN { printf "%d", r / 2 }')
       fi
       echo "latency scenario at a fixed $rate req/s" >&2
-      for server in "${available[@]}"; do measure "$server" latency / --rate "$rate"; done ;;
+      measure latency / "${available[@]}" -- --rate "$rate" ;;
   esac
 done
 
 echo
 echo "Server cores: $SERVER_CORES; load cores: $LOAD_CORES; $CONNECTIONS connections, pipeline $PIPELINE;"
-echo "$RUNS runs of $DURATION after $WARMUP warm-up; medians. Machine: $(nproc) cores, $(uname -r)."
+echo "$RUNS runs of $DURATION after $WARMUP warm-up, servers interleaved run by run; medians. Machine: $(nproc) cores, $(uname -r)."
 echo
 echo "| server | scenario | req/s | p50 µs | p99 µs | server CPU s | req per CPU-s | peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -29,6 +29,9 @@ impl<'ring> CompletionQueue<'ring> {
 
     /// Returns the next CQE if any are available.
     pub fn peek_for_cqe(&mut self) -> Option<CQE> {
+        if self.nothing_to_peek() {
+            return None;
+        }
         unsafe {
             let mut cqe = MaybeUninit::uninit();
             uring_sys::io_uring_peek_cqe(self.ring.as_ptr(), cqe.as_mut_ptr());
@@ -38,6 +41,24 @@ impl<'ring> CompletionQueue<'ring> {
             } else {
                 None
             }
+        }
+    }
+
+    /// ringserve patch 9: whether the queue is empty and no completion overflowed it, read
+    /// from the ring's shared memory. It is what liburing's peek finds before it returns
+    /// `-EAGAIN` without entering the kernel; the reactor peeks each of its rings several
+    /// times a turn, and the call into liburing cost about 1,000 instructions per request.
+    fn nothing_to_peek(&self) -> bool {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // SAFETY: the pointers are the ring's own, mapped for its life. The head is written
+        // only by this thread; the tail and the flags by the kernel, read atomically (acquire
+        // for the tail, as liburing does, so that a CQE it covers is visible).
+        unsafe {
+            let ring = self.ring.as_ref();
+            let head = *ring.cq.khead;
+            let tail = AtomicU32::from_ptr(ring.cq.ktail).load(Ordering::Acquire);
+            let flags = AtomicU32::from_ptr(ring.sq.kflags).load(Ordering::Relaxed);
+            head == tail && flags & uring_sys::IORING_SQ_CQ_OVERFLOW == 0
         }
     }
 

@@ -38,7 +38,8 @@ pub const POOLED_BYTES_PER_CLASS_MAX: usize = 1024 * 1024;
 
 /// Spare read and write buffers a shard keeps for its connections: an idle connection gives
 /// its buffers back and takes two again when its next request arrives, so a busy shard reuses
-/// them instead of allocating, and memory after a burst is bounded (1 MiB of 8 KiB buffers).
+/// them instead of allocating, and memory after a burst is bounded (each pooled buffer can
+/// reach at most `IDLE_BUFFER_BYTES_MAX`; most are 8 KiB).
 pub const POOLED_CONNECTION_BUFFERS_MAX: usize = 128;
 
 /// A shard whose open connections reached this many and then fell to a quarter of it gives

@@ -63,9 +63,15 @@ impl<T> PooledBox<T> {
     /// large future is not built on the stack and then copied.
     #[inline(always)]
     pub(crate) fn pin_with(make: impl FnOnce() -> T) -> Pin<Self> {
-        let ptr = take(Layout::new::<T>()).cast::<T>();
-        // SAFETY: the block is unused and fits `T`'s layout (see `take`).
+        let reserved = Reserved {
+            block: take(Layout::new::<T>()),
+            layout: Layout::new::<T>(),
+        };
+        let ptr = reserved.block.cast::<T>();
+        // SAFETY: the block is unused and fits `T`'s layout (see `take`). Should `make` panic,
+        // `reserved` gives the block back as it unwinds.
         unsafe { ptr.as_ptr().write(make()) };
+        std::mem::forget(reserved);
         // SAFETY: the value stays in its block until the box drops it, as for `Box::pin`.
         unsafe {
             Pin::new_unchecked(PooledBox {
@@ -114,6 +120,20 @@ impl<T: ?Sized> Drop for PooledBox<T> {
             std::ptr::drop_in_place(self.ptr.as_ptr());
             give_back(self.ptr.cast::<u8>(), layout);
         }
+    }
+}
+
+/// A block taken for a value not yet written into it: given back if the value is never made
+/// (its maker panicked).
+struct Reserved {
+    block: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        // SAFETY: taken with this layout, and no value was written into it.
+        unsafe { give_back(self.block, self.layout) };
     }
 }
 
@@ -276,6 +296,20 @@ mod tests {
         assert_eq!(large[19_999], 7);
         drop(large);
         assert_eq!(drops.get(), 1);
+    }
+
+    #[test]
+    fn a_block_whose_value_panics_while_made_is_given_back() {
+        let class = class_of(Layout::new::<[u8; 3000]>()).expect("pooled");
+        let before = FREE.with(|free| free.borrow().classes[class].len());
+        let made = std::panic::catch_unwind(|| {
+            PooledBox::<[u8; 3000]>::pin_with(|| panic!("a maker that fails (expected)"))
+        });
+        assert!(made.is_err());
+        assert_eq!(
+            FREE.with(|free| free.borrow().classes[class].len()),
+            before + 1
+        );
     }
 
     #[test]

@@ -32,9 +32,14 @@ impl BufferPool {
     /// whole without an allocation; otherwise frees it.
     pub(crate) fn give(&self, mut buffer: BytesMut) {
         buffer.clear();
-        // A buffer split by a request whose bytes are all dropped gets its room back in place;
-        // one whose bytes a handler still holds cannot, and is freed instead.
-        if buffer.capacity() > IDLE_BUFFER_BYTES_MAX || !buffer.try_reclaim(READ_CHUNK_BYTES) {
+        // `capacity` is the room of this view, not the allocation behind it: a buffer that
+        // can reach more than the bound (one a large body grew, whatever its view) is freed,
+        // not kept. Then a buffer split by requests whose bytes are all dropped gets its room
+        // back in place; one that cannot without allocating is freed too.
+        if buffer.try_reclaim(IDLE_BUFFER_BYTES_MAX + 1)
+            || !buffer.try_reclaim(READ_CHUNK_BYTES)
+            || buffer.capacity() > IDLE_BUFFER_BYTES_MAX
+        {
             return;
         }
         let mut spare = self.spare.borrow_mut();

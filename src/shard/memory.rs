@@ -5,8 +5,10 @@
 //! fall to a quarter of their peak (a peak of at least [`MEMORY_TRIM_CONNECTIONS_MIN`]), it
 //! asks the allocator to give back every free page (`malloc_trim`), once per such fall.
 //!
-//! Invariant: a trim runs only from the shard's sweeper, between turns, never on a request's
-//! path; and once per fall: the peak restarts from the count at the trim.
+//! Invariant: a trim runs only from the shard's sweeper, between turns — never on this
+//! shard's requests' path, though `malloc_trim` locks every heap of the process for a moment,
+//! so another shard allocating then waits for it; and once per fall: the peak restarts from
+//! the count at the trim.
 
 use std::cell::Cell;
 
@@ -19,14 +21,11 @@ pub(crate) struct MemoryReturn {
 }
 
 impl MemoryReturn {
-    /// Notes the shard's open connections (on each sweep), trimming after a fall; whether it
-    /// trimmed.
-    pub(crate) fn note_open(&self, open: usize) -> bool {
+    /// Notes the shard's open connections (on each sweep); whether they have just fallen to
+    /// a quarter of their peak, when the caller frees what it can and calls [`trim`].
+    pub(crate) fn fell(&self, open: usize) -> bool {
         let peak = self.peak.get().max(open);
         let fell = peak >= MEMORY_TRIM_CONNECTIONS_MIN && open <= peak / 4;
-        if fell {
-            trim();
-        }
         self.peak.set(if fell { open } else { peak });
         fell
     }
@@ -35,7 +34,7 @@ impl MemoryReturn {
 /// Gives every free page of the allocator's heaps back to the system. glibc only; other C
 /// libraries (musl) return memory on their own, and a program with its own global allocator
 /// does not use these heaps for Rust's allocations at all (then this finds little to do).
-fn trim() {
+pub(crate) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only releases free memory; it has no preconditions.
     unsafe {
@@ -50,17 +49,17 @@ mod tests {
     #[test]
     fn a_trim_follows_a_fall_to_a_quarter_of_a_large_peak_once() {
         let memory = MemoryReturn::default();
-        assert!(!memory.note_open(MEMORY_TRIM_CONNECTIONS_MIN));
-        assert!(!memory.note_open(MEMORY_TRIM_CONNECTIONS_MIN / 2));
-        assert!(memory.note_open(MEMORY_TRIM_CONNECTIONS_MIN / 4));
+        assert!(!memory.fell(MEMORY_TRIM_CONNECTIONS_MIN));
+        assert!(!memory.fell(MEMORY_TRIM_CONNECTIONS_MIN / 2));
+        assert!(memory.fell(MEMORY_TRIM_CONNECTIONS_MIN / 4));
         // The peak restarts from the count at the trim: no second trim for the same fall.
-        assert!(!memory.note_open(0));
+        assert!(!memory.fell(0));
     }
 
     #[test]
     fn a_small_peak_never_trims() {
         let memory = MemoryReturn::default();
-        assert!(!memory.note_open(MEMORY_TRIM_CONNECTIONS_MIN - 1));
-        assert!(!memory.note_open(0));
+        assert!(!memory.fell(MEMORY_TRIM_CONNECTIONS_MIN - 1));
+        assert!(!memory.fell(0));
     }
 }

@@ -445,9 +445,11 @@ async fn sweep_deadlines(context: std::rc::Weak<ShardContext>) {
         context.config.pulses.beat(context.index);
         context.sweep_deadlines(Instant::now());
         let open = context.connections.borrow().len();
-        if context.memory.note_open(open) {
-            // The table's own memory too, once its entries past the last open one are gone.
+        if context.memory.fell(open) {
+            // The table's own memory first (its entries past the last open one), then every
+            // free page back to the system.
             context.connections.borrow_mut().shrink_to_fit();
+            memory::trim();
         }
         tick.reset(SWEEP_INTERVAL);
     }

@@ -5,8 +5,8 @@
 //!
 //! Invariants: each buffer is either in the ring (the kernel may write it at any time) or lent
 //! to the one completion that named it, until [`ProvidedBuffers::recycle`] puts it back; the
-//! ring's memory and the buffers' outlive the registration (the ring that registered them is
-//! dropped first: see `Ring`'s field order). The tail is published with a release store, as
+//! ring's memory and the buffers' are freed only once no receive can pick one (`Ring`'s drop
+//! waits for every operation, and leaks them when it gives up). The tail is published with a release store, as
 //! the kernel reads it with an acquire load: the one atomic access per buffer, the protocol's,
 //! uncontended.
 
@@ -124,8 +124,8 @@ fn memory_layout() -> Layout {
 /// Registers `buffers` with `uring` as [`GROUP`].
 pub(crate) fn register(uring: &io_uring::IoUring, buffers: &ProvidedBuffers) -> io::Result<()> {
     let (address, count) = buffers.ring_address();
-    // SAFETY: the ring's memory lives as long as the registration (the ring is dropped before
-    // the buffers; see `Ring`'s field order).
+    // SAFETY: the memory is freed only once no receive can pick a buffer from it (see the
+    // module's invariant).
     unsafe {
         uring
             .submitter()

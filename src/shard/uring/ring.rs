@@ -152,8 +152,9 @@ enum SlotState {
 
 /// The shard's ring and its operations.
 pub(crate) struct Ring {
-    /// Declared before `provided`, so it is closed (and the buffers unregistered) before the
-    /// buffers' memory is freed.
+    /// Declared before `provided`, so it is closed before the buffers' memory is freed — which
+    /// is safe only because nothing is in flight by then (`Drop` waits for every operation,
+    /// and leaks the buffers when it gives up waiting).
     uring: RefCell<IoUring>,
     /// Buffers the kernel picks for idle receives; `None` where the kernel cannot register
     /// them (before Linux 5.19), and idle connections keep a buffer of their own.
@@ -491,15 +492,15 @@ impl Ring {
             if reaped > 0 {
                 return reaped;
             }
-            if self.uring.borrow_mut().submission().taskrun() {
-                // Posts the completions the kernel holds, on the way back out of the call.
-                let _ = self.uring.borrow().submit();
-                continue;
-            }
             if std::time::Instant::now() >= until {
                 return 0;
             }
-            std::hint::spin_loop();
+            if self.uring.borrow_mut().submission().taskrun() {
+                // Posts the completions the kernel holds, on the way back out of the call.
+                let _ = self.uring.borrow().submit();
+            } else {
+                std::hint::spin_loop();
+            }
         }
     }
 
@@ -582,9 +583,13 @@ impl Drop for Ring {
                 return;
             }
         }
+        // Given up on: the kernel may still write into these buffers — and into the provided
+        // ones, which closing the ring does not unregister at once — so they are leaked,
+        // never freed.
         for (_, slot) in std::mem::take(self.slots.get_mut()) {
             std::mem::forget(slot.owned);
         }
+        std::mem::forget(self.provided.get_mut().take());
     }
 }
 
@@ -611,14 +616,17 @@ impl glommio::park::ParkHook for Ring {
         reaped + usize::from(overflowed())
     }
 
-    fn park(&self, timeout: Option<std::time::Duration>) -> usize {
+    fn park(&self, mut timeout: Option<std::time::Duration>) -> usize {
         if !self.busy_poll.is_zero() {
-            // Never past glommio's next timer.
+            // Never past glommio's next timer: the poll ends by it, and the sleep after a
+            // poll that found nothing waits only for what is left of it.
+            let started = std::time::Instant::now();
             let window = timeout.map_or(self.busy_poll, |timeout| timeout.min(self.busy_poll));
             let reaped = self.poll_busily(window);
             if reaped > 0 {
                 return reaped;
             }
+            timeout = timeout.map(|timeout| timeout.saturating_sub(started.elapsed()));
         }
         let queued = self.queued();
         self.wait(timeout);

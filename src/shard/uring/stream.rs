@@ -134,7 +134,11 @@ impl Transport for UringStream {
 
     async fn read_idle(&mut self, buffers: &BufferPool) -> (io::Result<usize>, BytesMut) {
         // A receive left in flight by a dropped read has the caller's bytes: resume it.
-        if self.read_in_flight.is_some() || !self.ring.has_provided_buffers() {
+        if self.read_in_flight.is_some() {
+            // `read` resumes it, with the buffer it already holds.
+            return self.read(BytesMut::new()).await;
+        }
+        if !self.ring.has_provided_buffers() {
             return self.read(buffers.take()).await;
         }
         let (result, owned) = self.ring.receive_provided(self.raw()).await;

@@ -85,12 +85,11 @@ enum Next {
     /// Answer with this error status, then close gracefully. `is_head`: the request refused is
     /// a `HEAD`, whose answer has no content.
     Refuse { error: ParseError, is_head: bool },
-    /// The peer is gone or misbehaved at the socket level: drop without another write.
+    /// Drop without another write: the peer is gone or misbehaved at the socket level, or an
+    /// idle connection ended — its client closed it, its keep-alive ran out, or a drain shut
+    /// it — with nothing to write and nothing to linger for (dropped, a FIN, without taking a
+    /// buffer again).
     Abort,
-    /// An idle connection ended — its client closed it, its keep-alive ran out, or a drain
-    /// shut it: there is nothing to write and nothing to linger for, so it is dropped (a FIN)
-    /// without taking a buffer again.
-    Ended,
 }
 
 /// The connection loop's state between requests, after hyper's `Reading`/`Writing`: where
@@ -206,7 +205,7 @@ impl<T: Transport> Connection<T> {
                 Next::Continue => {}
                 Next::Close => return self.close().await,
                 Next::Refuse { error, is_head } => return self.refuse(error, is_head).await,
-                Next::Abort | Next::Ended => return,
+                Next::Abort => return,
             }
         }
     }
@@ -273,7 +272,8 @@ impl<T: Transport> Connection<T> {
         };
         self.io.set_idle(false);
         match read {
-            Ok(0) if idle => Next::Ended,
+            // An idle connection its client closed just closes, with nothing to linger for.
+            Ok(0) if idle => Next::Abort,
             Ok(0) => Next::Close,
             Ok(_) => Next::Continue,
             // An idle connection that times out just closes (RFC 9112 §9.8); a half-sent head
@@ -282,7 +282,6 @@ impl<T: Transport> Connection<T> {
                 error: ParseError::ReadTimeout,
                 is_head: starts_a_head_request(&self.io.read_buf),
             },
-            Err(_) if idle => Next::Ended,
             Err(_) => Next::Abort,
         }
     }

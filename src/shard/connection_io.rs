@@ -59,6 +59,10 @@ impl<T: Transport> ConnectionIo<T> {
             self.read_buf.is_empty() && self.write_buf.is_empty(),
             "an idle connection has nothing buffered"
         );
+        self.give_buffers_back();
+    }
+
+    fn give_buffers_back(&mut self) {
         self.shard.buffers.give(std::mem::take(&mut self.read_buf));
         self.shard.buffers.give(std::mem::take(&mut self.write_buf));
     }
@@ -66,9 +70,7 @@ impl<T: Transport> ConnectionIo<T> {
     /// Waits idle for the next request, holding no buffer while it waits, until `deadline`
     /// (`TimedOut` past it); the bytes that arrive are in the read buffer after.
     pub(super) async fn read_idle(&mut self, deadline: Instant) -> io::Result<usize> {
-        let armed = self
-            .key
-            .map(|key| ArmedDeadline::arm(&self.shard, key, deadline));
+        let armed = self.arm(Some(deadline));
         self.release_buffers();
         let (result, buf) = self.transport.read_idle(&self.shard.buffers).await;
         self.read_buf = buf;
@@ -76,10 +78,7 @@ impl<T: Transport> ConnectionIo<T> {
         if matches!(result, Ok(received) if received > 0) {
             self.write_buf = self.shard.buffers.take();
         }
-        if armed.is_some_and(ArmedDeadline::disarm) {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        result
+        disarmed(armed, result)
     }
 
     /// Reads more into the read buffer; `TimedOut` once `deadline` passes. The deadline is
@@ -87,19 +86,21 @@ impl<T: Transport> ConnectionIo<T> {
     /// read. A connection outside the shard's table (refused at the limit) cannot be timed, and
     /// only reads where a timeout is not needed.
     pub(super) async fn read(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
-        // Disarmed when the read ends, and also if this future is dropped mid-read (a raced
-        // body pump), so no stale deadline cuts a later read.
-        let armed = match (self.key, deadline) {
-            (Some(key), Some(deadline)) => Some(ArmedDeadline::arm(&self.shard, key, deadline)),
-            _ => None,
-        };
+        let armed = self.arm(deadline);
         let buf = std::mem::take(&mut self.read_buf);
         let (result, buf) = self.transport.read(buf).await;
         self.read_buf = buf;
-        if armed.is_some_and(ArmedDeadline::disarm) {
-            return Err(io::ErrorKind::TimedOut.into());
+        disarmed(armed, result)
+    }
+
+    /// Registers a read's deadline with the sweeper (when the connection is in the table). It
+    /// is disarmed when the read ends ([`disarmed`]), and also if the read's future is dropped
+    /// mid-read (a raced body pump), so no stale deadline cuts a later read.
+    fn arm(&self, deadline: Option<Instant>) -> Option<ArmedDeadline> {
+        match (self.key, deadline) {
+            (Some(key), Some(deadline)) => Some(ArmedDeadline::arm(&self.shard, key, deadline)),
+            _ => None,
         }
-        result
     }
 
     pub(super) async fn flush(&mut self) -> io::Result<()> {
@@ -121,9 +122,16 @@ impl<T: Transport> ConnectionIo<T> {
 impl<T: Transport> Drop for ConnectionIo<T> {
     /// A closed connection's buffers are kept for the shard's next connections.
     fn drop(&mut self) {
-        self.shard.buffers.give(std::mem::take(&mut self.read_buf));
-        self.shard.buffers.give(std::mem::take(&mut self.write_buf));
+        self.give_buffers_back();
     }
+}
+
+/// A read's result once its deadline is disarmed: `TimedOut` if the sweeper cut it.
+fn disarmed(armed: Option<ArmedDeadline>, result: io::Result<usize>) -> io::Result<usize> {
+    if armed.is_some_and(ArmedDeadline::disarm) {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    result
 }
 
 /// A read deadline registered with the shard's sweeper for as long as it lives.

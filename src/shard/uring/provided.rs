@@ -58,11 +58,6 @@ impl ProvidedBuffers {
         buffers
     }
 
-    /// Where the kernel finds the ring: its address and size, for registration.
-    pub(crate) fn ring_address(&self) -> (u64, u16) {
-        (self.entries.as_ptr() as u64, PROVIDED_BUFFERS as u16)
-    }
-
     /// The first `len` bytes of buffer `id`, which a completion just lent out.
     pub(crate) fn received(&self, id: u16, len: usize) -> &[u8] {
         assert!(
@@ -123,12 +118,12 @@ fn memory_layout() -> Layout {
 
 /// Registers `buffers` with `uring` as [`GROUP`].
 pub(crate) fn register(uring: &io_uring::IoUring, buffers: &ProvidedBuffers) -> io::Result<()> {
-    let (address, count) = buffers.ring_address();
+    let address = buffers.entries.as_ptr() as u64;
     // SAFETY: the memory is freed only once no receive can pick a buffer from it (see the
     // module's invariant).
     unsafe {
         uring
             .submitter()
-            .register_buf_ring_with_flags(address, count, GROUP, 0)
+            .register_buf_ring_with_flags(address, PROVIDED_BUFFERS as u16, GROUP, 0)
     }
 }

@@ -28,6 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=perf/lib.sh
+source "$root/perf/lib.sh"
 
 SERVERS=${SERVERS:-"ringserve glommio-raw hyper actix axum nginx"}
 SCENARIOS=${SCENARIOS:-"plaintext items latency"}
@@ -70,7 +72,6 @@ count_cores() { # count_cores LIST: how many cores a list like 0,2-3 names
   echo "$total"
 }
 
-server_pid=""
 start_server() { # start_server NAME
   case "$1" in
     ringserve|ringserve-glommio|ringserve-busy)
@@ -87,22 +88,9 @@ start_server() { # start_server NAME
       taskset -c "$SERVER_CORES" nginx -c "$out_dir/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & ;;
   esac
   server_pid=$!
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server $1 did not start listening on port $PORT" >&2
-  return 1
+  wait_listening "$PORT" "$1"
 }
 
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    pkill -TERM -P "$server_pid" 2>/dev/null || true
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-  fi
-}
 
 # CPU seconds (user + system) used so far by the server and its children.
 cpu_seconds() {

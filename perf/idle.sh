@@ -23,6 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=perf/lib.sh
+source "$root/perf/lib.sh"
 
 SERVERS=${SERVERS:-"ringserve nginx"}
 CONNECTIONS=${CONNECTIONS:-10000}
@@ -31,18 +33,9 @@ SERVER_CORES=${SERVER_CORES:-0}
 PORT=${PORT:-8091}
 BUILD=${BUILD:-1}
 out_dir=$(mktemp -d)
-server_pid=""
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    pkill -TERM -P "$server_pid" 2>/dev/null || true
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-  fi
-}
 trap 'stop_server; rm -rf "$out_dir"' EXIT
 
-if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+if listening "$PORT"; then
   echo "port $PORT is already in use: another server would share it (SO_REUSEPORT); set PORT" >&2
   exit 1
 fi
@@ -68,12 +61,7 @@ start_server() { # start_server NAME
       taskset -c "$SERVER_CORES" nginx -c "$out_dir/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & ;;
   esac
   server_pid=$!
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server $1 did not start listening on port $PORT" >&2
-  return 1
+  wait_listening "$PORT" "$1"
 }
 
 # Opens, measures and closes: prints "start open closed per_connection" per round (KiB, bytes).

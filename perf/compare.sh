@@ -13,7 +13,8 @@
 #                 (RINGSERVE_IO=glommio) instead of its own io_uring data path; uring-raw (not
 #                 in the default) is a raw io_uring loop, the ceiling for GET / on this machine;
 #                 ringserve-busy is ringserve with HttpOptions::busy_poll of BUSY_POLL_US
-#                 microseconds (default 50)
+#                 microseconds (default 50); ringserve-alt is the bench binary at ALT_BENCH (one
+#                 built from another commit), for before-and-after rounds interleaved
 #   SCENARIOS     plaintext (GET /, closed loop), items (GET /items/5, closed loop),
 #                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
 #                 or RATE) — default: all three
@@ -74,12 +75,14 @@ count_cores() { # count_cores LIST: how many cores a list like 0,2-3 names
 
 start_server() { # start_server NAME
   case "$1" in
-    ringserve|ringserve-glommio|ringserve-busy)
-      local io=io_uring busy_poll=0
+    ringserve|ringserve-glommio|ringserve-busy|ringserve-alt)
+      local io=io_uring busy_poll=0 binary
+      binary=$(bin bench)
       [ "$1" = ringserve-glommio ] && io=glommio
       [ "$1" = ringserve-busy ] && busy_poll=$BUSY_POLL_US
+      [ "$1" = ringserve-alt ] && binary=${ALT_BENCH:?ringserve-alt needs ALT_BENCH, a bench binary}
       BENCH_BUSY_POLL_US=$busy_poll RINGSERVE_IO=$io RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
-        RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$(bin bench)" >/dev/null 2>&1 & ;;
+        RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$binary" >/dev/null 2>&1 & ;;
     glommio-raw|uring-raw|hyper|actix|axum)
       HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
     nginx)

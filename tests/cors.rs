@@ -265,6 +265,34 @@ fn a_refused_preflight_is_400_naming_what_was_refused_without_cors_headers() {
     server.shutdown();
 }
 
+/// Starlette's `CORSMiddleware(allow_origins=["*"])` allows `GET` alone: a preflight for `POST`
+/// (a cross-origin JSON `POST` always sends one) or `HEAD` gets `400 Disallowed CORS method`, so
+/// the browser never sends a request the rules do not name. The CORS-safelisted methods get no
+/// pass of their own.
+#[test]
+fn only_the_configured_methods_are_granted_safelisted_ones_included() {
+    let api = Api::default();
+    let server = serve_api(&api, Cors::builder().allow_any_origin().build().unwrap());
+    let addr = server.local_addr();
+    for method in ["POST", "HEAD", "PUT"] {
+        assert_eq!(
+            preflight(addr, "/items/", "http://a.example", method, None).redacted(),
+            refused("method", false),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        preflight(addr, "/items/", "http://a.example", "GET", None).redacted(),
+        granted(
+            "access-control-allow-origin: *\r\naccess-control-allow-methods: GET\r\n\
+             access-control-max-age: 600\r\naccess-control-allow-headers: accept, \
+             accept-language, content-language, content-type\r\n"
+        )
+    );
+    assert_eq!(api.calls(), 0);
+    server.shutdown();
+}
+
 /// The Fetch standard makes a browser name in `Access-Control-Request-Headers` only the headers
 /// that are not CORS-safelisted for their value — `content-type: application/json` among them —
 /// and then refuse the actual request unless `Access-Control-Allow-Headers` names each of them

@@ -1575,6 +1575,33 @@ fn under_a_prefix_the_document_names_its_server_and_docs_load_it_relatively() {
     let html = docs.body_text();
     assert!(html.contains("swagger-ui"), "{html}");
     assert!(html.contains("./openapi.json"), "{html}");
+    assert!(html.contains("'./docs/oauth2-redirect'"), "{html}");
+    // FastAPI's other two pages: ReDoc, and where an OAuth2 provider returns to Swagger UI.
+    let redoc = get(addr, "/api/redoc");
+    assert_eq!(redoc.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(
+        redoc.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = redoc.body_text();
+    assert!(html.contains("<title>ringserve - ReDoc</title>"), "{html}");
+    assert!(
+        html.contains(r#"<redoc spec-url="./openapi.json">"#),
+        "{html}"
+    );
+    assert!(html.contains("redoc.standalone.js"), "{html}");
+    let redirect = get(addr, "/api/docs/oauth2-redirect");
+    assert_eq!(redirect.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(
+        redirect.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = redirect.body_text();
+    assert!(
+        html.contains("window.opener.swaggerUIRedirectOauth2"),
+        "{html}"
+    );
+    assert!(html.contains("oauth2.callback("), "{html}");
     // Read-only pages.
     let response = send(addr, "POST", "/api/openapi.json", "", b"");
     assert_eq!(response.status(), 405);
@@ -1597,6 +1624,8 @@ fn without_docs_neither_page_is_served() {
     let addr = server.local_addr();
     assert_eq!(get(addr, "/openapi.json").redacted(), not_found());
     assert_eq!(get(addr, "/docs").redacted(), not_found());
+    assert_eq!(get(addr, "/docs/oauth2-redirect").redacted(), not_found());
+    assert_eq!(get(addr, "/redoc").redacted(), not_found());
     server.shutdown();
 }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use smallvec::SmallVec;
 
-use super::docs::swagger_ui_html;
+use super::docs::{SWAGGER_OAUTH2_REDIRECT_HTML, redoc_html, swagger_ui_html};
 use super::extract::PathParams;
 use super::handler::RouteFuture;
 use super::openapi::{DocumentBuilder, OperationDoc};
@@ -27,6 +27,11 @@ use crate::{Deployment, Request, Response};
 pub const OPENAPI_PATH: &str = "/openapi.json";
 /// Where the Swagger UI page is served, relative to the application's prefix.
 pub const DOCS_PATH: &str = "/docs";
+/// Where Swagger UI's OAuth2 redirect page is served, relative to the application's prefix.
+pub const DOCS_OAUTH2_REDIRECT_PATH: &str = "/docs/oauth2-redirect";
+/// Where the ReDoc page is served, relative to the application's prefix.
+pub const REDOC_PATH: &str = "/redoc";
+const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
 const NOT_FOUND_BODY: &[u8] = br#"{"detail":"Not Found"}"#;
 const METHOD_NOT_ALLOWED_BODY: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
@@ -38,8 +43,8 @@ enum Target<S> {
     Routes(SmallVec<[(Method, Route<S>); 2]>),
     /// The OpenAPI document.
     OpenApi,
-    /// The Swagger UI page.
-    Docs,
+    /// A documentation page (Swagger UI, its OAuth2 redirect, ReDoc), rendered when built.
+    Page(Bytes),
 }
 
 struct PathEntry<S> {
@@ -64,7 +69,6 @@ pub struct Ingress<S = ()> {
     /// The rendered document, made on first request (it names the route prefix it is served
     /// under, which only a request tells).
     openapi_json: OnceCell<Bytes>,
-    docs_html: Bytes,
 }
 
 impl<S: 'static> Ingress<S> {
@@ -80,7 +84,16 @@ impl<S: 'static> Ingress<S> {
         let mut entries: Vec<PathEntry<S>> = Vec::new();
         let mut document = DocumentBuilder::default();
         if docs {
-            for (template, target) in [(OPENAPI_PATH, Target::OpenApi), (DOCS_PATH, Target::Docs)] {
+            let pages = [
+                (OPENAPI_PATH, Target::OpenApi),
+                (DOCS_PATH, Target::Page(swagger_ui_html(title).into())),
+                (
+                    DOCS_OAUTH2_REDIRECT_PATH,
+                    Target::Page(Bytes::from_static(SWAGGER_OAUTH2_REDIRECT_HTML.as_bytes())),
+                ),
+                (REDOC_PATH, Target::Page(redoc_html(title).into())),
+            ];
+            for (template, target) in pages {
                 insert(&mut paths, template, entries.len())?;
                 templates.push(template.to_owned());
                 entries.push(PathEntry {
@@ -157,7 +170,6 @@ impl<S: 'static> Ingress<S> {
             title: title.to_owned(),
             version: version.to_owned(),
             openapi_json: OnceCell::new(),
-            docs_html: Bytes::from(swagger_ui_html(title)),
         })
     }
 
@@ -229,15 +241,12 @@ impl<S: 'static> Ingress<S> {
                         .with_body(body),
                 ))
             }
-            Target::Docs if is_read(method) => pin_future(ready(
+            Target::Page(html) if is_read(method) => pin_future(ready(
                 Response::new(StatusCode::OK)
-                    .with_header(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    )
-                    .with_body(self.docs_html.clone()),
+                    .with_header(header::CONTENT_TYPE, TEXT_HTML)
+                    .with_body(html.clone()),
             )),
-            Target::OpenApi | Target::Docs => {
+            Target::OpenApi | Target::Page(_) => {
                 pin_future(ready(method_not_allowed(method, &entry.allow)))
             }
         }

@@ -18,7 +18,8 @@
 //!   `405 {"detail":"Method Not Allowed"}` with `Allow`;
 //! - [`HttpError`] is `HTTPException`: `{"detail": …}` with its status and headers;
 //! - `<prefix>/openapi.json` serves an OpenAPI 3.1 document generated from the routes and the
-//!   handlers' own types (via utoipa's `ToSchema`), and `<prefix>/docs` a Swagger UI page.
+//!   handlers' own types (via utoipa's `ToSchema`), `<prefix>/docs` a Swagger UI page (with
+//!   its OAuth2 redirect page) and `<prefix>/redoc` a ReDoc page.
 //!
 //! Where ringserve differs, deliberately:
 //!
@@ -75,7 +76,7 @@ mod route;
 mod router;
 mod validation;
 
-pub use dispatch::{DOCS_PATH, Ingress, OPENAPI_PATH};
+pub use dispatch::{DOCS_OAUTH2_REDIRECT_PATH, DOCS_PATH, Ingress, OPENAPI_PATH, REDOC_PATH};
 pub use extract::{
     FromRequest, FromRequestParts, PathParams, Rejection, Rejections, RequestParts, ViaParts,
     ViaRequest,

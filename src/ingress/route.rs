@@ -152,7 +152,7 @@ pub enum RouteError {
         /// The prefix.
         prefix: String,
     },
-    /// The template collides with the router's own `/openapi.json` or `/docs`.
+    /// The template collides with one of the router's documentation pages.
     Reserved {
         /// The template.
         template: String,
@@ -179,7 +179,7 @@ impl fmt::Display for RouteError {
             ),
             RouteError::Reserved { template } => write!(
                 f,
-                "route {template:?} is one of the router's own pages (/openapi.json, /docs); use Router::without_docs to free it"
+                "route {template:?} is one of the router's own pages (/openapi.json, /docs, /docs/oauth2-redirect, /redoc); use Router::without_docs to free it"
             ),
         }
     }

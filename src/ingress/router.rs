@@ -178,7 +178,8 @@ impl<S: 'static> Router<S> {
         self
     }
 
-    /// Serves neither `/openapi.json` nor `/docs`.
+    /// Serves none of the documentation: `/openapi.json`, `/docs`, `/docs/oauth2-redirect`
+    /// and `/redoc` are then free for routes.
     pub fn without_docs(mut self) -> Self {
         self.docs = false;
         self

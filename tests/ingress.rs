@@ -315,7 +315,7 @@ fn malformed_json_is_json_invalid_at_the_byte_offset() {
     assert_eq!(
         post_json(addr, "/items/", r#"{"name": "Foo", "price": }"#).redacted(),
         unprocessable(
-            r#"{"type":"json_invalid","loc":["body",25],"msg":"JSON decode error","input":{},"ctx":{"error":"expected value"}}"#
+            r#"{"type":"json_invalid","loc":["body",25],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}"#
         )
     );
     // On a later line the offset still counts from the start of the body.
@@ -328,6 +328,73 @@ fn malformed_json_is_json_invalid_at_the_byte_offset() {
     let body: Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body["detail"][0]["type"], "json_invalid");
     assert_eq!(body["detail"][0]["loc"], json!(["body", 25]));
+    server.shutdown();
+}
+
+/// `ctx.error` is Python's `json` message, word for word, at Python's position: each body with
+/// what `json.loads` (CPython 3.11) raises on it.
+#[test]
+fn json_invalid_says_what_pythons_json_says() {
+    let server = start_app(items_app());
+    let addr = server.local_addr();
+    let cases = [
+        (r#"{"name": "Foo""#, "Expecting ',' delimiter", 14),
+        (
+            r#"{"name": "Foo","#,
+            "Expecting property name enclosed in double quotes",
+            15,
+        ),
+        (
+            r#"{"name": "Foo", "price": 1,}"#,
+            "Expecting property name enclosed in double quotes",
+            27,
+        ),
+        (r#"{"name" "Foo"}"#, "Expecting ':' delimiter", 8),
+        (
+            r#"{'name': "Foo"}"#,
+            "Expecting property name enclosed in double quotes",
+            1,
+        ),
+        (r#"{"name": "Foo"#, "Unterminated string starting at", 9),
+        (r#"{"name": "F\qoo"}"#, "Invalid \\escape", 11),
+        (r#"{"name": "\u00g9"}"#, "Invalid \\uXXXX escape", 11),
+        ("{\"name\": \"a\tb\"}", "Invalid control character at", 11),
+        (r#"{"price": 1.}"#, "Expecting ',' delimiter", 11),
+        (r#"{"name": "Foo"} {}"#, "Extra data", 16),
+        (r#"{"name": tru}"#, "Expecting value", 9),
+    ];
+    for (body, message, position) in cases {
+        let response = post_json(addr, "/items/", body);
+        assert_eq!(
+            response.redacted(),
+            unprocessable(&format!(
+                r#"{{"type":"json_invalid","loc":["body",{position}],"msg":"JSON decode error","input":{{}},"ctx":{{"error":{}}}}}"#,
+                serde_json::to_string(message).unwrap()
+            )),
+            "{body}"
+        );
+    }
+    server.shutdown();
+}
+
+/// Python decodes the bytes as text before its `json` reads them; bytes that are not UTF-8
+/// never reach the decoder, and FastAPI answers `400` `There was an error parsing the body`.
+#[test]
+fn a_json_body_that_is_not_utf8_is_a_400() {
+    let server = start_app(items_app());
+    let addr = server.local_addr();
+    let response = send(
+        addr,
+        "POST",
+        "/items/",
+        "content-type: application/json\r\n",
+        b"{\"name\": \"\xff\"}",
+    );
+    assert_eq!(response.status(), 400, "{}", response.raw);
+    assert_eq!(
+        response.body_text(),
+        r#"{"detail":"There was an error parsing the body"}"#
+    );
     server.shutdown();
 }
 

@@ -16,16 +16,21 @@ use utoipa::openapi::{Content, Required, ResponseBuilder};
 
 use super::body::read_body;
 use super::extract::{FromRequest, PathParams, Rejection};
+use super::http_error::HttpError;
 use super::openapi::OperationDoc;
 use super::pydantic::{
     BOOL_TYPE, DICT_TYPE, EXTRA_FORBIDDEN, FLOAT_TYPE, INT_TYPE, JSON_INVALID, LIST_TYPE, MISSING,
     MODEL_ATTRIBUTES_TYPE, RangeEnd, STRING_TYPE, TUPLE_TYPE, Wording, enum_error, range_error,
     value_error,
 };
+use super::python_json;
 use super::respond::IntoResponse;
 use super::validation::{ErrorDetail, LocItem, Location};
 use crate::limits::{JSON_ERROR_INPUT_BYTES_MAX, JSON_RESPONSE_STACK_BYTES};
 use crate::{Request, Response};
+
+/// FastAPI's `detail` for a body its JSON decoder could not even read as text.
+const BODY_NOT_DECODED: &str = "There was an error parsing the body";
 
 /// A JSON body: extracted from the request (`T: Deserialize`), or sent as the response
 /// (`T: Serialize`). Its schema (`T: ToSchema`) documents the route.
@@ -48,7 +53,17 @@ impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
         if !is_json {
             return Err(not_json(&body).into());
         }
-        parse(&body).map(Json).map_err(Rejection::from)
+        match parse(&body) {
+            Ok(value) => Ok(Json(value)),
+            // Python decodes the bytes before its `json` reads them: FastAPI answers a body
+            // that is not UTF-8 with a 400, not a 422.
+            Err(detail)
+                if detail.kind == JSON_INVALID.kind && std::str::from_utf8(&body).is_err() =>
+            {
+                Err(HttpError::new(StatusCode::BAD_REQUEST, BODY_NOT_DECODED).into())
+            }
+            Err(detail) => Err(detail.into()),
+        }
     }
 
     fn describe(operation: &mut OperationDoc) {
@@ -180,17 +195,26 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorDetail> 
     }
 }
 
-/// FastAPI's answer to a body that is not JSON at all: where parsing stopped, and why.
+/// FastAPI's answer to a body that is not JSON at all: where Python's `json` stops on it, and
+/// what it says there (`python_json`). Where Python would decode it (`NaN`, nesting deeper
+/// than serde's limit), serde's position is kept, with Python's most general message.
 fn json_invalid(body: &[u8], error: &serde_json::Error) -> ErrorDetail {
+    let decode_error = std::str::from_utf8(body)
+        .ok()
+        .and_then(python_json::first_error)
+        .unwrap_or(python_json::DecodeError {
+            msg: python_json::EXPECTING_VALUE,
+            pos: error_position(body, error),
+        });
     ErrorDetail::of(JSON_INVALID, Location::Body)
-        .at(error_position(body, error))
+        .at(decode_error.pos)
         .input(Value::Object(serde_json::Map::new()))
-        .ctx(serde_json::json!({ "error": message_of(error) }))
+        .ctx(serde_json::json!({ "error": decode_error.msg }))
 }
 
-/// Where a syntax error is, as Python's `json` reports it: the index, in characters, of the
-/// offending character — or the body's length when it ended too soon. serde_json gives a
-/// 1-based line and column whose column, at the end of input, is the last byte's.
+/// Where serde_json stopped, as an index in characters: the offending character — or the
+/// body's length when it ended too soon. serde_json gives a 1-based line and column whose
+/// column, at the end of input, is the last byte's.
 fn error_position(body: &[u8], error: &serde_json::Error) -> usize {
     let line_start = body
         .split_inclusive(|&byte| byte == b'\n')
@@ -522,11 +546,11 @@ mod tests {
     fn malformed_json_reports_position() {
         assert_eq!(
             error_json("{\"name\": }"),
-            r#"{"type":"json_invalid","loc":["body",9],"msg":"JSON decode error","input":{},"ctx":{"error":"expected value"}}"#
+            r#"{"type":"json_invalid","loc":["body",9],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}"#
         );
         assert_eq!(
             error_json("{\n \"a\":1,\n x"),
-            r#"{"type":"json_invalid","loc":["body",11],"msg":"JSON decode error","input":{},"ctx":{"error":"key must be a string"}}"#
+            r#"{"type":"json_invalid","loc":["body",11],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting property name enclosed in double quotes"}}"#
         );
     }
 

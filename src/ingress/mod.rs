@@ -71,6 +71,7 @@ mod openapi;
 mod params;
 mod parts;
 mod pydantic;
+mod python_json;
 mod respond;
 mod route;
 mod router;

@@ -269,25 +269,43 @@ fn items_serves_the_seed_routes_with_fastapi_errors() {
         invalid.body_text(),
         r#"{"detail":[{"type":"int_parsing","loc":["path","item_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
     );
-    let body = r#"{"name":"Foo","price":35.4}"#;
-    let created = common::request(
-        example.addr,
-        format!(
-            "POST /items/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
+    // The seed's `create_item(self, item: dict)`: any object.
+    let post = |path: &str, body: &str| {
+        common::request(
+            example.addr,
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
         )
-        .as_bytes(),
-    );
+    };
+    let created = post("/items/", r#"{"name": "apple"}"#);
     assert_eq!(created.status(), 200);
+    assert_eq!(created.body_text(), r#"{"created":{"name":"apple"}}"#);
+    let refused = post("/items/", "[1,2]");
+    assert_eq!(refused.status(), 422);
     assert_eq!(
-        created.body_text(),
-        r#"{"created":{"name":"Foo","description":null,"price":35.4,"tax":null}}"#
+        refused.body_text(),
+        r#"{"detail":[{"type":"dict_type","loc":["body"],"msg":"Input should be a valid dictionary","input":[1,2]}]}"#
     );
     // One shard: the replica's state kept the item.
     assert_eq!(
         common::get(example.addr, "/items/?limit=1").body_text(),
-        r#"[{"name":"Foo","description":null,"price":35.4,"tax":null}]"#
+        r#"[{"name":"apple"}]"#
+    );
+    // FastAPI's tutorial model, on the second route.
+    let typed = post("/typed-items/", r#"{"name":"Foo","price":35.4}"#);
+    assert_eq!(typed.status(), 200);
+    assert_eq!(
+        typed.body_text(),
+        r#"{"created":{"name":"Foo","description":null,"price":35.4,"tax":null}}"#
+    );
+    let missing = post("/typed-items/", r#"{"name": "apple"}"#);
+    assert_eq!(
+        missing.body_text(),
+        r#"{"detail":[{"type":"missing","loc":["body","price"],"msg":"Field required","input":{"name":"apple"}}]}"#
     );
 }
 
@@ -317,7 +335,12 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
     routes.sort();
     assert_eq!(
         routes,
-        ["get /items/", "get /items/{item_id}", "post /items/"]
+        [
+            "get /items/",
+            "get /items/{item_id}",
+            "post /items/",
+            "post /typed-items/"
+        ]
     );
 
     let read_item = &paths["/items/{item_id}"]["get"];
@@ -336,15 +359,31 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
         "#/components/schemas/HTTPValidationError"
     );
 
+    // The seed's `item: dict`: any object, documented in place.
     let create_item = &paths["/items/"]["post"];
     assert_eq!(create_item["requestBody"]["required"], true);
+    let any_object = serde_json::json!({
+        "type": "object",
+        "additionalProperties": {},
+        "propertyNames": {"type": "string"},
+        "description": "Any JSON object."
+    });
     assert_eq!(
-        create_item["requestBody"]["content"]["application/json"]["schema"]["$ref"],
-        "#/components/schemas/Item"
+        create_item["requestBody"]["content"]["application/json"]["schema"],
+        any_object
     );
     assert_eq!(
         create_item["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/Created"
+    );
+    let create_typed_item = &paths["/typed-items/"]["post"];
+    assert_eq!(
+        create_typed_item["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Item"
+    );
+    assert_eq!(
+        create_typed_item["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/CreatedItem"
     );
 
     let list_items = &paths["/items/"]["get"];
@@ -375,6 +414,8 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
         names,
         [
             "Created",
+            "CreatedItem",
+            "Dict",
             "HTTPValidationError",
             "Item",
             "ItemId",
@@ -388,6 +429,11 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
     assert_eq!(schemas["Item"]["properties"]["price"]["type"], "number");
     assert_eq!(
         schemas["Created"]["properties"]["created"]["$ref"],
+        "#/components/schemas/Dict"
+    );
+    assert_eq!(schemas["Dict"], any_object);
+    assert_eq!(
+        schemas["CreatedItem"]["properties"]["created"]["$ref"],
         "#/components/schemas/Item"
     );
     validate_openapi("items", &text);

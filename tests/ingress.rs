@@ -13,8 +13,8 @@ use std::rc::Rc;
 use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
-    FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts, RouteError,
-    Router, State, ToSchema,
+    Dict, FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts,
+    RouteError, Router, State, ToSchema,
 };
 use ringserve::{Application, HeaderValue, Limits, Request, Response, Serve, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -395,6 +395,94 @@ fn a_json_body_that_is_not_utf8_is_a_400() {
         response.body_text(),
         r#"{"detail":"There was an error parsing the body"}"#
     );
+    server.shutdown();
+}
+
+/// FastAPI's `item: dict` is `Json<Dict>`: any object, refused otherwise with `dict_type`
+/// (where a model gets `model_attributes_type`); `Json<Value>` takes any JSON at all. Each
+/// answer is FastAPI 0.115's for the same body.
+#[test]
+fn a_dict_body_takes_any_object_and_refuses_the_rest_as_pydantic_does() {
+    async fn create_dict(Json(item): Json<Dict>) -> Json<Value> {
+        Json(json!({ "created": item }))
+    }
+    async fn create_any(Json(item): Json<Value>) -> Json<Value> {
+        Json(json!({ "created": item }))
+    }
+    #[derive(Deserialize, Serialize, ToSchema)]
+    struct Tagged {
+        name: String,
+        meta: Dict,
+    }
+    async fn create_tagged(Json(item): Json<Tagged>) -> Json<Tagged> {
+        Json(item)
+    }
+    let server = start_app(Application::try_new(|| {
+        Router::new()
+            .post("/dict/", create_dict)
+            .post("/any/", create_any)
+            .post("/model/", create_item)
+            .post("/tagged/", create_tagged)
+            .build()
+    }));
+    let addr = server.local_addr();
+    assert_eq!(
+        post_json(addr, "/dict/", r#"{"name": "apple"}"#).redacted(),
+        json_response("HTTP/1.1 200 OK", r#"{"created":{"name":"apple"}}"#)
+    );
+    assert_eq!(
+        post_json(addr, "/dict/", r#"{"a": [1, {"b": null}], "c": 2.5}"#).body_text(),
+        r#"{"created":{"a":[1,{"b":null}],"c":2.5}}"#
+    );
+    for (body, input) in [("[1,2]", "[1,2]"), (r#""apple""#, r#""apple""#), ("7", "7")] {
+        assert_eq!(
+            post_json(addr, "/dict/", body).redacted(),
+            unprocessable(&format!(
+                r#"{{"type":"dict_type","loc":["body"],"msg":"Input should be a valid dictionary","input":{input}}}"#
+            )),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        post_json(addr, "/model/", "[1,2]").redacted(),
+        unprocessable(
+            r#"{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":[1,2]}"#
+        )
+    );
+    assert_eq!(
+        post_json(addr, "/any/", "[1,2]").body_text(),
+        r#"{"created":[1,2]}"#
+    );
+    // A dict inside a model.
+    assert_eq!(
+        post_json(addr, "/tagged/", r#"{"name": "a", "meta": {"k": [true]}}"#).body_text(),
+        r#"{"name":"a","meta":{"k":[true]}}"#
+    );
+    assert_eq!(
+        post_json(addr, "/tagged/", r#"{"name": "a", "meta": [1]}"#).redacted(),
+        unprocessable(
+            r#"{"type":"dict_type","loc":["body","meta"],"msg":"Input should be a valid dictionary","input":[1]}"#
+        )
+    );
+    // Documented as FastAPI documents `dict` (`"additionalProperties": true`), in JSON
+    // Schema's other spelling of "any value": the empty schema; with a description.
+    let any_object = json!({
+        "type": "object",
+        "additionalProperties": {},
+        "propertyNames": {"type": "string"},
+        "description": "Any JSON object."
+    });
+    let document = get_json(addr, "/openapi.json");
+    assert_eq!(
+        document["paths"]["/dict/"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+        any_object
+    );
+    // Inside a model, utoipa's derive names it (`#[schema(inline)]` on the field inlines it).
+    assert_eq!(
+        document["components"]["schemas"]["Tagged"]["properties"]["meta"],
+        json!({"$ref": "#/components/schemas/Dict"})
+    );
+    assert_eq!(document["components"]["schemas"]["Dict"], any_object);
     server.shutdown();
 }
 

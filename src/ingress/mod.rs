@@ -2,7 +2,8 @@
 //! `@serve.ingress(FastAPI())` for thread-per-core handlers.
 //!
 //! A [`Router`] maps method + path template to handlers: async functions whose arguments are
-//! extractors ([`Path`], [`Query`], [`Header`], [`Json`], [`State`], `Bytes`, `String`, the
+//! extractors ([`Path`], [`Query`], [`Header`], [`Json`] — of a model, of a [`Dict`] for any
+//! object, of a `serde_json::Value` for any JSON —, [`State`], `Bytes`, `String`, the
 //! [`Request`](crate::Request) itself, or a dependency the user writes by implementing
 //! [`FromRequestParts`]) and whose return value is anything [`IntoResponse`]. Built, it is an
 //! [`Ingress`]: a [`Deployment`](crate::Deployment) that each shard builds for itself, so its
@@ -60,6 +61,7 @@
 //! `POST` of a JSON body into a struct and back 1.19 µs.
 
 mod body;
+mod dict;
 mod dispatch;
 mod docs;
 mod extract;
@@ -77,6 +79,7 @@ mod route;
 mod router;
 mod validation;
 
+pub use dict::Dict;
 pub use dispatch::{DOCS_OAUTH2_REDIRECT_PATH, DOCS_PATH, Ingress, OPENAPI_PATH, REDOC_PATH};
 pub use extract::{
     FromRequest, FromRequestParts, PathParams, Rejection, Rejections, RequestParts, ViaParts,

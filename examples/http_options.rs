@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! cargo run --release --example http_options
-//! curl -i localhost:8000/serve/slow                              # → 408 after 1 s
-//! curl -i -H 'x-request-timeout-seconds: 0' localhost:8000/serve/slow   # → 200 after 2 s
-//! curl -i localhost:8000/serve/fast                              # → 200 fast
+//! curl -i localhost:8000/slow                              # → 408 after 1 s
+//! curl -i -H 'x-request-timeout-seconds: 0' localhost:8000/slow   # → 200 after 2 s
+//! curl -i localhost:8000/fast                              # → 200 fast
 //! ```
+//!
+//! The root path is Ray Serve's: where a proxy in front mounts the server (`/serve`) and
+//! removes it; requests arrive without it, and the handler reads it to say where it lives.
 //!
 //! Settings made in code win over `RINGSERVE_HOST`, `RINGSERVE_PORT` and `RINGSERVE_CORES`;
 //! this example leaves host, port and cores to them (or their defaults).
@@ -22,7 +25,11 @@ impl Deployment for SometimesSlow {
         if request.route_path() == "/slow" {
             rt::sleep(Duration::from_secs(2)).await;
         }
-        Response::text(format!("done: {}\n", request.route_path()))
+        Response::text(format!(
+            "done: {} (mounted at {})\n",
+            request.route_path(),
+            request.root_path()
+        ))
     }
 }
 

@@ -63,6 +63,7 @@ pub struct HttpOptions {
     request_timeout: Option<Duration>,
     keep_alive_timeout: Option<Duration>,
     root_path: Option<String>,
+    strip_root_path: bool,
     shutdown_grace: Option<Duration>,
     limits: Limits,
     io: Option<IoBackend>,
@@ -125,10 +126,21 @@ impl HttpOptions {
         self
     }
 
-    /// A path every request must start with (for a server mounted behind a proxy under a
-    /// sub-path); it is removed before route prefixes are matched. Empty by default.
+    /// Where a proxy in front mounts this server (`/serve`), as Ray Serve's `root_path` and
+    /// ASGI's: the proxy removes it, requests arrive without it and are routed as received,
+    /// and handlers read it from [`Request::root_path`](crate::Request::root_path) to build
+    /// URLs (the ingress puts it in the OpenAPI document's `servers` and in its redirects).
+    /// Empty by default. With [`HttpOptions::strip_root_path`], requests carry it instead.
     pub fn root_path(mut self, root_path: impl Into<String>) -> Self {
         self.root_path = Some(root_path.into());
+        self
+    }
+
+    /// Requests carry the root path (no proxy removes it): a request must start with it, on a
+    /// segment boundary, and it is removed before route prefixes are matched; any other path
+    /// gets `404`. Off by default, as in Ray Serve.
+    pub fn strip_root_path(mut self, strip: bool) -> Self {
+        self.strip_root_path = strip;
         self
     }
 
@@ -278,6 +290,7 @@ impl HttpOptions {
             request_timeout: self.request_timeout,
             keep_alive_timeout,
             root_path,
+            strip_root_path: self.strip_root_path,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             limits: self.limits.clone(),
             io,
@@ -298,6 +311,8 @@ pub(crate) struct ResolvedOptions {
     pub request_timeout: Option<Duration>,
     pub keep_alive_timeout: Duration,
     pub root_path: String,
+    /// Requests carry the root path, removed before routing.
+    pub strip_root_path: bool,
     pub shutdown_grace: Duration,
     pub limits: Limits,
     /// Asked for; `Serve::start` falls back to glommio when the kernel lacks io_uring support.

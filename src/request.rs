@@ -27,6 +27,31 @@ pub(crate) enum RequestId {
     Generated([u8; REQUEST_ID_BYTES]),
 }
 
+/// What a request knows of the application it was routed to and of the server's URL space:
+/// one per application and shard, made when the shard starts and shared by its requests.
+#[derive(Debug)]
+pub(crate) struct AppScope {
+    /// The application's name (an `Rc` of its own: a panic's report keeps it past the request).
+    pub(crate) name: Rc<str>,
+    /// `HttpOptions::root_path`: where a proxy in front mounts this server, or `""`.
+    pub(crate) root_path: Box<str>,
+    /// Whether requests carry the root path (`HttpOptions::strip_root_path`): it then starts
+    /// `Request::path` and was removed before routing.
+    pub(crate) root_in_path: bool,
+}
+
+impl AppScope {
+    /// The scope of a request built outside a server (`RequestBuilder`, tests): the default
+    /// application's name, no root path.
+    pub(crate) fn unbound() -> Rc<AppScope> {
+        Rc::new(AppScope {
+            name: Rc::from(crate::options::DEFAULT_APP_NAME),
+            root_path: Box::from(""),
+            root_in_path: false,
+        })
+    }
+}
+
 /// An HTTP request. Its body (up to `Limits::body_bytes_max`) is read with [`Request::body`]
 /// or, chunk by chunk, with [`Request::body_stream`].
 pub struct Request {
@@ -35,7 +60,7 @@ pub struct Request {
     /// Bytes of the path before the application's own path: root path plus route prefix.
     route_offset: usize,
     body: Body,
-    app_name: Rc<str>,
+    scope: Rc<AppScope>,
     request_id: RequestId,
     extensions: Extensions,
     /// Header changes made by middleware, over the head as received; `None` (no allocation)
@@ -65,15 +90,19 @@ impl Request {
         parts: RequestHead,
         route_offset: usize,
         body: Body,
-        app_name: Rc<str>,
+        scope: Rc<AppScope>,
         request_id: RequestId,
     ) -> Self {
+        debug_assert!(
+            !scope.root_in_path || route_offset >= scope.root_path.len(),
+            "a request that carries the root path was routed after it"
+        );
         Request {
             head,
             parts,
             route_offset,
             body,
-            app_name,
+            scope,
             request_id,
             extensions: Extensions::default(),
             header_edits: None,
@@ -117,7 +146,7 @@ impl Request {
             parts,
             0,
             Body::Full(body),
-            Rc::from(crate::options::DEFAULT_APP_NAME),
+            AppScope::unbound(),
             request_id,
         ))
     }
@@ -134,12 +163,12 @@ impl Request {
         }
     }
 
-    pub(crate) fn app_name_rc(&self) -> Rc<str> {
-        self.app_name.clone()
+    pub(crate) fn scope(&self) -> Rc<AppScope> {
+        self.scope.clone()
     }
 
-    pub(crate) fn set_app_name(&mut self, name: Rc<str>) {
-        self.app_name = name;
+    pub(crate) fn set_scope(&mut self, scope: Rc<AppScope>) {
+        self.scope = scope;
     }
 
     /// Whether a middleware changed the headers (the head bytes alone no longer tell them).
@@ -184,8 +213,9 @@ impl Request {
         self.parts.path_str(&self.head)
     }
 
-    /// The path inside the application: what follows the root path and the route prefix,
-    /// always starting with `/`. For prefix `/api` and path `/api/items/5` it is `/items/5`.
+    /// The path inside the application: what follows the route prefix (and the root path, where
+    /// requests carry it), always starting with `/`. For prefix `/api` and path `/api/items/5`
+    /// it is `/items/5`.
     pub fn route_path(&self) -> &str {
         let path = self.path();
         match path.get(self.route_offset..) {
@@ -194,9 +224,24 @@ impl Request {
         }
     }
 
-    /// The part of the path that selected the application (root path plus route prefix).
+    /// The part of the path that selected the application: its route prefix as sent (`""` for
+    /// an application at `/`), never the root path.
     pub fn route_prefix(&self) -> &str {
-        self.path().get(..self.route_offset).unwrap_or_default()
+        let root_len = if self.scope.root_in_path {
+            self.scope.root_path.len()
+        } else {
+            0
+        };
+        self.path()
+            .get(root_len..self.route_offset)
+            .unwrap_or_default()
+    }
+
+    /// The server's root path (`HttpOptions::root_path`, ASGI's `root_path`): where a proxy in
+    /// front mounts it, `""` when none. The URL a client used is
+    /// `root_path() + route_prefix() + route_path()`; build links and redirects from it.
+    pub fn root_path(&self) -> &str {
+        &self.scope.root_path
     }
 
     /// The query string, without the `?`.
@@ -286,7 +331,7 @@ impl Request {
 
     /// The name of the application this request was routed to.
     pub fn app_name(&self) -> &str {
-        &self.app_name
+        &self.scope.name
     }
 
     /// The request id: the client's `x-request-id`, or one generated for this request. It is

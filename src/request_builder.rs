@@ -6,15 +6,13 @@
 //! parser as one from a socket, so it obeys the same rules and limits and every accessor works
 //! on it unchanged; the engine, not the caller, writes its framing (`content-length`).
 
-use std::rc::Rc;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, header};
 
 use crate::Limits;
 use crate::http1::parse::parse_head;
 use crate::http1::reject::ParseError;
-use crate::request::{Request, RequestId};
+use crate::request::{AppScope, Request, RequestId};
 use crate::request_body::Body;
 use crate::request_id::REQUEST_ID_BYTES;
 
@@ -122,10 +120,10 @@ pub(crate) fn reencode(request: Request, limits: &Limits) -> Result<Request, Par
     head.put_slice(b"\r\n");
     let route_offset = request.route_offset();
     let generated_id = request.generated_id();
-    let app_name = request.app_name_rc();
+    let scope = request.scope();
     let body = request.into_body();
     let mut rebuilt = parsed(head.freeze(), body, route_offset, generated_id, limits)?;
-    rebuilt.set_app_name(app_name);
+    rebuilt.set_scope(scope);
     Ok(rebuilt)
 }
 
@@ -158,7 +156,7 @@ fn parsed(
         parts,
         route_offset,
         body,
-        Rc::from(crate::options::DEFAULT_APP_NAME),
+        AppScope::unbound(),
         request_id,
     ))
 }

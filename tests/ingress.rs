@@ -1105,6 +1105,47 @@ fn unknown_path_is_404_and_trailing_slash_twins_redirect_307() {
     server.shutdown();
 }
 
+/// Behind a proxy that mounts the server at `root_path` and removes it (Ray Serve's and
+/// FastAPI's `root_path`), the ingress routes the path as received and puts the root path
+/// where URLs are made: the OpenAPI document's `servers` and the trailing-slash redirect. The
+/// docs pages load the document relatively, so they follow wherever they were served from.
+#[test]
+fn under_a_root_path_urls_name_it_and_routes_do_not() {
+    for strip in [false, true] {
+        let server = serve(
+            test_options().root_path("/root").strip_root_path(strip),
+            items_app().route_prefix("/api"),
+        );
+        let addr = server.local_addr();
+        let root = if strip { "/root" } else { "" };
+        let document = get_json(addr, &format!("{root}/api/openapi.json"));
+        assert_eq!(
+            document["servers"],
+            json!([{"url": "/root/api"}]),
+            "strip {strip}"
+        );
+        assert!(document["paths"]["/items/{item_id}"].is_object());
+        let response = get(addr, &format!("{root}/api/items?x=1"));
+        assert_eq!(response.status(), 307, "{}", response.raw);
+        assert_eq!(response.header("location"), Some("/root/api/items/?x=1"));
+        let docs = get(addr, &format!("{root}/api/docs")).body_text();
+        assert!(docs.contains("url: './openapi.json'"), "{docs}");
+        // The other form is not this server's URL space.
+        let other = if strip {
+            "/api/items/5"
+        } else {
+            "/root/api/items/5"
+        };
+        assert_eq!(get(addr, other).status(), 404, "strip {strip}");
+        server.shutdown();
+    }
+    // An application at `/` under a root path: the server is the root path itself.
+    let server = serve(test_options().root_path("/root"), items_app());
+    let document = get_json(server.local_addr(), "/openapi.json");
+    assert_eq!(document["servers"], json!([{"url": "/root"}]));
+    server.shutdown();
+}
+
 #[test]
 fn trailing_slash_redirect_keeps_the_route_prefix_and_the_query() {
     let server = start_app(items_app().route_prefix("/api"));

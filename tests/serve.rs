@@ -1037,11 +1037,52 @@ fn two_shards_both_serve_each_with_its_own_replica() {
 // 10. Root path
 // ---------------------------------------------------------------------------------------------
 
+/// Ray Serve's `root_path` (ASGI's): a proxy in front mounts the server there and removes it,
+/// so requests are routed as received — `/api/x` reaches the application, `/root/api/x` is a
+/// 404, as Ray Serve 2.60 answers — and handlers read it to build URLs.
 #[test]
-fn root_path_is_stripped_before_route_prefixes() {
+fn root_path_is_where_a_proxy_mounts_the_server_and_requests_arrive_without_it() {
+    let server = start(
+        Serve::new().options(test_options().root_path("/root")).app(
+            Application::new(|| Inspect)
+                .name("api")
+                .route_prefix("/api"),
+        ),
+    );
+    let addr = server.local_addr();
+    let response = get(addr, "/api/x?k=v");
+    assert_eq!(response.status(), 200, "{}", response.raw);
+    let body = response.body_text();
+    assert_eq!(field(&body, "app"), Some("api"));
+    assert_eq!(field(&body, "path"), Some("/api/x"));
+    assert_eq!(field(&body, "route_path"), Some("/x"));
+    assert_eq!(field(&body, "route_prefix"), Some("/api"));
+    assert_eq!(field(&body, "root_path"), Some("/root"));
+    assert_eq!(field(&body, "query"), Some("k=v"));
+    for path in ["/root/api/x", "/root"] {
+        let response = get(addr, path);
+        assert_eq!(
+            response.redacted(),
+            text_response(
+                "HTTP/1.1 404 Not Found",
+                false,
+                "",
+                &not_found_body(addr, path)
+            ),
+            "GET {path}"
+        );
+    }
+    assert_eq!(get(addr, "/-/routes").body_text(), r#"{"/api":"api"}"#);
+    server.shutdown();
+}
+
+/// `strip_root_path`: requests carry the root path, which must start the path (on a segment
+/// boundary) and is removed before route prefixes are matched.
+#[test]
+fn strip_root_path_requires_the_root_path_and_removes_it_before_route_prefixes() {
     let server = start(
         Serve::new()
-            .options(test_options().root_path("/serve"))
+            .options(test_options().root_path("/serve").strip_root_path(true))
             .app(
                 Application::new(|| Inspect)
                     .name("api")
@@ -1055,7 +1096,8 @@ fn root_path_is_stripped_before_route_prefixes() {
     assert_eq!(field(&body, "app"), Some("api"));
     assert_eq!(field(&body, "path"), Some("/serve/api/x"));
     assert_eq!(field(&body, "route_path"), Some("/x"));
-    assert_eq!(field(&body, "route_prefix"), Some("/serve/api"));
+    assert_eq!(field(&body, "route_prefix"), Some("/api"));
+    assert_eq!(field(&body, "root_path"), Some("/serve"));
     assert_eq!(field(&body, "query"), Some("k=v"));
 
     let response = get(addr, "/serve/api");

@@ -178,7 +178,8 @@ impl<S: 'static> Ingress<S> {
         &self.state
     }
 
-    /// The OpenAPI document as served under `route_prefix` (`""` or `"/"` for the root).
+    /// The OpenAPI document as served under `route_prefix` (`""` or `"/"` for the root): the
+    /// path clients see in front of the application's routes, root path included.
     pub fn openapi(&self, route_prefix: &str) -> utoipa::openapi::OpenApi {
         let server = Some(route_prefix).filter(|prefix| !prefix.is_empty() && *prefix != "/");
         self.document.build(&self.title, &self.version, server)
@@ -230,7 +231,7 @@ impl<S: 'static> Ingress<S> {
                     .openapi_json
                     .get_or_init(|| {
                         Bytes::from(
-                            serde_json::to_vec(&self.openapi(request.route_prefix()))
+                            serde_json::to_vec(&self.openapi(&mount_path(&request)))
                                 .unwrap_or_default(),
                         )
                     })
@@ -264,7 +265,7 @@ impl<S: 'static> Ingress<S> {
         if self.paths.at(&toggled).is_err() {
             return not_found();
         }
-        let mut location = format!("{}{toggled}", request.route_prefix());
+        let mut location = format!("{}{toggled}", mount_path(request));
         if let Some(query) = request.query() {
             location.push('?');
             location.push_str(query);
@@ -318,6 +319,12 @@ fn template_params(template: &str) -> Vec<String> {
         rest = &after[close + 1..];
     }
     names
+}
+
+/// Where the application's routes are mounted as clients see them: the server's root path
+/// (which a proxy in front may have removed) and the route prefix the request came by.
+fn mount_path(request: &Request) -> String {
+    format!("{}{}", request.root_path(), request.route_prefix())
 }
 
 fn is_read(method: &Method) -> bool {

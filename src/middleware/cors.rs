@@ -610,10 +610,11 @@ mod tests {
     }
 
     #[test]
-    fn safelisted_methods_are_always_allowed_in_a_preflight() {
+    fn only_configured_methods_are_allowed_in_a_preflight_safelisted_ones_too() {
         let cors = Cors::builder().allow_any_origin().build().unwrap();
-        assert!(cors.method_allowed(b"POST"));
-        assert!(cors.method_allowed(b"HEAD"));
+        assert!(cors.method_allowed(b"GET"));
+        assert!(!cors.method_allowed(b"POST"));
+        assert!(!cors.method_allowed(b"HEAD"));
         assert!(!cors.method_allowed(b"DELETE"));
         let any = Cors::builder()
             .allow_any_origin()

@@ -48,7 +48,7 @@ async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Respons
     let Some(&index) = shard.config.deployments.get(&id) else {
         return unreachable_deployment(&name, "no application of this server binds it");
     };
-    request.set_app_name(shard.app_names[index].clone());
+    request.set_scope(shard.app_scopes[index].clone());
     // Never across cores, so never here either: a deployment sees the same on every core.
     *request.extensions_mut() = Extensions::default();
     let target = match dispatch::place(&shard, index, request.body_is_whole()) {

@@ -89,7 +89,14 @@ pub(crate) async fn dispatch(
         request_id,
     } = incoming;
     let path = head.path_str(&head_bytes);
-    let root_len = match strip_root(path, &config.options.root_path) {
+    // Requests carry the root path only with `strip_root_path`; otherwise a proxy in front
+    // removed it, and the path is routed as received.
+    let carried_root = if config.options.strip_root_path {
+        config.options.root_path.as_str()
+    } else {
+        ""
+    };
+    let root_len = match strip_root(path, carried_root) {
         Some(root_len) => root_len,
         None => {
             let response = system_endpoint(shard, &head.method, path)
@@ -132,7 +139,7 @@ pub(crate) async fn dispatch(
                     head,
                     route_offset,
                     body,
-                    shard.app_names[app].clone(),
+                    shard.app_scopes[app].clone(),
                     request_id,
                 );
                 call_replica(shard, app, replica, request).await
@@ -347,7 +354,7 @@ fn healthz(shard: &ShardContext) -> Response {
         Some(app) => Response::text(format!(
             "{} {:?} has no healthy replica.",
             shard.config.kind(app),
-            &*shard.app_names[app]
+            &*shard.app_scopes[app].name
         ))
         .with_status(StatusCode::SERVICE_UNAVAILABLE),
     }

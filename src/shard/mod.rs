@@ -54,6 +54,7 @@ use crate::deploy::admission::Admission;
 use crate::deploy::health;
 use crate::deployment::Replica;
 use crate::limits::{DRAIN_POLL_INTERVAL, SETTLE_TIMEOUT, SWEEP_INTERVAL};
+use crate::request::AppScope;
 use crate::request_id::RequestIdGenerator;
 use date::DateCache;
 use descriptors::AcceptFailures;
@@ -88,7 +89,8 @@ pub(crate) struct ShardContext {
     pub(crate) hosts: Vec<Vec<usize>>,
     /// The links to other shards, when some application is forwarded.
     pub(crate) forwarder: OnceCell<Rc<Forwarder>>,
-    pub(crate) app_names: Vec<Rc<str>>,
+    /// Each application's name and the server's root path, shared by its requests.
+    pub(crate) app_scopes: Vec<Rc<AppScope>>,
     /// Each application's turns and queue on this shard's replica.
     pub(crate) admissions: Vec<Admission>,
     /// This shard's own copy of `/-/routes`, so serving it touches no reference count that
@@ -146,18 +148,25 @@ impl ShardContext {
                 }
             }
         }
-        let app_names: Vec<Rc<str>> = config
+        let app_scopes: Vec<Rc<AppScope>> = config
             .apps
             .iter()
-            .map(|app| Rc::from(app.configured_name()))
+            .map(|app| {
+                Rc::new(AppScope {
+                    name: Rc::from(app.configured_name()),
+                    root_path: Box::from(config.options.root_path.as_str()),
+                    root_in_path: config.options.strip_root_path,
+                })
+            })
             .collect();
         let admissions = config
             .apps
             .iter()
-            .zip(&app_names)
+            .zip(&app_scopes)
             .enumerate()
-            .map(|(app_index, (app, name))| {
-                let admission = Admission::new(app.admission(), config.kind(app_index), name);
+            .map(|(app_index, (app, scope))| {
+                let admission =
+                    Admission::new(app.admission(), config.kind(app_index), &scope.name);
                 // Others choose where to forward by this replica's published load.
                 if forward::spills_over(hosts[app_index].len(), shards) {
                     let config = config.clone();
@@ -181,7 +190,7 @@ impl ShardContext {
             replicas,
             hosts,
             forwarder: OnceCell::new(),
-            app_names,
+            app_scopes,
             date: DateCache::new(),
             request_ids: RequestIdGenerator::new(index),
             draining: Cell::new(false),

@@ -43,7 +43,7 @@ pub(crate) async fn call_replica(
         Ok(turn) => turn,
         Err(overloaded) => return Ok(overloaded),
     };
-    let name: &Rc<str> = &shard.app_names[app];
+    let name: &Rc<str> = &shard.app_scopes[app].name;
     running::mark(app);
     let future = panics::catching(name, || replica.call_boxed(request))?;
     let response = Caught::new(name, app, future).await?;

@@ -88,12 +88,13 @@ impl Deployment for Inspect {
             Err(error) => return Response::text(format!("body error: {error}")),
         };
         let mut text = format!(
-            "app={}\nmethod={}\npath={}\nroute_path={}\nroute_prefix={}\nquery={}\nrequest_id={}\n",
+            "app={}\nmethod={}\npath={}\nroute_path={}\nroute_prefix={}\nroot_path={}\nquery={}\nrequest_id={}\n",
             request.app_name(),
             request.method(),
             request.path(),
             request.route_path(),
             request.route_prefix(),
+            request.root_path(),
             request.query().unwrap_or("<none>"),
             request.request_id(),
         );

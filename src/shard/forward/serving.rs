@@ -217,7 +217,7 @@ async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Re
         carried.parts,
         carried.route_offset,
         Body::Full(carried.body),
-        shard.app_names[app].clone(),
+        shard.app_scopes[app].clone(),
         carried.request_id,
     );
     call_replica(shard, app, replica.as_ref(), request)

@@ -232,7 +232,7 @@ fn a_second_sigterm_during_the_drain_exits_at_once() {
     let mut example = start_example("http_options");
     // A request the drain would wait for: the handler sleeps 2 s, its timeout disabled.
     let mut slow = common::connect(example.addr);
-    slow.write_all(b"GET /serve/slow HTTP/1.1\r\nHost: a\r\nx-request-timeout-seconds: 0\r\n\r\n")
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\nx-request-timeout-seconds: 0\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let pid = example.child.id() as libc::pid_t;

@@ -395,6 +395,15 @@ fn a_json_body_that_is_not_utf8_is_a_400() {
         response.body_text(),
         r#"{"detail":"There was an error parsing the body"}"#
     );
+    // Even where serde would skip the bad bytes: a string in a field the model ignores.
+    let response = send(
+        addr,
+        "POST",
+        "/items/",
+        "content-type: application/json\r\n",
+        b"{\"name\": \"a\", \"price\": 1, \"note\": \"\xff\"}",
+    );
+    assert_eq!(response.status(), 400, "{}", response.raw);
     server.shutdown();
 }
 

@@ -88,13 +88,17 @@ impl Deployment for Inspect {
             Err(error) => return Response::text(format!("body error: {error}")),
         };
         let mut text = format!(
-            "app={}\nmethod={}\npath={}\nroute_path={}\nroute_prefix={}\nroot_path={}\nquery={}\nrequest_id={}\n",
+            "app={}\nmethod={}\npath={}\nroute_path={}\nroute_prefix={}\n{}query={}\nrequest_id={}\n",
             request.app_name(),
             request.method(),
             request.path(),
             request.route_path(),
             request.route_prefix(),
-            request.root_path(),
+            // Said only when there is one, so answers without one read as they always have.
+            match request.root_path() {
+                "" => String::new(),
+                root_path => format!("root_path={root_path}\n"),
+            },
             request.query().unwrap_or("<none>"),
             request.request_id(),
         );

@@ -1,6 +1,7 @@
 //! Target `json`: the `Json` extractor answers 200 exactly when serde_json accepts the body
-//! as the handler's type, and a FastAPI-style 422 (located in the body) otherwise; a 200 echoes
-//! the value serde_json read. Each input is sent as the body of two routes: one typed (a struct
+//! as the handler's type, and otherwise a FastAPI-style 422 (located in the body); a 200
+//! echoes the value serde_json read. A body that is not UTF-8 is FastAPI's 400 `There was an
+//! error parsing the body` instead, whatever serde_json makes of it. Each input is sent as the body of two routes: one typed (a struct
 //! with strings, numbers, options, lists and a map) and one that takes any JSON value.
 
 use std::collections::BTreeMap;
@@ -77,6 +78,19 @@ fn post(path: &str, body: &[u8], echo: Option<Vec<u8>>) {
             body.len()
         );
         let response = response.expect("a well-formed request");
+        if std::str::from_utf8(body).is_err() {
+            assert_eq!(
+                response.status().as_u16(),
+                400,
+                "a body that is not UTF-8, {:?}, for {path}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(
+                response.body_bytes().expect("a plain body").as_ref(),
+                br#"{"detail":"There was an error parsing the body"}"#
+            );
+            return;
+        }
         match echo {
             Some(echo) => {
                 assert_eq!(

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
     Dict, FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts,
-    RouteError, Router, State, ToSchema,
+    RouteError, Router, State, Status, ToSchema,
 };
 use ringserve::{Application, HeaderValue, Limits, Request, Response, Serve, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -1112,6 +1112,65 @@ fn unknown_path_is_404_and_trailing_slash_twins_redirect_307() {
     assert_eq!(response.status(), 307);
     assert_eq!(response.header("location"), Some("/items/5"));
     server.shutdown();
+}
+
+/// FastAPI's `status_code=201` is `Status<201, T>`: answered and documented under its code;
+/// `responses={404: {"description": …}}` is `responds_with`. Both as FastAPI documents them.
+#[test]
+fn a_routes_status_and_declared_answers_are_documented() {
+    async fn create(Json(item): Json<Item>) -> Status<201, Json<Item>> {
+        Status(Json(item))
+    }
+    async fn remove(Path(_id): Path<i64>) -> Status<204, ()> {
+        Status(())
+    }
+    let server = start_app(Application::try_new(|| {
+        Router::new()
+            .post("/items/", create)
+            .delete("/items/{id}", remove)
+            .responds_with(StatusCode::NOT_FOUND, "Item not found")
+            .responds_with(StatusCode::FORBIDDEN, "Not yours")
+            .build()
+    }));
+    let addr = server.local_addr();
+    let created = post_json(addr, "/items/", r#"{"name":"a","price":1.5}"#);
+    assert_eq!(created.status_line, "HTTP/1.1 201 Created");
+    assert_eq!(
+        created.body_text(),
+        r#"{"name":"a","description":null,"price":1.5,"tax":null}"#
+    );
+    let removed = send(addr, "DELETE", "/items/3", "", b"");
+    assert_eq!(removed.status_line, "HTTP/1.1 204 No Content");
+    assert!(removed.body.is_empty());
+
+    let document = get_json(addr, "/openapi.json");
+    let create_responses = &document["paths"]["/items/"]["post"]["responses"];
+    assert_eq!(
+        create_responses["201"],
+        json!({"description": "Successful Response", "content": {"application/json":
+            {"schema": {"$ref": "#/components/schemas/Item"}}}})
+    );
+    assert!(create_responses.get("200").is_none(), "{create_responses}");
+    assert!(create_responses["422"].is_object());
+    let remove_responses = &document["paths"]["/items/{id}"]["delete"]["responses"];
+    assert_eq!(
+        remove_responses["204"],
+        json!({"description": "Successful Response"})
+    );
+    assert_eq!(
+        remove_responses["404"],
+        json!({"description": "Item not found"})
+    );
+    assert_eq!(remove_responses["403"], json!({"description": "Not yours"}));
+    server.shutdown();
+
+    // Nothing to document yet: refused when built.
+    assert_eq!(
+        build_error(Router::new().responds_with(StatusCode::NOT_FOUND, "x")),
+        RouteError::NoRouteToDocument {
+            status: StatusCode::NOT_FOUND
+        }
+    );
 }
 
 /// Behind a proxy that mounts the server at `root_path` and removes it (Ray Serve's and

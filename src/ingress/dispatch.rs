@@ -139,6 +139,9 @@ impl<S: 'static> Ingress<S> {
                 dependency.describe(&mut operation);
             }
             (spec.describe)(&mut operation);
+            for (status, description) in &spec.declared {
+                operation.declare_response(*status, description);
+            }
             if let Some(reason) = operation.take_problems().into_iter().next() {
                 return Err(RouteError::Extractor {
                     method: spec.method,

@@ -91,7 +91,7 @@ pub use http_error::HttpError;
 pub use json::Json;
 pub use openapi::OperationDoc;
 pub use parts::{Extension, Header, Path, Query, State};
-pub use respond::IntoResponse;
+pub use respond::{IntoResponse, Status};
 pub use route::RouteError;
 pub use router::Router;
 pub use validation::{ErrorDetail, LocItem, Location, ValidationErrors};

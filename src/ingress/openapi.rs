@@ -75,6 +75,24 @@ impl OperationDoc {
         self.responses.entry(status.to_owned()).or_insert(response);
     }
 
+    /// Documents an answer the route declared it may give (`Router::responds_with`): its
+    /// status and description, no body schema — as FastAPI documents `responses=` without a
+    /// model.
+    pub(crate) fn declare_response(&mut self, status: http::StatusCode, description: &str) {
+        self.response(
+            status.as_str(),
+            ResponseBuilder::new().description(description).build(),
+        );
+    }
+
+    /// Moves the response documented for `from` to `to` (a route answering `201` where its
+    /// body type documents the usual `200`); nothing when `from` has none.
+    pub(crate) fn move_response(&mut self, from: &str, to: &str) {
+        if let Some(response) = self.responses.remove(from) {
+            self.response(to, response);
+        }
+    }
+
     /// Registers a security scheme and requires it for this operation.
     pub fn security_scheme(&mut self, name: &str, scheme: SecurityScheme) {
         if !self.security_schemes.iter().any(|(known, _)| known == name) {

@@ -16,7 +16,8 @@ use crate::Response;
 ///
 /// Implemented for the engine's [`Response`], `&'static str` and `String` (text/plain),
 /// `Bytes`, [`Json<T>`](super::Json), [`HttpError`], `StatusCode` (empty body),
-/// `(StatusCode, T)`, `([(HeaderName, HeaderValue); N], T)`,
+/// [`Status<CODE, T>`] (a fixed status, documented), `(StatusCode, T)` (a status chosen per
+/// request, documented as `200`), `([(HeaderName, HeaderValue); N], T)`,
 /// `(StatusCode, [(HeaderName, HeaderValue); N], T)` and `Result<T, E>` of two such types.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler's response",
@@ -150,5 +151,56 @@ impl<T: IntoResponse, const N: usize> IntoResponse
 
     fn describe(operation: &mut OperationDoc) {
         T::describe(operation);
+    }
+}
+
+/// `T` answered with status `CODE` instead of `200`, and documented under it — FastAPI's
+/// `status_code=` on a route: `Status<201, Json<Item>>` answers and documents `201` with the
+/// item's schema; `Status<204, ()>` an empty `204`. A `CODE` outside 100–999 does not compile.
+///
+/// ```
+/// use ringserve::ingress::{Json, Status, ToSchema};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize, Serialize, ToSchema)]
+/// struct Item { name: String }
+///
+/// async fn create_item(Json(item): Json<Item>) -> Status<201, Json<Item>> {
+///     Status(Json(item))
+/// }
+/// # let _ = create_item;
+/// ```
+///
+/// ```compile_fail
+/// use ringserve::ingress::{IntoResponse, Status};
+///
+/// // 1000 is no status code: refused when compiled.
+/// let _ = Status::<1000, ()>(()).into_response();
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status<const CODE: u16, T>(pub T);
+
+impl<const CODE: u16, T> Status<CODE, T> {
+    /// `CODE` as a status; refused at compile time when it is not one.
+    const STATUS: StatusCode = {
+        assert!(
+            CODE >= 100 && CODE <= 999,
+            "Status<CODE, _>: CODE must be an HTTP status code, 100 to 999"
+        );
+        match StatusCode::from_u16(CODE) {
+            Ok(status) => status,
+            Err(_) => panic!("Status<CODE, _>: CODE must be an HTTP status code, 100 to 999"),
+        }
+    };
+}
+
+impl<const CODE: u16, T: IntoResponse> IntoResponse for Status<CODE, T> {
+    fn into_response(self) -> Response {
+        self.0.into_response().with_status(Self::STATUS)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        T::describe(operation);
+        operation.move_response("200", Self::STATUS.as_str());
     }
 }

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::rc::Rc;
 
-use http::Method;
+use http::{Method, StatusCode};
 
 use super::extract::{FromRequestParts, PathParams, Rejection, Rejections, RequestParts};
 use super::guard::Guard;
@@ -73,6 +73,8 @@ pub(crate) struct RouteSpec<S> {
     pub(crate) handler_name: &'static str,
     pub(crate) describe: fn(&mut OperationDoc),
     pub(crate) dependencies: Vec<Dependency<S>>,
+    /// Other answers the route may give, declared with `Router::responds_with`: documented.
+    pub(crate) declared: Vec<(StatusCode, String)>,
 }
 
 /// One route, ready to serve.
@@ -157,6 +159,12 @@ pub enum RouteError {
         /// The template.
         template: String,
     },
+    /// [`Router::responds_with`](super::Router::responds_with) was called before any route
+    /// was added, so there was no route to document.
+    NoRouteToDocument {
+        /// The status it declared.
+        status: StatusCode,
+    },
 }
 
 impl fmt::Display for RouteError {
@@ -176,6 +184,10 @@ impl fmt::Display for RouteError {
             RouteError::NestPrefix { prefix } => write!(
                 f,
                 "nest prefix {prefix:?} must start with '/', not end with '/' and have no empty segment"
+            ),
+            RouteError::NoRouteToDocument { status } => write!(
+                f,
+                "responds_with({status}) documents the route added before it, and there was none"
             ),
             RouteError::Reserved { template } => write!(
                 f,

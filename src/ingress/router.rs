@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use http::Method;
+use http::{Method, StatusCode};
 
 use super::dispatch::Ingress;
 use super::extract::FromRequestParts;
@@ -85,7 +85,23 @@ impl<S: 'static> Router<S> {
             handler_name: std::any::type_name::<H>(),
             describe: H::describe,
             dependencies: Vec::new(),
+            declared: Vec::new(),
         });
+        self
+    }
+
+    /// Documents another answer of the route added just before — an error it or one of its
+    /// dependencies may return, say — as FastAPI's `responses={404: {"description": …}}`:
+    /// `.get("/items/{id}", read_item).responds_with(StatusCode::NOT_FOUND, "Item not found")`.
+    /// It changes nothing in what the route answers.
+    pub fn responds_with(mut self, status: StatusCode, description: impl Into<String>) -> Self {
+        match self.routes.last_mut() {
+            Some(route) => route.declared.push((status, description.into())),
+            None => {
+                self.error
+                    .get_or_insert(RouteError::NoRouteToDocument { status });
+            }
+        }
         self
     }
 

@@ -40,6 +40,9 @@ pub(crate) struct ServerConfig {
     pub(crate) routes_json: Bytes,
     /// The end of every 404 body: `Ping http://<host>:<port>/-/routes for available routes.`
     pub(crate) not_found_hint: String,
+    /// `<host>:<port>` as the server listens (IPv6 hosts in brackets): the authority of
+    /// `Request::url` for a request that names none (HTTP/1.0 without `Host`).
+    pub(crate) server_address: String,
     /// Each application's healthy replicas, for `/-/healthz` on every shard.
     pub(crate) health: Arc<HealthBoard>,
     /// Each application's load on each shard's replica, published by that shard, read by the

@@ -64,6 +64,7 @@ pub struct HttpOptions {
     keep_alive_timeout: Option<Duration>,
     root_path: Option<String>,
     strip_root_path: bool,
+    trust_forwarded_proto: bool,
     shutdown_grace: Option<Duration>,
     limits: Limits,
     io: Option<IoBackend>,
@@ -141,6 +142,14 @@ impl HttpOptions {
     /// gets `404`. Off by default, as in Ray Serve.
     pub fn strip_root_path(mut self, strip: bool) -> Self {
         self.strip_root_path = strip;
+        self
+    }
+
+    /// Believe a request's `X-Forwarded-Proto` (`http` or `https`) as the scheme of
+    /// [`Request::url`](crate::Request::url) — for a server that only a proxy in front can
+    /// reach, which sets it. Off by default: anyone could send it.
+    pub fn trust_forwarded_proto(mut self, trust: bool) -> Self {
+        self.trust_forwarded_proto = trust;
         self
     }
 
@@ -291,6 +300,7 @@ impl HttpOptions {
             keep_alive_timeout,
             root_path,
             strip_root_path: self.strip_root_path,
+            trust_forwarded_proto: self.trust_forwarded_proto,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             limits: self.limits.clone(),
             io,
@@ -313,6 +323,8 @@ pub(crate) struct ResolvedOptions {
     pub root_path: String,
     /// Requests carry the root path, removed before routing.
     pub strip_root_path: bool,
+    /// `X-Forwarded-Proto` names the scheme of `Request::url`.
+    pub trust_forwarded_proto: bool,
     pub shutdown_grace: Duration,
     pub limits: Limits,
     /// Asked for; `Serve::start` falls back to glommio when the kernel lacks io_uring support.

@@ -38,6 +38,10 @@ pub(crate) struct AppScope {
     /// Whether requests carry the root path (`HttpOptions::strip_root_path`): it then starts
     /// `Request::path` and was removed before routing.
     pub(crate) root_in_path: bool,
+    /// The server's own `host:port`, for a URL when the request names no host.
+    pub(crate) server_address: Box<str>,
+    /// `HttpOptions::trust_forwarded_proto`.
+    pub(crate) trust_forwarded_proto: bool,
 }
 
 impl AppScope {
@@ -48,6 +52,8 @@ impl AppScope {
             name: Rc::from(crate::options::DEFAULT_APP_NAME),
             root_path: Box::from(""),
             root_in_path: false,
+            server_address: Box::from(""),
+            trust_forwarded_proto: false,
         })
     }
 }
@@ -208,7 +214,7 @@ impl Request {
         self.parts.version
     }
 
-    /// The full path as sent (still percent-encoded), without the query.
+    /// The full path as sent (still percent-encoded: Starlette's `raw_path`), without the query.
     pub fn path(&self) -> &str {
         self.parts.path_str(&self.head)
     }
@@ -242,6 +248,44 @@ impl Request {
     /// `root_path() + route_prefix() + route_path()`; build links and redirects from it.
     pub fn root_path(&self) -> &str {
         &self.scope.root_path
+    }
+
+    /// `http`, or `https` where a trusted proxy says so (`X-Forwarded-Proto`, with
+    /// `HttpOptions::trust_forwarded_proto`).
+    pub fn scheme(&self) -> &'static str {
+        let forwarded = self
+            .scope
+            .trust_forwarded_proto
+            .then(|| self.header("x-forwarded-proto"))
+            .flatten()
+            .map(<[u8]>::trim_ascii);
+        match forwarded {
+            Some(proto) if proto.eq_ignore_ascii_case(b"https") => "https",
+            _ => "http",
+        }
+    }
+
+    /// The URL the client asked for, as Starlette's `request.url`: the scheme, the `Host`
+    /// header (the server's own address when there is none), the root path (where a proxy
+    /// removed it), the path as sent — not percent-decoded — and the query. Allocates; made
+    /// only when asked for.
+    pub fn url(&self) -> String {
+        let authority = self
+            .header("host")
+            .and_then(|host| std::str::from_utf8(host).ok())
+            .filter(|host| !host.is_empty())
+            .unwrap_or(&self.scope.server_address);
+        let root_path = if self.scope.root_in_path {
+            ""
+        } else {
+            self.root_path()
+        };
+        let mut url = format!("{}://{authority}{root_path}{}", self.scheme(), self.path());
+        if let Some(query) = self.query() {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
     }
 
     /// The query string, without the `?`.

@@ -195,6 +195,11 @@ impl Serve {
         );
         let listeners = bind_listeners(&options)?;
         let local_addr = listeners.local_addr;
+        let server_address = if options.host.contains(':') {
+            format!("[{}]:{}", options.host, local_addr.port())
+        } else {
+            format!("{}:{}", options.host, local_addr.port())
+        };
         let config = Arc::new(ServerConfig {
             routes_json: render_routes(&apps[..routed]),
             not_found_hint: format!(
@@ -202,6 +207,7 @@ impl Serve {
                 options.host,
                 local_addr.port()
             ),
+            server_address,
             health: Arc::new(HealthBoard::new(
                 apps.iter()
                     .map(|app| app.replica_count(options.cores.len()))

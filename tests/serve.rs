@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringserve::{Application, Cores, Deployment, Limits, Request, Response, Serve};
+use ringserve::{Application, Cores, Deployment, HttpOptions, Limits, Request, Response, Serve};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1125,6 +1125,53 @@ fn strip_root_path_requires_the_root_path_and_removes_it_before_route_prefixes()
     }
     assert_eq!(get(addr, "/-/healthz").body_text(), "success");
     server.shutdown();
+}
+
+/// `Request::url()` is Starlette's `request.url`: scheme, `Host` (the server's own address
+/// when the request names none), the root path where a proxy removed it, the path as sent
+/// and the query; the scheme comes from `X-Forwarded-Proto` only when the operator trusts it.
+#[test]
+fn a_request_knows_the_url_the_client_asked_for() {
+    struct Url;
+    impl Deployment for Url {
+        async fn call(&self, request: Request) -> Response {
+            Response::text(request.url())
+        }
+    }
+    let url_of = |options: HttpOptions, raw: &str| {
+        let server = start(Serve::new().options(options).app(Application::new(|| Url)));
+        let answer = request(server.local_addr(), raw.as_bytes()).body_text();
+        let port = server.local_addr().port();
+        server.shutdown();
+        (answer, port)
+    };
+    let (url, _) = url_of(
+        test_options(),
+        "GET /items/a%20b?k=v HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+    );
+    assert_eq!(url, "http://example.com:8080/items/a%20b?k=v");
+    // A proxy removed the root path: it is put back.
+    let (url, _) = url_of(
+        test_options().root_path("/root"),
+        "GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    );
+    assert_eq!(url, "http://example.com/root/x");
+    // The request carried it: the path already has it.
+    let (url, _) = url_of(
+        test_options().root_path("/root").strip_root_path(true),
+        "GET /root/x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    );
+    assert_eq!(url, "http://example.com/root/x");
+    // HTTP/1.0 without a host: the server's own address.
+    let (url, port) = url_of(test_options(), "GET /x HTTP/1.0\r\n\r\n");
+    assert_eq!(url, format!("http://127.0.0.1:{port}/x"));
+    // X-Forwarded-Proto: ignored unless trusted.
+    let forwarded = "GET /x HTTP/1.1\r\nHost: a.example\r\nX-Forwarded-Proto: https\r\n\r\n";
+    assert_eq!(url_of(test_options(), forwarded).0, "http://a.example/x");
+    assert_eq!(
+        url_of(test_options().trust_forwarded_proto(true), forwarded).0,
+        "https://a.example/x"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

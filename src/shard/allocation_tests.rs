@@ -129,6 +129,7 @@ fn test_shard() -> ShardContext {
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),
         not_found_hint: String::new(),
+        server_address: String::new(),
         health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
         loads: crate::deploy::load::loads(1, 1),
         pulses: crate::deploy::pulse::PulseBoard::new(1),

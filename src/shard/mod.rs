@@ -156,6 +156,8 @@ impl ShardContext {
                     name: Rc::from(app.configured_name()),
                     root_path: Box::from(config.options.root_path.as_str()),
                     root_in_path: config.options.strip_root_path,
+                    server_address: Box::from(config.server_address.as_str()),
+                    trust_forwarded_proto: config.options.trust_forwarded_proto,
                 })
             })
             .collect();

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
-    Dict, FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts,
+    Dict, Form, FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts,
     RouteError, Router, State, Status, ToSchema,
 };
 use ringserve::{Application, HeaderValue, Limits, Request, Response, Serve, StatusCode, header};
@@ -1111,6 +1111,75 @@ fn unknown_path_is_404_and_trailing_slash_twins_redirect_307() {
     let response = get(addr, "/items/5/");
     assert_eq!(response.status(), 307);
     assert_eq!(response.header("location"), Some("/items/5"));
+    server.shutdown();
+}
+
+/// `Form<T>` reads URL-encoded form fields as FastAPI's `Form()` parameters: each a field of
+/// `T`, its errors FastAPI's, located in the body; a body of another type has no fields.
+#[test]
+fn form_fields_are_read_and_refused_as_fastapi_does() {
+    #[derive(Deserialize, ToSchema)]
+    struct Login {
+        username: String,
+        age: u8,
+        #[serde(default)]
+        tags: Vec<String>,
+        remember: Option<bool>,
+    }
+    async fn login(Form(login): Form<Login>) -> Json<Value> {
+        Json(json!({
+            "username": login.username,
+            "age": login.age,
+            "tags": login.tags,
+            "remember": login.remember,
+        }))
+    }
+    let server = start_app(Application::try_new(|| {
+        Router::new().post("/login", login).build()
+    }));
+    let addr = server.local_addr();
+    let form = |body: &str| {
+        send(
+            addr,
+            "POST",
+            "/login",
+            "content-type: application/x-www-form-urlencoded\r\n",
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(
+        form("username=ann+lee&age=7&tags=a&tags=b%26c&remember=true").redacted(),
+        json_response(
+            "HTTP/1.1 200 OK",
+            r#"{"age":7,"remember":true,"tags":["a","b&c"],"username":"ann lee"}"#
+        )
+    );
+    assert_eq!(
+        form("username=ann&age=old").redacted(),
+        unprocessable(
+            r#"{"type":"int_parsing","loc":["body","age"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"old"}"#
+        )
+    );
+    assert_eq!(
+        form("age=7").redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["body","username"],"msg":"Field required","input":null}"#
+        )
+    );
+    // JSON is not a form: its fields are not read, so the required ones are missing.
+    let response = post_json(addr, "/login", r#"{"username":"ann","age":7}"#);
+    assert_eq!(response.status(), 422, "{}", response.raw);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["detail"][0]["type"], "missing");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "username"]));
+
+    let document = get_json(addr, "/openapi.json");
+    let request_body = &document["paths"]["/login"]["post"]["requestBody"];
+    assert_eq!(request_body["required"], true);
+    assert_eq!(
+        request_body["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"],
+        "#/components/schemas/Login"
+    );
     server.shutdown();
 }
 

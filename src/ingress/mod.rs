@@ -65,6 +65,7 @@ mod dict;
 mod dispatch;
 mod docs;
 mod extract;
+mod form;
 mod guard;
 mod handler;
 mod http_error;
@@ -85,6 +86,7 @@ pub use extract::{
     FromRequest, FromRequestParts, PathParams, Rejection, Rejections, RequestParts, ViaParts,
     ViaRequest,
 };
+pub use form::Form;
 pub use guard::Guard;
 pub use handler::Handler;
 pub use http_error::HttpError;

@@ -1,0 +1,108 @@
+//! `Form<T>`: an HTML form's fields (`application/x-www-form-urlencoded`) read into `T` — a
+//! FastAPI form model (`data: Annotated[FormData, Form()]`), or its `Form()` parameters.
+//!
+//! Invariant: the fields are read by the same typed deserializer as `Query<T>` (`params`), so
+//! a field gets exactly the errors a query parameter would, located in the body
+//! (`loc: ["body", "<field>"]`), and the body is read once, bounded by `body_bytes_max`. A body
+//! of another content type has no form fields for FastAPI — every required field is then
+//! `missing` — and so here.
+
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+use utoipa::ToSchema;
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{Content, Required};
+
+use super::body::read_body;
+use super::extract::{FromRequest, PathParams, Rejection};
+use super::openapi::OperationDoc;
+use super::params::from_pairs;
+use super::validation::Location;
+use crate::Request;
+
+/// The content type of an HTML form's fields.
+const FORM_URLENCODED: &str = "application/x-www-form-urlencoded";
+
+/// Fields held inline before the pairs spill to the heap.
+const FIELDS_INLINE: usize = 8;
+
+/// Form fields read into `T`: `Form(login): Form<Login>` takes `username=ann&password=…`.
+/// Each field of `T` is one form field (a `Vec` field takes every repetition; an `Option` may
+/// be absent); a missing or malformed one is FastAPI's 422, located in the body.
+///
+/// ```
+/// use ringserve::ingress::{Form, ToSchema};
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize, ToSchema)]
+/// struct Login { username: String, password: String }
+///
+/// async fn login(Form(login): Form<Login>) -> String {
+///     format!("hello {}", login.username)
+/// }
+/// # let _ = login;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Form<T>(pub T);
+
+/// Whether a `Content-Type` names URL-encoded form fields (parameters such as a charset
+/// allowed; the type compared without regard to case).
+fn is_form_content_type(value: &[u8]) -> bool {
+    let essence = value
+        .split(|&byte| byte == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    essence.eq_ignore_ascii_case(FORM_URLENCODED.as_bytes())
+}
+
+impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
+    async fn from_request(
+        mut request: Request,
+        _params: &PathParams<'_>,
+        _state: &S,
+    ) -> Result<Self, Rejection> {
+        let is_form = request
+            .header("content-type")
+            .is_some_and(is_form_content_type);
+        let body = read_body(&mut request).await?;
+        let fields = if is_form { &body[..] } else { &[] };
+        let decoded: SmallVec<[(Cow<'_, str>, Cow<'_, str>); FIELDS_INLINE]> =
+            form_urlencoded::parse(fields).collect();
+        let pairs: SmallVec<[(&str, &str); FIELDS_INLINE]> = decoded
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_ref()))
+            .collect();
+        from_pairs(&pairs, Location::Body)
+            .map(Form)
+            .map_err(Rejection::from)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        let schema = operation.schema_of::<T>();
+        operation.validates_input();
+        operation.request_body(
+            RequestBodyBuilder::new()
+                .content(FORM_URLENCODED, Content::new(Some(schema)))
+                .required(Some(Required::True))
+                .build(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert!(is_form_content_type(b"application/x-www-form-urlencoded"));
+        assert!(is_form_content_type(
+            b"Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        ));
+        assert!(!is_form_content_type(b"multipart/form-data; boundary=x"));
+        assert!(!is_form_content_type(b"application/json"));
+        assert!(!is_form_content_type(b""));
+    }
+}

@@ -444,6 +444,57 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
     validate_openapi("items", &text);
 }
 
+/// The upload example, driven by curl as its doc says (`curl -F 'file=@…;type=image/jpeg'`):
+/// FastAPI's `UploadFile` answer, its `422` without a file, and the form in its OpenAPI document.
+#[test]
+fn upload_takes_a_file_from_curl_and_answers_as_fastapi_does() {
+    let example = start_example("upload");
+    let missing = common::request(
+        example.addr,
+        b"POST /upload/ HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(missing.status(), 422);
+    assert_eq!(
+        missing.body_text(),
+        r#"{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null}]}"#
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&common::get(example.addr, "/openapi.json").body_text()).unwrap();
+    assert_eq!(
+        document["paths"]["/upload/"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+            ["$ref"],
+        "#/components/schemas/UploadForm"
+    );
+    assert_eq!(
+        document["components"]["schemas"]["UploadForm"]["properties"]["file"],
+        serde_json::json!({"type": "string", "format": "binary"})
+    );
+    validate_openapi("upload", &document.to_string());
+
+    if Command::new("curl").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("RINGSERVE_REQUIRE_CURL").is_none(),
+            "RINGSERVE_REQUIRE_CURL is set but there is no curl"
+        );
+        common::skip("no curl for the upload example's client (apt-get install curl)");
+        return;
+    }
+    let image = common::target_dir().join("upload-test-photo.jpg");
+    let bytes: Vec<u8> = (0..48_213u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&image, &bytes).unwrap();
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-F"])
+        .arg(format!("file=@{};type=image/jpeg", image.display()))
+        .arg(format!("http://{}/upload/", example.addr))
+        .output()
+        .expect("curl runs");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        r#"{"filename":"upload-test-photo.jpg","content_type":"image/jpeg","size":48213}"#
+    );
+}
+
 #[test]
 fn auth_answers_422_401_and_200_as_fastapi_does() {
     let example = start_example("auth");

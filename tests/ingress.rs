@@ -13,8 +13,8 @@ use std::rc::Rc;
 use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
-    Dict, Form, FromRequestParts, Header, HttpError, Json, Path, Query, Rejection, RequestParts,
-    RouteError, Router, State, Status, ToSchema,
+    Dict, Form, FromRequestParts, Header, HttpError, Json, Multipart, Path, Query, Rejection,
+    RequestParts, RouteError, Router, State, Status, ToSchema,
 };
 use ringserve::{Application, HeaderValue, Limits, Request, Response, Serve, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -1180,6 +1180,119 @@ fn form_fields_are_read_and_refused_as_fastapi_does() {
         request_body["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"],
         "#/components/schemas/Login"
     );
+    server.shutdown();
+}
+
+/// `Multipart` reads a `multipart/form-data` body field by field, as FastAPI reads `File()`
+/// and `Form()` parameters: each field's name, file name, content type and bytes; a body that
+/// is not multipart has no fields; a malformed one is FastAPI's `400`; one past
+/// `body_bytes_max` the engine's `413`.
+#[test]
+fn a_multipart_body_is_read_field_by_field() {
+    async fn fields(mut form: Multipart) -> Result<Json<Value>, Rejection> {
+        let mut seen = Vec::new();
+        while let Some(field) = form.next_field().await? {
+            let name = field.name().map(str::to_owned);
+            let file_name = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(str::to_owned);
+            let bytes = field.bytes().await?;
+            seen.push(json!({
+                "name": name,
+                "file_name": file_name,
+                "content_type": content_type,
+                "size": bytes.len(),
+                "text": String::from_utf8_lossy(&bytes),
+            }));
+        }
+        Ok(Json(Value::Array(seen)))
+    }
+    let server = serve(
+        test_options().limits(Limits {
+            body_bytes_max: 4096,
+            ..Limits::default()
+        }),
+        Application::try_new(|| Router::new().post("/fields", fields).build()),
+    );
+    let addr = server.local_addr();
+    let multipart = |body: &[u8]| {
+        send(
+            addr,
+            "POST",
+            "/fields",
+            "content-type: multipart/form-data; boundary=XyZ\r\n",
+            body,
+        )
+    };
+    let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\
+Content-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n";
+    let response = multipart(body);
+    assert_eq!(response.status(), 200, "{}", response.raw);
+    let answer: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        answer,
+        json!([
+            {"name": "note", "file_name": null, "content_type": null, "size": 5, "text": "hello"},
+            {"name": "file", "file_name": "a.png", "content_type": "image/png", "size": 4,
+             "text": "\u{fffd}PNG"}
+        ])
+    );
+    // Not multipart: no fields.
+    assert_eq!(post_json(addr, "/fields", "{}").body_text(), "[]");
+    // Malformed: FastAPI's 400.
+    let response = multipart(b"--XyZ\r\nno headers end here");
+    assert_eq!(response.status(), 400, "{}", response.raw);
+    assert_eq!(
+        response.body_text(),
+        r#"{"detail":"There was an error parsing the body"}"#
+    );
+    // Past body_bytes_max: the engine's 413, before any field is read.
+    let mut large = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n".to_vec();
+    large.extend(std::iter::repeat_n(b'x', 8192));
+    large.extend_from_slice(b"\r\n--XyZ--\r\n");
+    assert_eq!(multipart(&large).status(), 413);
+    server.shutdown();
+
+    // Streamed to the handler (not read ahead): the fields arrive as the body does, and the
+    // limit cuts the read inside a field, with the same 413.
+    let server = serve(
+        test_options().limits(Limits {
+            body_bytes_max: 4096,
+            ..Limits::default()
+        }),
+        Application::try_new(|| Router::new().post("/fields", fields).build())
+            .buffer_request_body(false),
+    );
+    let addr = server.local_addr();
+    let response = send(
+        addr,
+        "POST",
+        "/fields",
+        "content-type: multipart/form-data; boundary=XyZ\r\n",
+        body,
+    );
+    assert_eq!(response.status(), 200, "{}", response.raw);
+    let response = send(
+        addr,
+        "POST",
+        "/fields",
+        "content-type: multipart/form-data; boundary=XyZ\r\n",
+        &large,
+    );
+    assert_eq!(response.status(), 413, "{}", response.raw);
+    // Chunked, so no length announces it: the read fails inside the field, and the
+    // connection answers with the body's own status (the handler is dropped, as for any body
+    // that breaks a limit).
+    let mut chunked = format!(
+        "POST /fields HTTP/1.1\r\nHost: a\r\ncontent-type: multipart/form-data; boundary=XyZ\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        large.len()
+    )
+    .into_bytes();
+    chunked.extend_from_slice(&large);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let response = request(addr, &chunked);
+    assert_eq!(response.status(), 413, "{}", response.raw);
     server.shutdown();
 }
 

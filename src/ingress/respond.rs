@@ -8,8 +8,10 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use utoipa::PartialSchema;
 use utoipa::openapi::{Content, ResponseBuilder};
 
+use super::extract::Rejection;
 use super::http_error::HttpError;
 use super::openapi::OperationDoc;
+use super::validation::ValidationErrors;
 use crate::Response;
 
 /// A value a handler can return.
@@ -105,6 +107,34 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// FastAPI's `422` with these details, from a handler that validates something itself (a
+/// required upload it did not find, say).
+impl IntoResponse for ValidationErrors {
+    fn into_response(self) -> Response {
+        ValidationErrors::into_response(self)
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        operation.validates_input();
+    }
+}
+
+/// What an extractor would answer: a `422` or the response it carries — so a handler can
+/// refuse as extractors do (`Result<T, Rejection>`, with `?` on an `HttpError` or an
+/// `ErrorDetail`).
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Invalid(errors) => errors.into_response(),
+            Rejection::Respond(response) => *response,
+        }
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        operation.validates_input();
+    }
+}
+
 impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {
@@ -113,8 +143,11 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
         }
     }
 
+    /// `T`'s success, and what `E` adds (a `Rejection`'s `422`; a success `E` would document
+    /// is `T`'s already: the first description of a status wins).
     fn describe(operation: &mut OperationDoc) {
         T::describe(operation);
+        E::describe(operation);
     }
 }
 

@@ -1,0 +1,183 @@
+//! `Multipart`: a `multipart/form-data` body — file uploads, FastAPI's `File()` and
+//! `UploadFile` — read field by field, and each field chunk by chunk, as the body arrives.
+//!
+//! Parsing is `multer`'s (well kept, used by axum; it needs no tokio runtime). It wants its
+//! input stream to be `Send`, and the request body is the shard's own (`Rc`): the body stream
+//! is handed to it in [`ShardLocal`], which claims `Send` on the strength of one rule kept
+//! here — nothing multer makes is ever reachable from a `Send` value: [`Multipart`] and
+//! [`Field`] hold it and are themselves `!Send`, so neither the body nor multer's state (its
+//! spin lock included, taken on this thread only) can leave the shard's thread.
+//!
+//! Invariant: the body is never held whole here: a field is read as the handler pulls its
+//! chunks, within the request's own limits (`body_bytes_max`, its read timeout: a body past
+//! them fails the read with the engine's status, `413`, `408`). A body that is not
+//! `multipart/form-data` has no fields, as FastAPI reads it — a required upload is then
+//! `missing`; one that is malformed is FastAPI's `400` `There was an error parsing the body`.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_lite::Stream;
+use http::StatusCode;
+use utoipa::ToSchema;
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{Content, Required};
+
+use super::extract::{FromRequest, PathParams, Rejection};
+use super::http_error::HttpError;
+use super::openapi::OperationDoc;
+use crate::Request;
+use crate::request_body::{BodyError, BodyStream};
+
+/// The content type of a form with files.
+const MULTIPART_FORM_DATA: &str = "multipart/form-data";
+
+/// FastAPI's `detail` for a form body it could not parse.
+const BODY_NOT_PARSED: &str = "There was an error parsing the body";
+
+/// A `multipart/form-data` body, field by field: take it as a handler's last argument. `T`
+/// only documents the form in the OpenAPI document (a struct whose fields are the form's; a
+/// file field is `#[schema(value_type = String, format = Binary)]`); `()` documents none.
+///
+/// ```
+/// use ringserve::ingress::{HttpError, Json, Multipart};
+/// use serde_json::{Value, json};
+///
+/// /// The size of the field named `file`, read chunk by chunk: never held whole.
+/// async fn upload(mut form: Multipart) -> Result<Json<Value>, HttpError> {
+///     while let Some(mut field) = form.next_field().await? {
+///         if field.name() == Some("file") {
+///             let mut size = 0;
+///             while let Some(chunk) = field.chunk().await? {
+///                 size += chunk.len();
+///             }
+///             return Ok(Json(json!({ "size": size })));
+///         }
+///     }
+///     Ok(Json(json!({ "size": null })))
+/// }
+/// # let _ = upload;
+/// ```
+pub struct Multipart<T = ()> {
+    /// `None` when the body is not `multipart/form-data`: no fields.
+    fields: Option<multer::Multipart<'static>>,
+    /// Keeps this `!Send` (see the module's doc).
+    _shard_local: PhantomData<Rc<()>>,
+    /// The documented shape; no value of it is held.
+    _documents: PhantomData<fn() -> T>,
+}
+
+/// One field of a [`Multipart`] body: a form value, or an uploaded file.
+pub struct Field {
+    inner: multer::Field<'static>,
+    _shard_local: PhantomData<Rc<()>>,
+}
+
+/// The request body, handed to multer as the `Send` stream it asks for.
+struct ShardLocal(BodyStream);
+
+// SAFETY: a `ShardLocal` is moved into multer's state when a `Multipart` is made, and that
+// state is reachable only through `Multipart` and `Field`, which are `!Send`: it is created,
+// polled and dropped on the shard's thread, never sent anywhere.
+unsafe impl Send for ShardLocal {}
+
+impl Stream for ShardLocal {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0).poll_next(cx)
+    }
+}
+
+impl<T> Multipart<T> {
+    /// The next field, in the order sent; `None` after the last.
+    pub async fn next_field(&mut self) -> Result<Option<Field>, HttpError> {
+        let Some(fields) = &mut self.fields else {
+            return Ok(None);
+        };
+        let field = fields.next_field().await.map_err(refusal)?;
+        Ok(field.map(|inner| Field {
+            inner,
+            _shard_local: PhantomData,
+        }))
+    }
+}
+
+impl Field {
+    /// The field's name (`name=` of its `Content-Disposition`).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+
+    /// The uploaded file's name (`filename=`), for a file field.
+    pub fn file_name(&self) -> Option<&str> {
+        self.inner.file_name()
+    }
+
+    /// The field's `Content-Type`, as sent (a file field's, usually).
+    pub fn content_type(&self) -> Option<&str> {
+        self.inner
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+    }
+
+    /// The field's next chunk, read from the body as it arrives; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
+        self.inner.chunk().await.map_err(refusal)
+    }
+
+    /// The rest of the field, whole.
+    pub async fn bytes(self) -> Result<Bytes, HttpError> {
+        self.inner.bytes().await.map_err(refusal)
+    }
+
+    /// The rest of the field as text (its charset, UTF-8 by default).
+    pub async fn text(self) -> Result<String, HttpError> {
+        self.inner.text().await.map_err(refusal)
+    }
+}
+
+/// The answer to a body that failed while read: the engine's own status where the body itself
+/// failed (too large, too slow, cut), FastAPI's `400` where its multipart framing is wrong.
+fn refusal(error: multer::Error) -> HttpError {
+    if let multer::Error::StreamReadFailed(source) = &error
+        && let Some(body_error) = source.downcast_ref::<BodyError>()
+    {
+        return HttpError::new(body_error.status(), body_error.to_string());
+    }
+    HttpError::new(StatusCode::BAD_REQUEST, BODY_NOT_PARSED)
+}
+
+impl<S, T: ToSchema + 'static> FromRequest<S> for Multipart<T> {
+    async fn from_request(
+        mut request: Request,
+        _params: &PathParams<'_>,
+        _state: &S,
+    ) -> Result<Self, Rejection> {
+        let boundary = request
+            .header("content-type")
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .and_then(|value| multer::parse_boundary(value).ok());
+        let fields = boundary
+            .map(|boundary| multer::Multipart::new(ShardLocal(request.body_stream()), boundary));
+        Ok(Multipart {
+            fields,
+            _shard_local: PhantomData,
+            _documents: PhantomData,
+        })
+    }
+
+    fn describe(operation: &mut OperationDoc) {
+        let schema = operation.schema_of::<T>();
+        operation.request_body(
+            RequestBodyBuilder::new()
+                .content(MULTIPART_FORM_DATA, Content::new(Some(schema)))
+                .required(Some(Required::True))
+                .build(),
+        );
+    }
+}

@@ -95,6 +95,7 @@ mod request_id;
 mod response;
 pub mod rt;
 mod serve;
+mod set_cookie;
 mod shard;
 pub mod sse;
 
@@ -113,6 +114,7 @@ pub use request_body::{BodyError, BodyStream};
 pub use request_builder::RequestBuilder;
 pub use response::Response;
 pub use serve::{Serve, ServerHandle, run};
+pub use set_cookie::{CookieError, SameSite, SetCookie};
 
 /// The README's Rust blocks, compiled (and those not marked `no_run` run) by `cargo test`, so
 /// that the front door cannot drift from the API.

@@ -13,10 +13,12 @@ use std::rc::Rc;
 use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
-    Dict, Form, FromRequestParts, Header, HttpError, Json, Multipart, Path, Query, Rejection,
-    RequestParts, RouteError, Router, State, Status, ToSchema,
+    Cookie, Dict, Form, FromRequestParts, Header, HttpError, Json, Multipart, Path, Query,
+    Rejection, RequestParts, RouteError, Router, State, Status, ToSchema,
 };
-use ringserve::{Application, HeaderValue, Limits, Request, Response, Serve, StatusCode, header};
+use ringserve::{
+    Application, HeaderValue, Limits, Request, Response, Serve, SetCookie, StatusCode, header,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -1293,6 +1295,84 @@ Content-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n";
     chunked.extend_from_slice(b"\r\n0\r\n\r\n");
     let response = request(addr, &chunked);
     assert_eq!(response.status(), 413, "{}", response.raw);
+    server.shutdown();
+}
+
+/// `Cookie<T>` reads cookies as FastAPI's `Cookie()` does — by exact name, errors at
+/// `["cookie", name]`, documented as cookie parameters — and `SetCookie` writes them as
+/// Starlette's `set_cookie` does.
+#[test]
+fn cookies_are_read_and_set_as_fastapi_does() {
+    #[derive(Deserialize, ToSchema)]
+    struct Session {
+        session_id: String,
+        visits: Option<u32>,
+    }
+    async fn whoami(Cookie(session): Cookie<Session>) -> Result<Response, HttpError> {
+        let visits = session.visits.unwrap_or(0) + 1;
+        let cookie = SetCookie::new("visits", visits.to_string()).http_only(true);
+        Response::text(session.session_id)
+            .with_cookie(&cookie)
+            .and_then(|response| response.with_cookie(&SetCookie::removal("old")))
+            .map_err(|error| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))
+    }
+    let server = start_app(Application::try_new(|| {
+        Router::new().get("/me", whoami).build()
+    }));
+    let addr = server.local_addr();
+    let response = request(
+        addr,
+        b"GET /me HTTP/1.1\r\nHost: a\r\nCookie: theme=dark; session_id=\"abc 1\"; visits=2\r\n\r\n",
+    );
+    assert_eq!(
+        response.redacted(),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 5\r\n\
+         content-type: text/plain; charset=utf-8\r\n\
+         set-cookie: visits=3; HttpOnly; Path=/; SameSite=lax\r\n\
+         set-cookie: old=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=lax\r\n\
+         \r\nabc 1"
+    );
+    assert_eq!(
+        request(
+            addr,
+            b"GET /me HTTP/1.1\r\nHost: a\r\nCookie: visits=2\r\n\r\n"
+        )
+        .redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["cookie","session_id"],"msg":"Field required","input":null}"#
+        )
+    );
+    assert_eq!(
+        request(
+            addr,
+            b"GET /me HTTP/1.1\r\nHost: a\r\nCookie: session_id=x; visits=many\r\n\r\n"
+        )
+        .redacted(),
+        unprocessable(
+            r#"{"type":"int_parsing","loc":["cookie","visits"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"many"}"#
+        )
+    );
+    let document = get_json(addr, "/openapi.json");
+    let mut parameters: Vec<(String, String, bool)> = document["paths"]["/me"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|parameter| {
+            (
+                parameter["name"].as_str().unwrap().to_owned(),
+                parameter["in"].as_str().unwrap().to_owned(),
+                parameter["required"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    parameters.sort();
+    assert_eq!(
+        parameters,
+        [
+            ("session_id".to_owned(), "cookie".to_owned(), true),
+            ("visits".to_owned(), "cookie".to_owned(), false)
+        ]
+    );
     server.shutdown();
 }
 

@@ -61,6 +61,7 @@
 //! `POST` of a JSON body into a struct and back 1.19 µs.
 
 mod body;
+mod cookie;
 mod dict;
 mod dispatch;
 mod docs;
@@ -81,6 +82,7 @@ mod route;
 mod router;
 mod validation;
 
+pub use cookie::Cookie;
 pub use dict::Dict;
 pub use dispatch::{DOCS_OAUTH2_REDIRECT_PATH, DOCS_PATH, Ingress, OPENAPI_PATH, REDOC_PATH};
 pub use extract::{

@@ -26,6 +26,8 @@ pub enum Location {
     Header,
     /// The request body.
     Body,
+    /// A request cookie.
+    Cookie,
 }
 
 impl Location {
@@ -36,6 +38,7 @@ impl Location {
             Location::Query => "query",
             Location::Header => "header",
             Location::Body => "body",
+            Location::Cookie => "cookie",
         }
     }
 }

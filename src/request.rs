@@ -5,6 +5,7 @@
 //! is whole when it arrived with the head, and otherwise read from the socket only as the
 //! handler asks for it (see `request_body`).
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -72,6 +73,9 @@ pub struct Request {
     /// Header changes made by middleware, over the head as received; `None` (no allocation)
     /// until the first change.
     header_edits: Option<Box<HeaderEdits>>,
+    /// Values computed once for this request and reused (the ingress's `Depends`); `None` (no
+    /// allocation) until the first. A `Cell`: readers hold the request only by reference.
+    memo: Cell<Option<Box<Extensions>>>,
 }
 
 /// Headers a middleware set or removed: a set header hides every received value of its name,
@@ -112,6 +116,7 @@ impl Request {
             request_id,
             extensions: Extensions::default(),
             header_edits: None,
+            memo: Cell::new(None),
         }
     }
 
@@ -371,6 +376,21 @@ impl Request {
     /// Values attached to the request, to add to.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
         &mut self.extensions
+    }
+
+    /// The value remembered for type `T` during this request ([`Request::remember`]).
+    pub(crate) fn recall<T: Clone + 'static>(&self) -> Option<T> {
+        let memo = self.memo.take();
+        let value = memo.as_ref().and_then(|memo| memo.get::<T>().cloned());
+        self.memo.set(memo);
+        value
+    }
+
+    /// Remembers `value` for the rest of this request, in place of an earlier one of its type.
+    pub(crate) fn remember<T: 'static>(&self, value: T) {
+        let mut memo = self.memo.take().unwrap_or_default();
+        memo.insert(value);
+        self.memo.set(Some(memo));
     }
 
     /// The name of the application this request was routed to.

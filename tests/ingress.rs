@@ -13,8 +13,8 @@ use std::rc::Rc;
 use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
-    Cookie, Dict, Form, FromRequestParts, Header, HttpError, Json, Multipart, Path, Query,
-    Rejection, RequestParts, RouteError, Router, State, Status, ToSchema,
+    Cookie, Depends, Dict, ErrorDetail, Form, FromRequestParts, Header, HttpError, Json, Location,
+    Multipart, Path, Query, Rejection, RequestParts, RouteError, Router, State, Status, ToSchema,
 };
 use ringserve::{
     Application, HeaderValue, Limits, Request, Response, Serve, SetCookie, StatusCode, header,
@@ -1372,6 +1372,77 @@ fn cookies_are_read_and_set_as_fastapi_does() {
             ("session_id".to_owned(), "cookie".to_owned(), true),
             ("visits".to_owned(), "cookie".to_owned(), false)
         ]
+    );
+    server.shutdown();
+}
+
+/// FastAPI runs a dependency once per request however many parameters (and sub-dependencies
+/// and groups) take it: so does `Depends<D>`; a bare `D` runs each time
+/// (`use_cache=False`). A failed one is reported once and the handler does not run.
+#[test]
+fn a_dependency_taken_as_depends_runs_once_per_request() {
+    thread_local! {
+        static RUNS: Cell<u32> = const { Cell::new(0) };
+    }
+    #[derive(Clone)]
+    struct Counted(u32);
+    impl<S> FromRequestParts<S> for Counted {
+        async fn from_request_parts(parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+            if parts.request().header("x-fail").is_some() {
+                return Err(ErrorDetail::missing(Location::Header, "x-token").into());
+            }
+            RUNS.with(|runs| runs.set(runs.get() + 1));
+            Ok(Counted(RUNS.with(Cell::get)))
+        }
+    }
+    /// A sub-dependency that takes the same dependency.
+    struct Nested(u32);
+    impl<S> FromRequestParts<S> for Nested {
+        async fn from_request_parts(parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+            let Depends(counted) = Depends::<Counted>::from_request_parts(parts).await?;
+            Ok(Nested(counted.0))
+        }
+    }
+    async fn cached(
+        Depends(first): Depends<Counted>,
+        Nested(nested): Nested,
+        Depends(last): Depends<Counted>,
+    ) -> String {
+        format!(
+            "{} {nested} {} runs={}",
+            first.0,
+            last.0,
+            RUNS.with(Cell::get)
+        )
+    }
+    async fn uncached(first: Counted, second: Counted) -> String {
+        format!("{} {}", first.0, second.0)
+    }
+    let server = start_app(Application::try_new(|| {
+        let group = Router::new()
+            .depends_on::<Depends<Counted>>()
+            .get("/cached", cached);
+        Router::new()
+            .merge(group)
+            .get("/uncached", uncached)
+            .build()
+    }));
+    let addr = server.local_addr();
+    // The group's, the first argument's, the sub-dependency's and the last argument's: one run.
+    assert_eq!(get(addr, "/cached").body_text(), "1 1 1 runs=1");
+    // A new request runs it again, once.
+    assert_eq!(get(addr, "/cached").body_text(), "2 2 2 runs=2");
+    assert_eq!(get(addr, "/uncached").body_text(), "3 4");
+    // Failed: one error, not one per taker.
+    assert_eq!(
+        request(
+            addr,
+            b"GET /cached HTTP/1.1\r\nHost: a\r\nx-fail: 1\r\n\r\n"
+        )
+        .redacted(),
+        unprocessable(
+            r#"{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}"#
+        )
     );
     server.shutdown();
 }

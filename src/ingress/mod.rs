@@ -39,8 +39,9 @@
 //!   answers both with `405` (RFC 9110 asks servers for `HEAD` wherever `GET` works);
 //! - paths are matched as sent, before percent-decoding (`/items/m%65` is not `/items/me`);
 //!   parameter values are decoded after matching, so `%2F` inside one stays in its segment;
-//! - a dependency taken both by a group (`depends_on`) and as an argument runs twice: FastAPI
-//!   caches a dependency's value per request, ringserve does not;
+//! - a dependency runs once per request only when taken as [`Depends<D>`] (its value is cloned
+//!   for each taker); a bare `D` runs wherever it is taken, as FastAPI's
+//!   `Depends(d, use_cache=False)` — Rust cannot share a value that is not `Clone`;
 //! - several path parameters are read into a struct (`Path<T>` with named fields), not a
 //!   tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples.
 //!
@@ -62,6 +63,7 @@
 
 mod body;
 mod cookie;
+mod depends;
 mod dict;
 mod dispatch;
 mod docs;
@@ -83,6 +85,7 @@ mod router;
 mod validation;
 
 pub use cookie::Cookie;
+pub use depends::Depends;
 pub use dict::Dict;
 pub use dispatch::{DOCS_OAUTH2_REDIRECT_PATH, DOCS_PATH, Ingress, OPENAPI_PATH, REDOC_PATH};
 pub use extract::{

@@ -13,8 +13,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use common::*;
 use ringserve::ingress::{
-    Cookie, Depends, Dict, ErrorDetail, Form, FromRequestParts, Header, HttpError, Json, Location,
-    Multipart, Path, Query, Rejection, RequestParts, RouteError, Router, State, Status, ToSchema,
+    Background, BackgroundTasks, Cookie, Depends, Dict, ErrorDetail, Form, FromRequestParts,
+    Header, HttpError, Json, Location, Multipart, Path, Query, Rejection, RequestParts, RouteError,
+    Router, State, Status, Teardown, ToSchema,
 };
 use ringserve::{
     Application, HeaderValue, Limits, Request, Response, Serve, SetCookie, StatusCode, header,
@@ -1444,6 +1445,129 @@ fn a_dependency_taken_as_depends_runs_once_per_request() {
             r#"{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}"#
         )
     );
+    server.shutdown();
+}
+
+/// FastAPI's `BackgroundTasks`: the client has its answer before the tasks run; they run in
+/// order, on the handler's shard; one that panics is logged and the others still run.
+#[test]
+fn background_tasks_run_after_the_answer_in_order() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    /// Set by the test once it holds the answer.
+    static ANSWERED: AtomicBool = AtomicBool::new(false);
+    async fn notify() -> Background<Json<Value>> {
+        let mut tasks = BackgroundTasks::new();
+        tasks.add(async {
+            // Had the answer waited for this task, the flag could never be seen set.
+            for _ in 0..1000 {
+                if ANSWERED.load(Ordering::SeqCst) {
+                    DONE.lock().unwrap().push("first, after the answer");
+                    return;
+                }
+                ringserve::rt::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            DONE.lock().unwrap().push("first, never answered");
+        });
+        tasks.add(async { panic!("a task that fails") });
+        tasks.add(async { DONE.lock().unwrap().push("second") });
+        tasks.after(Json(
+            json!({"message": "Notification sent in the background"}),
+        ))
+    }
+    let server = start_app(Application::try_new(|| {
+        Router::new().post("/notify", notify).build()
+    }));
+    let addr = server.local_addr();
+    let response = send(addr, "POST", "/notify", "", b"");
+    assert_eq!(
+        response.body_text(),
+        r#"{"message":"Notification sent in the background"}"#
+    );
+    ANSWERED.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while DONE.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(*DONE.lock().unwrap(), ["first, after the answer", "second"]);
+    // The shard serves on after the panic.
+    assert_eq!(send(addr, "POST", "/notify", "", b"").status(), 200);
+    server.shutdown();
+}
+
+/// The code after a FastAPI dependency's `yield` is a `Teardown` in the dependency's value: it
+/// runs once the handler has answered, when it failed, when validation refused the request,
+/// and when the client left and the handler was dropped.
+#[test]
+fn a_dependencys_teardown_runs_on_success_error_and_client_departure() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static OPENED: AtomicUsize = AtomicUsize::new(0);
+    static CLOSED: AtomicUsize = AtomicUsize::new(0);
+    struct Session {
+        _closed: Teardown,
+    }
+    impl<S> FromRequestParts<S> for Session {
+        async fn from_request_parts(_parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+            OPENED.fetch_add(1, Ordering::SeqCst);
+            Ok(Session {
+                _closed: Teardown::new(|| {
+                    CLOSED.fetch_add(1, Ordering::SeqCst);
+                }),
+            })
+        }
+    }
+    async fn ok(_session: Session) -> &'static str {
+        "ok"
+    }
+    async fn fails(_session: Session) -> Result<&'static str, HttpError> {
+        Err(HttpError::new(StatusCode::BAD_REQUEST, "no"))
+    }
+    async fn validated(_session: Session, Path(_id): Path<i64>) -> &'static str {
+        "never"
+    }
+    async fn slow(_session: Session) -> &'static str {
+        ringserve::rt::sleep(std::time::Duration::from_secs(30)).await;
+        "late"
+    }
+    let server = start_app(Application::try_new(|| {
+        Router::new()
+            .get("/ok", ok)
+            .get("/fails", fails)
+            .get("/items/{id}", validated)
+            .get("/slow", slow)
+            .build()
+    }));
+    let addr = server.local_addr();
+    let closed_after = |count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while CLOSED.load(Ordering::SeqCst) < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        CLOSED.load(Ordering::SeqCst)
+    };
+    assert_eq!(get(addr, "/ok").body_text(), "ok");
+    assert_eq!(closed_after(1), 1);
+    assert_eq!(get(addr, "/fails").status(), 400);
+    assert_eq!(closed_after(2), 2);
+    assert_eq!(get(addr, "/items/abc").status(), 422);
+    assert_eq!(closed_after(3), 3);
+    // The client leaves while the handler waits: the handler is dropped, and its session
+    // closed with it.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    while OPENED.load(Ordering::SeqCst) < 4 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(stream);
+    assert_eq!(
+        closed_after(4),
+        4,
+        "the session of a departed client was not closed"
+    );
+    assert_eq!(OPENED.load(Ordering::SeqCst), 4);
     server.shutdown();
 }
 

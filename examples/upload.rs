@@ -1,11 +1,13 @@
-//! A file upload, as FastAPI takes one (`file: UploadFile`): an image in, its name, content type
-//! and size out. The file is read chunk by chunk as it arrives, never held whole.
+//! Forms and files, as FastAPI takes them: a file upload (`file: UploadFile`) — an image in,
+//! its name, content type and size out, read chunk by chunk as it arrives, never held whole —
+//! and a login form (`username: str = Form()`).
 //!
 //! ```text
 //! cargo run --release --example upload
 //! curl -F 'file=@photo.jpg;type=image/jpeg' localhost:8000/upload/
 //!     # {"filename":"photo.jpg","content_type":"image/jpeg","size":48213}
 //! curl -X POST localhost:8000/upload/          # 422: the file is missing, FastAPI's body
+//! curl -d 'username=ann&password=secret' localhost:8000/login/   # {"username":"ann"}
 //! ```
 //!
 //! The Python it mirrors:
@@ -14,11 +16,19 @@
 //! @app.post("/upload/")
 //! async def upload(file: UploadFile):
 //!     return {"filename": file.filename, "content_type": file.content_type, "size": file.size}
+//!
+//! @app.post("/login/", responses={401: {"description": "Incorrect username or password"}})
+//! async def login(username: str = Form(), password: str = Form()):
+//!     if password != "secret":
+//!         raise HTTPException(401, "Incorrect username or password")
+//!     return {"username": username}
 //! ```
 
-use ringserve::Application;
-use ringserve::ingress::{ErrorDetail, Json, Location, Multipart, Rejection, Router, ToSchema};
-use serde::Serialize;
+use ringserve::ingress::{
+    ErrorDetail, Form, HttpError, Json, Location, Multipart, Rejection, Router, ToSchema,
+};
+use ringserve::{Application, StatusCode};
+use serde::{Deserialize, Serialize};
 
 /// The form the route takes, for its OpenAPI document: one file field.
 #[derive(ToSchema)]
@@ -56,11 +66,39 @@ async fn upload(mut form: Multipart<UploadForm>) -> Result<Json<Uploaded>, Rejec
     Err(ErrorDetail::missing(Location::Body, "file").into())
 }
 
+/// The login form's fields.
+#[derive(Deserialize, ToSchema)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+/// Who signed in.
+#[derive(Serialize, ToSchema)]
+struct SignedIn {
+    username: String,
+}
+
+async fn login(Form(login): Form<Login>) -> Result<Json<SignedIn>, HttpError> {
+    // A real application checks a password hash; the example knows one password.
+    if login.password != "secret" {
+        return Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect username or password",
+        ));
+    }
+    Ok(Json(SignedIn {
+        username: login.username,
+    }))
+}
+
 fn main() -> Result<(), ringserve::Error> {
     let app = Application::try_new(|| {
         Router::new()
             .title("Uploads")
             .post("/upload/", upload)
+            .post("/login/", login)
+            .responds_with(StatusCode::UNAUTHORIZED, "Incorrect username or password")
             .build()
     })
     .name("upload");

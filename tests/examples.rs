@@ -447,7 +447,7 @@ fn items_openapi_lists_every_route_parameter_and_schema() {
 /// The upload example, driven by curl as its doc says (`curl -F 'file=@…;type=image/jpeg'`):
 /// FastAPI's `UploadFile` answer, its `422` without a file, and the form in its OpenAPI document.
 #[test]
-fn upload_takes_a_file_from_curl_and_answers_as_fastapi_does() {
+fn upload_takes_a_file_from_curl_and_a_login_form_and_answers_as_fastapi_does() {
     let example = start_example("upload");
     let missing = common::request(
         example.addr,
@@ -469,7 +469,43 @@ fn upload_takes_a_file_from_curl_and_answers_as_fastapi_does() {
         document["components"]["schemas"]["UploadForm"]["properties"]["file"],
         serde_json::json!({"type": "string", "format": "binary"})
     );
+    // The login form: its fields, its declared 401, FastAPI's answers.
+    let login = &document["paths"]["/login/"]["post"];
+    assert_eq!(
+        login["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"],
+        "#/components/schemas/Login"
+    );
+    assert_eq!(
+        login["responses"]["401"],
+        serde_json::json!({"description": "Incorrect username or password"})
+    );
     validate_openapi("upload", &document.to_string());
+    let form = |body: &str| {
+        common::request(
+            example.addr,
+            format!(
+                "POST /login/ HTTP/1.1\r\nHost: a\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    assert_eq!(
+        form("username=ann&password=secret").body_text(),
+        r#"{"username":"ann"}"#
+    );
+    let refused = form("username=ann&password=guess");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.body_text(),
+        r#"{"detail":"Incorrect username or password"}"#
+    );
+    assert_eq!(
+        form("username=ann").body_text(),
+        r#"{"detail":[{"type":"missing","loc":["body","password"],"msg":"Field required","input":null}]}"#
+    );
 
     if Command::new("curl").arg("--version").output().is_err() {
         assert!(

@@ -58,8 +58,8 @@
 //! ingress/               FastAPI-style routing: Router, extractors, validation errors, OpenAPI
 //! middleware/            layers around replicas: CORS, auth, compression, access log
 //! deployment             the Deployment trait, and Replica: a deployment behind a vtable
-//! request, request_builder, request_body, request_id, response, body, sse, extensions
-//!                        what handlers receive and answer
+//! request, request_builder, request_body, request_id, response, set_cookie, body, sse,
+//! extensions             what handlers receive and answer
 //! http1/                 the codec, no socket I/O: head, parse, body framing, encode, rejections
 //! prefix, options, limits, error, rt, pooled
 //!                        plain data, the runtime facade, and the per-thread boxes that hold

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
         "limits", "error", "options", "rt", "prefix", "http1", "pooled",
     ],
     &["extensions", "body", "request_id"],
-    &["response", "request_body", "sse"],
+    &["response", "request_body", "sse", "set_cookie"],
     &["request", "request_builder"],
     &["deployment"],
     &["middleware"],

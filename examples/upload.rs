@@ -29,6 +29,7 @@ use ringserve::ingress::{
 };
 use ringserve::{Application, StatusCode};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 /// The form the route takes, for its OpenAPI document: one file field.
 #[derive(ToSchema)]
@@ -41,7 +42,7 @@ struct UploadForm {
 /// What the route answers.
 #[derive(Serialize, ToSchema)]
 struct Uploaded {
-    filename: Option<String>,
+    filename: String,
     content_type: Option<String>,
     size: usize,
 }
@@ -51,7 +52,19 @@ async fn upload(mut form: Multipart<UploadForm>) -> Result<Json<Uploaded>, Rejec
         if field.name() != Some("file") {
             continue;
         }
-        let filename = field.file_name().map(str::to_owned);
+        // A plain text field where a file belongs: FastAPI's answer for `UploadFile`.
+        let Some(filename) = field.file_name().map(str::to_owned) else {
+            let text = field.text().await?;
+            return Err(ErrorDetail::new(
+                "value_error",
+                Location::Body,
+                "Value error, Expected UploadFile, received: <class 'str'>",
+            )
+            .at("file")
+            .input(text)
+            .ctx(json!({ "error": {} }))
+            .into());
+        };
         let content_type = field.content_type().map(str::to_owned);
         let mut size = 0;
         while let Some(chunk) = field.chunk().await? {

@@ -458,6 +458,21 @@ fn upload_takes_a_file_from_curl_and_a_login_form_and_answers_as_fastapi_does() 
         missing.body_text(),
         r#"{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null}]}"#
     );
+    // A text field where the file belongs.
+    let body = "--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nhello\r\n--b--\r\n";
+    let text = common::request(
+        example.addr,
+        format!(
+            "POST /upload/ HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        text.body_text(),
+        r#"{"detail":[{"type":"value_error","loc":["body","file"],"msg":"Value error, Expected UploadFile, received: <class 'str'>","input":"hello","ctx":{"error":{}}}]}"#
+    );
     let document: serde_json::Value =
         serde_json::from_str(&common::get(example.addr, "/openapi.json").body_text()).unwrap();
     assert_eq!(

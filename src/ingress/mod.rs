@@ -43,7 +43,14 @@
 //!   for each taker); a bare `D` runs wherever it is taken, as FastAPI's
 //!   `Depends(d, use_cache=False)` — Rust cannot share a value that is not `Clone`;
 //! - several path parameters are read into a struct (`Path<T>` with named fields), not a
-//!   tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples.
+//!   tuple, because the OpenAPI document needs `T`'s schema and utoipa has none for tuples;
+//! - a [`Dict`] is documented as utoipa spells "any value" (`"additionalProperties": {}`,
+//!   with `propertyNames` and a description), where FastAPI writes `true`: the same schema;
+//! - an upload is read with [`Multipart`], field by field, where FastAPI fills `UploadFile`
+//!   parameters: the handler finds its fields (and answers a missing one with
+//!   `ErrorDetail::missing`), and `Multipart<T>`'s `T` documents the form;
+//! - background tasks ride on the answer (`tasks.after(response)`), as Starlette's
+//!   `Response(background=…)` does, rather than being injected as a parameter.
 //!
 //! Extractors that can never match their route — `Path<i64>` on a route with two
 //! parameters, a `Path` struct field the template lacks, `Query<i64>` — are refused when the

@@ -114,6 +114,8 @@ fn main() -> Result<(), ringserve::Error> {
             .responds_with(StatusCode::UNAUTHORIZED, "Incorrect username or password")
             .build()
     })
+    // Uploads stream from the socket through the handler instead of being read ahead whole.
+    .buffer_request_body(false)
     .name("upload");
     ringserve::run(app)
 }

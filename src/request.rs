@@ -386,6 +386,12 @@ impl Request {
         value
     }
 
+    /// Forgets everything remembered: the request goes to another deployment, whose own
+    /// dependencies must run.
+    pub(crate) fn forget_remembered(&mut self) {
+        self.memo.set(None);
+    }
+
     /// Remembers `value` for the rest of this request, in place of an earlier one of its type.
     pub(crate) fn remember<T: 'static>(&self, value: T) {
         let mut memo = self.memo.take().unwrap_or_default();

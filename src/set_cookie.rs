@@ -11,6 +11,10 @@ use http::HeaderValue;
 
 use crate::Response;
 
+/// Seconds from the epoch to 10000-01-01: an HTTP date has a four-digit year (and none
+/// before 1970 here, where the clock starts).
+const HTTP_DATE_SECONDS_END: u64 = 253_402_300_800;
+
 /// `SameSite`: whether the browser sends the cookie with cross-site requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
@@ -43,6 +47,8 @@ pub enum CookieError {
     InvalidValue(String),
     /// A `Path` or `Domain` with `;` or a control character, which would end the attribute.
     InvalidAttribute(String),
+    /// An `expires` an HTTP date cannot say: before 1970 or after 9999.
+    InvalidExpires(SystemTime),
 }
 
 impl fmt::Display for CookieError {
@@ -59,6 +65,10 @@ impl fmt::Display for CookieError {
                     "cookie attribute {value:?} has ';' or a control character"
                 )
             }
+            CookieError::InvalidExpires(at) => write!(
+                f,
+                "cookie expires {at:?} is outside the years 1970 to 9999 an HTTP date can say"
+            ),
         }
     }
 }
@@ -112,7 +122,8 @@ impl SetCookie {
         }
     }
 
-    /// Starlette's `delete_cookie`: an empty value that expired at the epoch, `Max-Age=0`.
+    /// Starlette's `delete_cookie`: an empty value, `Max-Age=0`, expired — at the epoch, where
+    /// Starlette writes the current time (either is in the past for the browser).
     pub fn removal(name: impl Into<String>) -> Self {
         SetCookie::new(name, "")
             .max_age(Duration::ZERO)
@@ -202,6 +213,14 @@ impl SetCookie {
         if !unquoted.bytes().all(is_cookie_octet) {
             return Err(CookieError::InvalidValue(self.value.clone()));
         }
+        if let Some(at) = self.expires {
+            let seconds = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(u64::MAX, |since| since.as_secs());
+            if seconds >= HTTP_DATE_SECONDS_END {
+                return Err(CookieError::InvalidExpires(at));
+            }
+        }
         for attribute in self.path.iter().chain(&self.domain) {
             if attribute
                 .bytes()
@@ -271,5 +290,22 @@ mod tests {
             Err(CookieError::InvalidAttribute("/; Secure".to_owned()))
         );
         assert!(SetCookie::new("a", "\"quoted\"").render().is_ok());
+        let before_1970 = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(
+            SetCookie::new("a", "v").expires(before_1970).render(),
+            Err(CookieError::InvalidExpires(before_1970))
+        );
+        let year_10000 = SystemTime::UNIX_EPOCH + Duration::from_secs(HTTP_DATE_SECONDS_END);
+        assert_eq!(
+            SetCookie::new("a", "v").expires(year_10000).render(),
+            Err(CookieError::InvalidExpires(year_10000))
+        );
+        let last_second = year_10000 - Duration::from_secs(1);
+        assert!(
+            SetCookie::new("a", "v")
+                .expires(last_second)
+                .render()
+                .is_ok()
+        );
     }
 }

@@ -398,6 +398,15 @@ fn a_json_body_that_is_not_utf8_is_a_400() {
         response.body_text(),
         r#"{"detail":"There was an error parsing the body"}"#
     );
+    // A byte order mark is no error: Python reads UTF-8 bytes without it.
+    let response = send(
+        addr,
+        "POST",
+        "/items/",
+        "content-type: application/json\r\n",
+        b"\xEF\xBB\xBF{\"name\": \"a\", \"price\": 1}",
+    );
+    assert_eq!(response.status(), 200, "{}", response.raw);
     // Even where serde would skip the bad bytes: a string in a field the model ignores.
     let response = send(
         addr,
@@ -1169,6 +1178,22 @@ fn form_fields_are_read_and_refused_as_fastapi_does() {
             r#"{"type":"missing","loc":["body","username"],"msg":"Field required","input":null}"#
         )
     );
+    // The same fields sent as multipart (a browser form with files, `curl -F`): read alike; a
+    // file field is no form value.
+    let multipart = b"--f\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nann\r\n\
+--f\r\nContent-Disposition: form-data; name=\"age\"\r\n\r\n7\r\n\
+--f\r\nContent-Disposition: form-data; name=\"tags\"; filename=\"t.txt\"\r\n\r\nfile\r\n--f--\r\n";
+    let response = send(
+        addr,
+        "POST",
+        "/login",
+        "content-type: multipart/form-data; boundary=f\r\n",
+        multipart,
+    );
+    assert_eq!(
+        response.body_text(),
+        r#"{"age":7,"remember":null,"tags":[],"username":"ann"}"#
+    );
     // JSON is not a form: its fields are not read, so the required ones are missing.
     let response = post_json(addr, "/login", r#"{"username":"ann","age":7}"#);
     assert_eq!(response.status(), 422, "{}", response.raw);
@@ -1242,6 +1267,15 @@ Content-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n";
     );
     // Not multipart: no fields.
     assert_eq!(post_json(addr, "/fields", "{}").body_text(), "[]");
+    // Multipart without a boundary cannot be split: Starlette's 400.
+    let response = send(
+        addr,
+        "POST",
+        "/fields",
+        "content-type: multipart/form-data\r\n",
+        b"--XyZ--\r\n",
+    );
+    assert_eq!(response.status(), 400, "{}", response.raw);
     // Malformed: FastAPI's 400.
     let response = multipart(b"--XyZ\r\nno headers end here");
     assert_eq!(response.status(), 400, "{}", response.raw);
@@ -1581,12 +1615,20 @@ fn a_routes_status_and_declared_answers_are_documented() {
     async fn remove(Path(_id): Path<i64>) -> Status<204, ()> {
         Status(())
     }
+    /// FastAPI's `status_code=` is for success: an `HTTPException` keeps its own status.
+    async fn maybe(Path(id): Path<i64>) -> Result<Status<201, Json<Value>>, HttpError> {
+        match id {
+            1 => Ok(Status(Json(json!({"id": 1})))),
+            _ => Err(HttpError::new(StatusCode::NOT_FOUND, "Item not found")),
+        }
+    }
     let server = start_app(Application::try_new(|| {
         Router::new()
             .post("/items/", create)
             .delete("/items/{id}", remove)
             .responds_with(StatusCode::NOT_FOUND, "Item not found")
             .responds_with(StatusCode::FORBIDDEN, "Not yours")
+            .put("/maybe/{id}", maybe)
             .build()
     }));
     let addr = server.local_addr();
@@ -1619,6 +1661,20 @@ fn a_routes_status_and_declared_answers_are_documented() {
         json!({"description": "Item not found"})
     );
     assert_eq!(remove_responses["403"], json!({"description": "Not yours"}));
+    assert_eq!(send(addr, "PUT", "/maybe/1", "", b"").status(), 201);
+    let missing = send(addr, "PUT", "/maybe/2", "", b"");
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.body_text(), r#"{"detail":"Item not found"}"#);
+    let maybe_responses = document["paths"]["/maybe/{id}"]["put"]["responses"]
+        .as_object()
+        .unwrap();
+    let mut documented: Vec<&str> = maybe_responses.keys().map(String::as_str).collect();
+    documented.sort_unstable();
+    assert_eq!(
+        documented,
+        ["201", "422"],
+        "no second success from the error type"
+    );
     server.shutdown();
 
     // Nothing to document yet: refused when built.

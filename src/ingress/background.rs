@@ -6,8 +6,12 @@
 //! the handler failed to answer (it panicked, timed out, or its client left and it was
 //! dropped) — on the handler's own shard, one after another in the order added, as Starlette
 //! runs them. They are a task of their own, so the response never waits for them: the shard
-//! writes it out before it runs another task. A task that panics is logged and the next one
-//! runs; the shard goes on.
+//! hands it to the socket before it runs another task. A task that panics is logged and the
+//! next one runs; the shard goes on.
+//!
+//! Where they differ from Starlette's: they start once the response is made, not once its last
+//! byte is sent — for a streamed response, while it streams — and they run even if the client
+//! is gone by then; they are not requests, so `max_ongoing_requests` does not count them.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -37,9 +37,11 @@ const COOKIES_INLINE: usize = 8;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cookie<T>(pub T);
 
-/// The request's cookies as name/value pairs, from every `Cookie` field, as Starlette splits
-/// them: at `;`, each at its first `=` (a bare word is a value with an empty name), trimmed,
-/// a value in double quotes taken without them.
+/// The request's cookies as name/value pairs, as Starlette splits them: at `;`, each at its
+/// first `=` (a bare word is a value with an empty name), trimmed, a value in double quotes
+/// taken without them (no backslash escapes undone). From every `Cookie` field, where
+/// Starlette reads the first: HTTP/2 sends one per cookie (RFC 9113 §8.2.3). A field that is
+/// not UTF-8 is skipped, where Starlette reads it as Latin-1.
 fn cookie_pairs(request: &crate::Request) -> SmallVec<[(&str, &str); COOKIES_INLINE]> {
     request
         .headers()

@@ -1,11 +1,13 @@
-//! `Form<T>`: an HTML form's fields (`application/x-www-form-urlencoded`) read into `T` — a
-//! FastAPI form model (`data: Annotated[FormData, Form()]`), or its `Form()` parameters.
+//! `Form<T>`: an HTML form's fields read into `T` — FastAPI's `Form()` parameters — from
+//! either kind of form body: `application/x-www-form-urlencoded`, or the text fields of a
+//! `multipart/form-data` one (a browser form with files, `curl -F`).
 //!
 //! Invariant: the fields are read by the same typed deserializer as `Query<T>` (`params`), so
 //! a field gets exactly the errors a query parameter would, located in the body
-//! (`loc: ["body", "<field>"]`), and the body is read once, bounded by `body_bytes_max`. A body
-//! of another content type has no form fields for FastAPI — every required field is then
-//! `missing` — and so here.
+//! (`loc: ["body", "<field>"]`), and the body is read once, bounded by `body_bytes_max`. A
+//! multipart field that is a file is not a form value (take the body as `Multipart` for
+//! files). A body of another content type has no form fields for FastAPI — every required
+//! field is then `missing` — and so here.
 
 use std::borrow::Cow;
 
@@ -16,6 +18,7 @@ use utoipa::openapi::{Content, Required};
 
 use super::body::read_body;
 use super::extract::{FromRequest, PathParams, Rejection};
+use super::multipart::{is_multipart_form_data, text_fields};
 use super::openapi::OperationDoc;
 use super::params::from_pairs;
 use super::validation::Location;
@@ -63,9 +66,18 @@ impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
         _params: &PathParams<'_>,
         _state: &S,
     ) -> Result<Self, Rejection> {
-        let is_form = request
-            .header("content-type")
-            .is_some_and(is_form_content_type);
+        let content_type = request.header("content-type").unwrap_or_default();
+        if std::str::from_utf8(content_type).is_ok_and(is_multipart_form_data) {
+            let fields = text_fields(request).await?;
+            let pairs: SmallVec<[(&str, &str); FIELDS_INLINE]> = fields
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            return from_pairs(&pairs, Location::Body)
+                .map(Form)
+                .map_err(Rejection::from);
+        }
+        let is_form = is_form_content_type(content_type);
         let body = read_body(&mut request).await?;
         let fields = if is_form { &body[..] } else { &[] };
         let decoded: SmallVec<[(Cow<'_, str>, Cow<'_, str>); FIELDS_INLINE]> =

@@ -29,6 +29,9 @@ use super::validation::{ErrorDetail, LocItem, Location};
 use crate::limits::{JSON_ERROR_INPUT_BYTES_MAX, JSON_RESPONSE_STACK_BYTES};
 use crate::{Request, Response};
 
+/// The byte order mark Python's `json.loads` skips at the start of UTF-8 bytes (`utf-8-sig`).
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// FastAPI's `detail` for a body its JSON decoder could not even read as text.
 const BODY_NOT_DECODED: &str = "There was an error parsing the body";
 
@@ -53,9 +56,15 @@ impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
         if !is_json {
             return Err(not_json(&body).into());
         }
-        // Python decodes the bytes as text before its `json` reads them: FastAPI answers a body
-        // that is not UTF-8 with a 400, even one whose bad bytes serde would skip (a string
-        // in a field the type ignores).
+        // Python decodes the bytes as text before its `json` reads them — UTF-8, without the
+        // byte order mark a body may start with — so FastAPI answers a body that is not UTF-8
+        // with a 400, even one whose bad bytes serde would skip (a string in a field the type
+        // ignores).
+        let body = if body.starts_with(UTF8_BOM) {
+            body.slice(UTF8_BOM.len()..)
+        } else {
+            body
+        };
         if std::str::from_utf8(&body).is_err() {
             return Err(HttpError::new(StatusCode::BAD_REQUEST, BODY_NOT_DECODED).into());
         }

@@ -8,11 +8,16 @@
 //! [`Field`] hold it and are themselves `!Send`, so neither the body nor multer's state (its
 //! spin lock included, taken on this thread only) can leave the shard's thread.
 //!
-//! Invariant: the body is never held whole here: a field is read as the handler pulls its
-//! chunks, within the request's own limits (`body_bytes_max`, its read timeout: a body past
-//! them fails the read with the engine's status, `413`, `408`). A body that is not
-//! `multipart/form-data` has no fields, as FastAPI reads it — a required upload is then
-//! `missing`; one that is malformed is FastAPI's `400` `There was an error parsing the body`.
+//! Invariant: this module never holds the body whole: a field is read as the handler pulls
+//! its chunks, within the request's own limits (`body_bytes_max`, its read timeout: a body
+//! past them fails the read with the engine's status, `413`, `408`). Whether the body reaches
+//! it as it arrives is the application's choice: by default the engine reads a request body
+//! ahead, whole, before the handler's turn (`Application::buffer_request_body`), and multer
+//! then copies what it has not yet parsed; an application that takes large uploads sets
+//! `buffer_request_body(false)`, and the upload streams from the socket through the handler.
+//! A body that is not `multipart/form-data` has no fields, as FastAPI reads it — a required
+//! upload is then `missing`; one that is malformed, or has no boundary, is FastAPI's `400`
+//! `There was an error parsing the body`.
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -46,7 +51,7 @@ const BODY_NOT_PARSED: &str = "There was an error parsing the body";
 /// use ringserve::ingress::{HttpError, Json, Multipart};
 /// use serde_json::{Value, json};
 ///
-/// /// The size of the field named `file`, read chunk by chunk: never held whole.
+/// /// The size of the field named `file`, read chunk by chunk.
 /// async fn upload(mut form: Multipart) -> Result<Json<Value>, HttpError> {
 ///     while let Some(mut field) = form.next_field().await? {
 ///         if field.name() == Some("file") {
@@ -61,6 +66,29 @@ const BODY_NOT_PARSED: &str = "There was an error parsing the body";
 /// }
 /// # let _ = upload;
 /// ```
+///
+/// Neither it nor a [`Field`] may leave the shard's thread (the safety of handing multer the
+/// request body rests on it):
+///
+/// ```compile_fail
+/// fn sendable<T: Send>() {}
+/// sendable::<ringserve::ingress::Multipart>();
+/// ```
+///
+/// ```compile_fail
+/// fn shareable<T: Sync>() {}
+/// shareable::<ringserve::ingress::Multipart>();
+/// ```
+///
+/// ```compile_fail
+/// fn sendable<T: Send>() {}
+/// sendable::<ringserve::ingress::Field<'static>>();
+/// ```
+///
+/// ```compile_fail
+/// fn shareable<T: Sync>() {}
+/// shareable::<ringserve::ingress::Field<'static>>();
+/// ```
 pub struct Multipart<T = ()> {
     /// `None` when the body is not `multipart/form-data`: no fields.
     fields: Option<multer::Multipart<'static>>,
@@ -70,10 +98,12 @@ pub struct Multipart<T = ()> {
     _documents: PhantomData<fn() -> T>,
 }
 
-/// One field of a [`Multipart`] body: a form value, or an uploaded file.
-pub struct Field {
+/// One field of a [`Multipart`] body: a form value, or an uploaded file. It borrows the body:
+/// the next field can be asked for only once this one is dropped (multer reads one at a time).
+pub struct Field<'m> {
     inner: multer::Field<'static>,
     _shard_local: PhantomData<Rc<()>>,
+    _body: PhantomData<&'m mut ()>,
 }
 
 /// The request body, handed to multer as the `Send` stream it asks for.
@@ -94,7 +124,7 @@ impl Stream for ShardLocal {
 
 impl<T> Multipart<T> {
     /// The next field, in the order sent; `None` after the last.
-    pub async fn next_field(&mut self) -> Result<Option<Field>, HttpError> {
+    pub async fn next_field(&mut self) -> Result<Option<Field<'_>>, HttpError> {
         let Some(fields) = &mut self.fields else {
             return Ok(None);
         };
@@ -102,11 +132,12 @@ impl<T> Multipart<T> {
         Ok(field.map(|inner| Field {
             inner,
             _shard_local: PhantomData,
+            _body: PhantomData,
         }))
     }
 }
 
-impl Field {
+impl Field<'_> {
     /// The field's name (`name=` of its `Content-Disposition`).
     pub fn name(&self) -> Option<&str> {
         self.inner.name()
@@ -141,6 +172,32 @@ impl Field {
     }
 }
 
+/// The text fields of a `multipart/form-data` body — those that are not files — as name and
+/// value, for `Form<T>` (FastAPI's `Form()` reads them from either kind of form body).
+pub(crate) async fn text_fields(request: Request) -> Result<Vec<(String, String)>, Rejection> {
+    let mut form =
+        <Multipart as FromRequest<()>>::from_request(request, &PathParams::default(), &()).await?;
+    let mut fields = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        if field.file_name().is_some() {
+            continue;
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        fields.push((name, field.text().await?));
+    }
+    Ok(fields)
+}
+
+/// Whether a `Content-Type` is `multipart/form-data` (parameters aside, case ignored).
+pub(crate) fn is_multipart_form_data(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case(MULTIPART_FORM_DATA)
+}
+
 /// The answer to a body that failed while read: the engine's own status where the body itself
 /// failed (too large, too slow, cut), FastAPI's `400` where its multipart framing is wrong.
 fn refusal(error: multer::Error) -> HttpError {
@@ -158,12 +215,21 @@ impl<S, T: ToSchema + 'static> FromRequest<S> for Multipart<T> {
         _params: &PathParams<'_>,
         _state: &S,
     ) -> Result<Self, Rejection> {
-        let boundary = request
+        let content_type = request
             .header("content-type")
             .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(|value| multer::parse_boundary(value).ok());
-        let fields = boundary
-            .map(|boundary| multer::Multipart::new(ShardLocal(request.body_stream()), boundary));
+            .filter(|value| is_multipart_form_data(value));
+        let fields = match content_type.map(multer::parse_boundary) {
+            None => None,
+            Some(Ok(boundary)) => Some(multer::Multipart::new(
+                ShardLocal(request.body_stream()),
+                boundary,
+            )),
+            // Multipart without a boundary cannot be split: Starlette's 400.
+            Some(Err(_)) => {
+                return Err(HttpError::new(StatusCode::BAD_REQUEST, BODY_NOT_PARSED).into());
+            }
+        };
         Ok(Multipart {
             fields,
             _shard_local: PhantomData,

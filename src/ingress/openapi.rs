@@ -85,6 +85,16 @@ impl OperationDoc {
         );
     }
 
+    /// Whether a response is documented for `status`.
+    pub(crate) fn has_response(&self, status: &str) -> bool {
+        self.responses.contains_key(status)
+    }
+
+    /// Forgets the response documented for `status`.
+    pub(crate) fn remove_response(&mut self, status: &str) {
+        self.responses.remove(status);
+    }
+
     /// Moves the response documented for `from` to `to` (a route answering `201` where its
     /// body type documents the usual `200`); nothing when `from` has none.
     pub(crate) fn move_response(&mut self, from: &str, to: &str) {

@@ -6,8 +6,10 @@
 //! CPython's C decoder (`Modules/_json.c`, 3.12 and earlier) does and reports the first place
 //! that decoder would refuse, with its message.
 //!
-//! Invariant: positions are indices in characters (Python's `str` indices), not bytes; the
-//! walk is iterative, with an explicit stack for nesting, so no body can exhaust the thread's
+//! Invariant: positions are indices in characters (Python's `str` indices), not bytes: the walk
+//! reads the body's bytes in place (every byte JSON's grammar names is ASCII, and no byte of a
+//! multi-byte character is one) and counts the characters before the error once, at the end;
+//! it is iterative, with an explicit stack for nesting, so no body can exhaust the thread's
 //! stack; it runs only on the error path, after serde_json refused the body.
 //!
 //! Where Python accepts what serde_json refuses (`NaN`, `Infinity`, nesting deeper than
@@ -47,22 +49,37 @@ enum Container {
 /// The first error Python's `json.loads` would raise on `text`, or `None` where it would
 /// decode it.
 pub(crate) fn first_error(text: &str) -> Option<DecodeError> {
-    let chars: Vec<char> = text.chars().collect();
-    Decoder { chars: &chars }.decode().err()
+    let error = Decoder {
+        bytes: text.as_bytes(),
+    }
+    .decode()
+    .err()?;
+    // Every position the walk reports is at an ASCII byte or at the end, so on a character
+    // boundary.
+    debug_assert!(
+        text.is_char_boundary(error.pos),
+        "a position inside a character"
+    );
+    let before = text.get(..error.pos).unwrap_or(text);
+    Some(DecodeError {
+        msg: error.msg,
+        pos: before.chars().count(),
+    })
 }
 
-struct Decoder<'c> {
-    chars: &'c [char],
+/// The walk, over the body's bytes; its positions are byte offsets.
+struct Decoder<'b> {
+    bytes: &'b [u8],
 }
 
 impl Decoder<'_> {
-    fn at(&self, index: usize) -> Option<char> {
-        self.chars.get(index).copied()
+    fn at(&self, index: usize) -> Option<u8> {
+        self.bytes.get(index).copied()
     }
 
     /// The first index at or after `index` that is not JSON whitespace.
     fn skip_whitespace(&self, mut index: usize) -> usize {
-        while matches!(self.at(index), Some(' ' | '\t' | '\n' | '\r')) {
+        while matches!(self.at(index), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             index += 1;
         }
         index
@@ -74,9 +91,9 @@ impl Decoder<'_> {
         let mut index = self.skip_whitespace(0);
         'value: loop {
             index = match self.at(index) {
-                Some('{') => {
+                Some(b'{') => {
                     let inside = self.skip_whitespace(index + 1);
-                    if self.at(inside) == Some('}') {
+                    if self.at(inside) == Some(b'}') {
                         inside + 1
                     } else {
                         open.push(Container::Object);
@@ -84,9 +101,9 @@ impl Decoder<'_> {
                         continue 'value;
                     }
                 }
-                Some('[') => {
+                Some(b'[') => {
                     let inside = self.skip_whitespace(index + 1);
-                    if self.at(inside) == Some(']') {
+                    if self.at(inside) == Some(b']') {
                         inside + 1
                     } else {
                         open.push(Container::Array);
@@ -100,8 +117,8 @@ impl Decoder<'_> {
             // element of the innermost one.
             while let Some(&container) = open.last() {
                 let (close, next) = match container {
-                    Container::Array => (']', None),
-                    Container::Object => ('}', Some(())),
+                    Container::Array => (b']', None),
+                    Container::Object => (b'}', Some(())),
                 };
                 let after = self.skip_whitespace(index);
                 match self.at(after) {
@@ -109,7 +126,7 @@ impl Decoder<'_> {
                         open.pop();
                         index = after + 1;
                     }
-                    Some(',') => {
+                    Some(b',') => {
                         let element = self.skip_whitespace(after + 1);
                         index = match next {
                             Some(()) => self.member_value_start(element)?,
@@ -123,7 +140,7 @@ impl Decoder<'_> {
             break;
         }
         let end = self.skip_whitespace(index);
-        if end == self.chars.len() {
+        if end == self.bytes.len() {
             Ok(())
         } else {
             Err(refuse(EXTRA_DATA, end))
@@ -132,11 +149,11 @@ impl Decoder<'_> {
 
     /// An object member from its key at `index`: where its value starts.
     fn member_value_start(&self, index: usize) -> Result<usize, DecodeError> {
-        if self.at(index) != Some('"') {
+        if self.at(index) != Some(b'"') {
             return Err(refuse(EXPECTING_PROPERTY_NAME, index));
         }
         let colon = self.skip_whitespace(self.string(index + 1)?);
-        if self.at(colon) != Some(':') {
+        if self.at(colon) != Some(b':') {
             return Err(refuse(EXPECTING_COLON, colon));
         }
         Ok(self.skip_whitespace(colon + 1))
@@ -144,21 +161,20 @@ impl Decoder<'_> {
 
     /// A string, a named constant or a number at `index`: where it ends.
     fn scalar(&self, index: usize) -> Result<usize, DecodeError> {
-        let constant = |word: &str| {
-            let length = word.chars().count();
-            self.chars
-                .get(index..index + length)
-                .is_some_and(|found| found.iter().copied().eq(word.chars()))
-                .then_some(index + length)
+        let constant = |word: &[u8]| {
+            self.bytes
+                .get(index..index + word.len())
+                .is_some_and(|found| found == word)
+                .then_some(index + word.len())
         };
         let end = match self.at(index) {
-            Some('"') => return self.string(index + 1),
-            Some('n') => constant("null"),
-            Some('t') => constant("true"),
-            Some('f') => constant("false"),
-            Some('N') => constant("NaN"),
-            Some('I') => constant("Infinity"),
-            Some('-') => constant("-Infinity"),
+            Some(b'"') => return self.string(index + 1),
+            Some(b'n') => constant(b"null"),
+            Some(b't') => constant(b"true"),
+            Some(b'f') => constant(b"false"),
+            Some(b'N') => constant(b"NaN"),
+            Some(b'I') => constant(b"Infinity"),
+            Some(b'-') => constant(b"-Infinity"),
             _ => None,
         };
         end.or_else(|| self.number(index))
@@ -171,29 +187,29 @@ impl Decoder<'_> {
     fn number(&self, start: usize) -> Option<usize> {
         let digit = |index: usize| self.at(index).is_some_and(|c| c.is_ascii_digit());
         let mut index = start;
-        if self.at(index) == Some('-') {
+        if self.at(index) == Some(b'-') {
             index += 1;
         }
         match self.at(index)? {
-            '1'..='9' => {
+            b'1'..=b'9' => {
                 index += 1;
                 while digit(index) {
                     index += 1;
                 }
             }
-            '0' => index += 1,
+            b'0' => index += 1,
             _ => return None,
         }
-        if self.at(index) == Some('.') && digit(index + 1) {
+        if self.at(index) == Some(b'.') && digit(index + 1) {
             index += 2;
             while digit(index) {
                 index += 1;
             }
         }
-        if matches!(self.at(index), Some('e' | 'E')) && index + 1 < self.chars.len() {
+        if matches!(self.at(index), Some(b'e' | b'E')) && index + 1 < self.bytes.len() {
             let exponent = index;
             index += 1;
-            if matches!(self.at(index), Some('+' | '-')) && index + 1 < self.chars.len() {
+            if matches!(self.at(index), Some(b'+' | b'-')) && index + 1 < self.bytes.len() {
                 index += 1;
             }
             while digit(index) {
@@ -215,21 +231,21 @@ impl Decoder<'_> {
             let found = loop {
                 match self.at(index) {
                     None => return Err(refuse(UNTERMINATED_STRING, begin)),
-                    Some(c @ ('"' | '\\')) => break c,
-                    Some(c) if c <= '\u{1f}' => {
+                    Some(byte @ (b'"' | b'\\')) => break byte,
+                    Some(byte) if byte <= 0x1f => {
                         return Err(refuse(INVALID_CONTROL_CHARACTER, index));
                     }
                     Some(_) => index += 1,
                 }
             };
             index += 1;
-            if found == '"' {
+            if found == b'"' {
                 return Ok(index);
             }
             match self.at(index) {
                 None => return Err(refuse(UNTERMINATED_STRING, begin)),
-                Some('u') => index = self.unicode_escape(index + 1)?,
-                Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't') => index += 1,
+                Some(b'u') => index = self.unicode_escape(index + 1)?,
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => index += 1,
                 Some(_) => return Err(refuse(INVALID_ESCAPE, index - 1)),
             }
         }
@@ -240,7 +256,7 @@ impl Decoder<'_> {
     /// escape whose digits reach the end of the body is refused, closing quote or not.
     fn unicode_escape(&self, start: usize) -> Result<usize, DecodeError> {
         let end = start + 4;
-        if end >= self.chars.len() {
+        if end >= self.bytes.len() {
             return Err(refuse(INVALID_UNICODE_ESCAPE, start - 1));
         }
         let code = self
@@ -248,9 +264,9 @@ impl Decoder<'_> {
             .ok_or(refuse(INVALID_UNICODE_ESCAPE, start - 1))?;
         let pair_end = end + 6;
         if (0xD800..=0xDBFF).contains(&code)
-            && pair_end < self.chars.len()
-            && self.at(end) == Some('\\')
-            && self.at(end + 1) == Some('u')
+            && pair_end < self.bytes.len()
+            && self.at(end) == Some(b'\\')
+            && self.at(end + 1) == Some(b'u')
         {
             let low = self
                 .hex4(end + 2)
@@ -263,10 +279,12 @@ impl Decoder<'_> {
     }
 
     fn hex4(&self, start: usize) -> Option<u32> {
-        self.chars
+        self.bytes
             .get(start..start + 4)?
             .iter()
-            .try_fold(0, |code, c| c.to_digit(16).map(|digit| code * 16 + digit))
+            .try_fold(0, |code, &byte| {
+                char::from(byte).to_digit(16).map(|digit| code * 16 + digit)
+            })
     }
 }
 

@@ -105,6 +105,9 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         HttpError::into_response(self)
     }
+
+    /// An error documents no success; a route declares its errors with `responds_with`.
+    fn describe(_operation: &mut OperationDoc) {}
 }
 
 /// FastAPI's `422` with these details, from a handler that validates something itself (a
@@ -143,11 +146,16 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
         }
     }
 
-    /// `T`'s success, and what `E` adds (a `Rejection`'s `422`; a success `E` would document
-    /// is `T`'s already: the first description of a status wins).
+    /// `T`'s success, and what `E` adds (a `Rejection`'s `422`) — but never a `200` of `E`'s
+    /// own: where `T` answers another status (`Status<201, _>`), the error branch's default
+    /// success must not appear as a second one.
     fn describe(operation: &mut OperationDoc) {
         T::describe(operation);
+        let success_documented = operation.has_response("200");
         E::describe(operation);
+        if !success_documented {
+            operation.remove_response("200");
+        }
     }
 }
 
@@ -228,8 +236,15 @@ impl<const CODE: u16, T> Status<CODE, T> {
 }
 
 impl<const CODE: u16, T: IntoResponse> IntoResponse for Status<CODE, T> {
+    /// `CODE` in place of `T`'s `200`; any other status `T` chose — an `HttpError`'s 404 in a
+    /// `Result`, say — is kept, as FastAPI's `status_code=` applies to success only.
     fn into_response(self) -> Response {
-        self.0.into_response().with_status(Self::STATUS)
+        let response = self.0.into_response();
+        if response.status() == StatusCode::OK {
+            response.with_status(Self::STATUS)
+        } else {
+            response
+        }
     }
 
     fn describe(operation: &mut OperationDoc) {

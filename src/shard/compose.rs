@@ -50,7 +50,10 @@ async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Respons
     };
     request.set_scope(shard.app_scopes[index].clone());
     // Never across cores, so never here either: a deployment sees the same on every core.
+    // Nor what the caller's dependencies remembered (`Depends`): the callee runs its own,
+    // against its own state.
     *request.extensions_mut() = Extensions::default();
+    request.forget_remembered();
     let target = match dispatch::place(&shard, index, request.body_is_whole()) {
         Place::Here(replica) => {
             return dispatch::call_replica(&shard, index, replica, request)

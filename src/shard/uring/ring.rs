@@ -181,7 +181,7 @@ impl Ring {
     ///
     /// The kernel posts completions as deferred task work (`DEFER_TASKRUN`, Linux 6.1): only
     /// when this thread enters the ring asking for events — the sleep's enter, or a turn's
-    /// submission — never by interrupting it in the middle of a turn. Measured 1.09–1.16x the
+    /// submission — never by interrupting it in the middle of a turn. Measured 1.03–1.16x the
     /// requests per CPU-second of `COOP_TASKRUN` at 64 connections (perf/RESULTS.md), which
     /// remains the fallback on older kernels. `TASKRUN_FLAG` says when completions wait to be
     /// posted, so a busy turn enters for them only then, and a busy poll can see them coming.

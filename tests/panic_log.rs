@@ -1,4 +1,4 @@
-//! A handler that panics on every request is logged once per application and source location
+//! A handler that panics on every request is logged once per application and source location (per shard; the test runs one)
 //! (its backtrace the first time), over loopback: every request still gets its 500, a
 //! streamed body that panics is cut, and the panic hook set before the server still sees
 //! every panic outside a handler. The log lines are captured by a `tracing` subscriber

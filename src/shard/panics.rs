@@ -1,5 +1,5 @@
-//! Panics raised by handlers: caught where the handler runs, and logged once per application
-//! and source location per [`PANIC_LOG_INTERVAL`] — with its backtrace the first time, when
+//! Panics raised by handlers: caught where the handler runs, and logged once per application,
+//! source location and shard per [`PANIC_LOG_INTERVAL`] — with its backtrace the first time, when
 //! `RUST_BACKTRACE` asks for one — while the rest are counted and their number said with the
 //! next line logged for that place. A handler that panics on every request then costs its
 //! requests a 500 each, not the shard's throughput in stderr writes and backtraces.
@@ -8,8 +8,9 @@
 //! it replaces, stays silent for a panic raised inside a catch scope (a handler's call, or a
 //! poll of its future or stream, on this thread) and records where it was raised; the scope
 //! that catches it reports it under its application. Panics anywhere else (the engine, a
-//! user's own threads) reach the previous hook as before. Logging holds a mutex, on the panic
-//! path only.
+//! user's own threads) reach the previous hook as before. Each shard keeps its own log of
+//! sites (a thread-local map), so nothing is shared or locked: a handler that panics on every
+//! shard is logged once per shard per interval.
 //!
 //! Invariant: a record is taken by the scope that caught its panic, so a report never names
 //! another panic's place; the sites map holds at most [`PANIC_SITES_MAX`] entries.
@@ -21,7 +22,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Mutex, Once};
+use std::sync::Once;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -39,10 +40,9 @@ thread_local! {
     static SCOPES: Cell<u32> = const { Cell::new(0) };
     /// What the hook saw of the last panic raised inside a scope, until that scope takes it.
     static RAISED: RefCell<Option<Raised>> = const { RefCell::new(None) };
+    /// Sites this thread (a shard) has logged so far.
+    static SITES: RefCell<HashMap<Site, SiteLog>> = RefCell::new(HashMap::new());
 }
-
-/// Sites logged so far, process-wide: a handler running on several shards is logged once.
-static SITES: Mutex<Option<HashMap<Site, SiteLog>>> = Mutex::new(None);
 
 /// Where a panic was raised and what it said.
 struct Raised {
@@ -52,7 +52,7 @@ struct Raised {
 }
 
 /// A place panics are logged for: an application and a source location. Owned strings: the
-/// map is shared by the shards' threads, and is written on the panic path only.
+/// map is written on the panic path only.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Site {
     app: String,
@@ -134,12 +134,7 @@ fn record(info: &PanicHookInfo<'_>) {
 }
 
 fn location_logged(location: &str) -> bool {
-    let sites = SITES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    sites
-        .as_ref()
-        .is_some_and(|sites| sites.keys().any(|site| site.location == location))
+    SITES.with(|sites| sites.borrow().keys().any(|site| site.location == location))
 }
 
 /// Runs `f` inside a catch scope: a panic in it is caught, logged under `app` as above, and
@@ -235,11 +230,8 @@ fn report(app: &Rc<str>) {
         app: app.to_string(),
         location: raised.location,
     };
-    let verdict = {
-        let mut sites = SITES
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let sites = sites.get_or_insert_with(HashMap::new);
+    let verdict = SITES.with(|sites| {
+        let mut sites = sites.borrow_mut();
         let full = sites.len() >= PANIC_SITES_MAX;
         let verdict = match sites.get_mut(&site) {
             Some(log) => log.on_panic(Instant::now()),
@@ -255,7 +247,7 @@ fn report(app: &Rc<str>) {
             "the sites map stays within its bound"
         );
         verdict
-    };
+    });
     if let Verdict::Log { unlogged_before } = verdict {
         crate::error::log_operator_error(&describe(
             &site,

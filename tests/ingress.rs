@@ -1605,6 +1605,52 @@ fn a_dependencys_teardown_runs_on_success_error_and_client_departure() {
     server.shutdown();
 }
 
+/// A request handed to another deployment through its handle takes nothing of what the
+/// caller's dependencies remembered: the callee's `Depends<D>` runs `D` again, against its
+/// own state, as a separate FastAPI app would.
+#[test]
+fn a_deployment_called_through_a_handle_runs_its_own_dependencies() {
+    thread_local! {
+        static RUNS: Cell<u32> = const { Cell::new(0) };
+    }
+    #[derive(Clone)]
+    struct Run(u32);
+    impl<S> FromRequestParts<S> for Run {
+        async fn from_request_parts(_parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
+            RUNS.with(|runs| runs.set(runs.get() + 1));
+            Ok(Run(RUNS.with(Cell::get)))
+        }
+    }
+    async fn inner(Depends(run): Depends<Run>) -> String {
+        format!("inner saw run {}", run.0)
+    }
+    async fn front(
+        State(inner): State<ringserve::DeploymentHandle>,
+        Depends(run): Depends<Run>,
+        request: Request,
+    ) -> Response {
+        let answer = inner.call(request).await;
+        let text = String::from_utf8_lossy(answer.body_bytes().unwrap()).into_owned();
+        Response::text(format!("front saw run {}; {text}", run.0))
+    }
+    let inner_app = Application::try_new(|| Router::new().get("/", inner).build()).name("inner");
+    let handle = inner_app.handle();
+    let server = start_app(
+        Application::try_new(move || {
+            Router::new()
+                .get("/", front)
+                .build_with_state(handle.clone())
+        })
+        .name("front")
+        .deployment(inner_app),
+    );
+    assert_eq!(
+        get(server.local_addr(), "/").body_text(),
+        "front saw run 1; inner saw run 2"
+    );
+    server.shutdown();
+}
+
 /// FastAPI's `status_code=201` is `Status<201, T>`: answered and documented under its code;
 /// `responses={404: {"description": …}}` is `responds_with`. Both as FastAPI documents them.
 #[test]

@@ -1037,32 +1037,32 @@ fn two_shards_both_serve_each_with_its_own_replica() {
 // 10. Root path
 // ---------------------------------------------------------------------------------------------
 
-/// Ray Serve's `root_path` (ASGI's): a proxy in front mounts the server there and removes it,
-/// so requests are routed as received — `/api/x` reaches the application, `/root/api/x` is a
-/// 404, as Ray Serve 2.60 answers — and handlers read it to build URLs.
-#[test]
-fn root_path_is_where_a_proxy_mounts_the_server_and_requests_arrive_without_it() {
-    let server = start(
-        Serve::new().options(test_options().root_path("/root")).app(
+/// `Inspect` as the application `api` at `/api`, under `options`.
+fn start_api(options: HttpOptions) -> ringserve::ServerHandle {
+    start(
+        Serve::new().options(options).app(
             Application::new(|| Inspect)
                 .name("api")
                 .route_prefix("/api"),
         ),
-    );
-    let addr = server.local_addr();
-    let response = get(addr, "/api/x?k=v");
+    )
+}
+
+/// What `Inspect` saw of `GET path`: each `key=value` of `expected`.
+fn assert_inspected(addr: SocketAddr, path: &str, expected: &[(&str, &str)]) {
+    let response = get(addr, path);
     assert_eq!(response.status(), 200, "{}", response.raw);
     let body = response.body_text();
-    assert_eq!(field(&body, "app"), Some("api"));
-    assert_eq!(field(&body, "path"), Some("/api/x"));
-    assert_eq!(field(&body, "route_path"), Some("/x"));
-    assert_eq!(field(&body, "route_prefix"), Some("/api"));
-    assert_eq!(field(&body, "root_path"), Some("/root"));
-    assert_eq!(field(&body, "query"), Some("k=v"));
-    for path in ["/root/api/x", "/root"] {
-        let response = get(addr, path);
+    for (key, value) in expected {
+        assert_eq!(field(&body, key), Some(*value), "{key} of GET {path}");
+    }
+}
+
+/// Each of `paths` gets the server's own 404, naming the path.
+fn assert_not_found(addr: SocketAddr, paths: &[&str]) {
+    for path in paths {
         assert_eq!(
-            response.redacted(),
+            get(addr, path).redacted(),
             text_response(
                 "HTTP/1.1 404 Not Found",
                 false,
@@ -1072,6 +1072,28 @@ fn root_path_is_where_a_proxy_mounts_the_server_and_requests_arrive_without_it()
             "GET {path}"
         );
     }
+}
+
+/// Ray Serve's `root_path` (ASGI's): a proxy in front mounts the server there and removes it,
+/// so requests are routed as received — `/api/x` reaches the application, `/root/api/x` is a
+/// 404, as Ray Serve 2.60 answers — and handlers read it to build URLs.
+#[test]
+fn root_path_is_where_a_proxy_mounts_the_server_and_requests_arrive_without_it() {
+    let server = start_api(test_options().root_path("/root"));
+    let addr = server.local_addr();
+    assert_inspected(
+        addr,
+        "/api/x?k=v",
+        &[
+            ("app", "api"),
+            ("path", "/api/x"),
+            ("route_path", "/x"),
+            ("route_prefix", "/api"),
+            ("root_path", "/root"),
+            ("query", "k=v"),
+        ],
+    );
+    assert_not_found(addr, &["/root/api/x", "/root"]);
     assert_eq!(get(addr, "/-/routes").body_text(), r#"{"/api":"api"}"#);
     server.shutdown();
 }
@@ -1080,43 +1102,23 @@ fn root_path_is_where_a_proxy_mounts_the_server_and_requests_arrive_without_it()
 /// boundary) and is removed before route prefixes are matched.
 #[test]
 fn strip_root_path_requires_the_root_path_and_removes_it_before_route_prefixes() {
-    let server = start(
-        Serve::new()
-            .options(test_options().root_path("/serve").strip_root_path(true))
-            .app(
-                Application::new(|| Inspect)
-                    .name("api")
-                    .route_prefix("/api"),
-            ),
-    );
+    let server = start_api(test_options().root_path("/serve").strip_root_path(true));
     let addr = server.local_addr();
-    let response = get(addr, "/serve/api/x?k=v");
-    assert_eq!(response.status(), 200, "{}", response.raw);
-    let body = response.body_text();
-    assert_eq!(field(&body, "app"), Some("api"));
-    assert_eq!(field(&body, "path"), Some("/serve/api/x"));
-    assert_eq!(field(&body, "route_path"), Some("/x"));
-    assert_eq!(field(&body, "route_prefix"), Some("/api"));
-    assert_eq!(field(&body, "root_path"), Some("/serve"));
-    assert_eq!(field(&body, "query"), Some("k=v"));
-
-    let response = get(addr, "/serve/api");
-    assert_eq!(field(&response.body_text(), "route_path"), Some("/"));
-
+    assert_inspected(
+        addr,
+        "/serve/api/x?k=v",
+        &[
+            ("app", "api"),
+            ("path", "/serve/api/x"),
+            ("route_path", "/x"),
+            ("route_prefix", "/api"),
+            ("root_path", "/serve"),
+            ("query", "k=v"),
+        ],
+    );
+    assert_inspected(addr, "/serve/api", &[("route_path", "/")]);
     // Outside the root path, or not on a segment boundary: 404 naming the full path.
-    for path in ["/api/x", "/server/api/x", "/serve", "/serve/other"] {
-        let response = get(addr, path);
-        assert_eq!(
-            response.redacted(),
-            text_response(
-                "HTTP/1.1 404 Not Found",
-                false,
-                "",
-                &not_found_body(addr, path)
-            ),
-            "GET {path}"
-        );
-    }
+    assert_not_found(addr, &["/api/x", "/server/api/x", "/serve", "/serve/other"]);
     // The system endpoints answer both outside and inside the root path.
     for path in ["/-/routes", "/serve/-/routes"] {
         let response = get(addr, path);

@@ -5,8 +5,6 @@
 
 use bytes::Bytes;
 use utoipa::PartialSchema;
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::{Content, Required};
 
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::http_error::HttpError;
@@ -21,19 +19,6 @@ pub(crate) async fn read_body(request: &mut Request) -> Result<Bytes, Rejection>
         .body()
         .await
         .map_err(|error| HttpError::new(error.status(), error.to_string()).into())
-}
-
-fn describe_raw(
-    operation: &mut OperationDoc,
-    content_type: &str,
-    schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-) {
-    operation.request_body(
-        RequestBodyBuilder::new()
-            .content(content_type, Content::new(Some(schema)))
-            .required(Some(Required::True))
-            .build(),
-    );
 }
 
 /// The body as bytes, whatever its content type.
@@ -51,7 +36,7 @@ impl<S> FromRequest<S> for Bytes {
             .schema_type(utoipa::openapi::schema::Type::String)
             .content_media_type("application/octet-stream")
             .into();
-        describe_raw(operation, "application/octet-stream", schema);
+        operation.required_body("application/octet-stream", schema);
     }
 }
 
@@ -69,6 +54,6 @@ impl<S> FromRequest<S> for String {
 
     fn describe(operation: &mut OperationDoc) {
         operation.validates_input();
-        describe_raw(operation, "text/plain", String::schema());
+        operation.required_body("text/plain", String::schema());
     }
 }

@@ -9,18 +9,14 @@
 //! files). A body of another content type has no form fields for FastAPI — every required
 //! field is then `missing` — and so here.
 
-use std::borrow::Cow;
-
 use smallvec::SmallVec;
 use utoipa::ToSchema;
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::{Content, Required};
 
 use super::body::read_body;
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::multipart::{is_multipart_form_data, text_fields};
 use super::openapi::OperationDoc;
-use super::params::from_pairs;
+use super::params::{from_pairs, from_urlencoded};
 use super::validation::Location;
 use crate::Request;
 
@@ -80,13 +76,7 @@ impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
         let is_form = is_form_content_type(content_type);
         let body = read_body(&mut request).await?;
         let fields = if is_form { &body[..] } else { &[] };
-        let decoded: SmallVec<[(Cow<'_, str>, Cow<'_, str>); FIELDS_INLINE]> =
-            form_urlencoded::parse(fields).collect();
-        let pairs: SmallVec<[(&str, &str); FIELDS_INLINE]> = decoded
-            .iter()
-            .map(|(name, value)| (name.as_ref(), value.as_ref()))
-            .collect();
-        from_pairs(&pairs, Location::Body)
+        from_urlencoded(fields, Location::Body)
             .map(Form)
             .map_err(Rejection::from)
     }
@@ -94,12 +84,7 @@ impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
     fn describe(operation: &mut OperationDoc) {
         let schema = operation.schema_of::<T>();
         operation.validates_input();
-        operation.request_body(
-            RequestBodyBuilder::new()
-                .content(FORM_URLENCODED, Content::new(Some(schema)))
-                .required(Some(Required::True))
-                .build(),
-        );
+        operation.required_body(FORM_URLENCODED, schema);
     }
 }
 

@@ -74,12 +74,7 @@ impl<S, T: DeserializeOwned + ToSchema> FromRequest<S> for Json<T> {
     fn describe(operation: &mut OperationDoc) {
         let schema = operation.schema_of::<T>();
         operation.validates_input();
-        operation.request_body(
-            RequestBodyBuilder::new()
-                .content("application/json", Content::new(Some(schema)))
-                .required(Some(Required::True))
-                .build(),
-        );
+        operation.required_body("application/json", schema);
     }
 }
 

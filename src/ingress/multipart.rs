@@ -28,8 +28,6 @@ use bytes::Bytes;
 use futures_lite::Stream;
 use http::StatusCode;
 use utoipa::ToSchema;
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::{Content, Required};
 
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::http_error::HttpError;
@@ -239,11 +237,6 @@ impl<S, T: ToSchema + 'static> FromRequest<S> for Multipart<T> {
 
     fn describe(operation: &mut OperationDoc) {
         let schema = operation.schema_of::<T>();
-        operation.request_body(
-            RequestBodyBuilder::new()
-                .content(MULTIPART_FORM_DATA, Content::new(Some(schema)))
-                .required(Some(Required::True))
-                .build(),
-        );
+        operation.required_body(MULTIPART_FORM_DATA, schema);
     }
 }

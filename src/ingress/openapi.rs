@@ -69,6 +69,16 @@ impl OperationDoc {
         self.request_body = Some(body);
     }
 
+    /// Sets a required request body of one content type and schema.
+    pub(crate) fn required_body(&mut self, content_type: &str, schema: RefOr<Schema>) {
+        self.request_body(
+            utoipa::openapi::request_body::RequestBodyBuilder::new()
+                .content(content_type, Content::new(Some(schema)))
+                .required(Some(Required::True))
+                .build(),
+        );
+    }
+
     /// Documents the response for `status` (`"200"`, `"401"`, `"default"`); the first
     /// description of a status wins.
     pub fn response(&mut self, status: &str, response: utoipa::openapi::Response) {

@@ -15,7 +15,7 @@ use utoipa::openapi::path::ParameterIn;
 use super::extract::{FromRequestParts, Rejection, RequestParts};
 use super::http_error::HttpError;
 use super::openapi::OperationDoc;
-use super::params::from_pairs;
+use super::params::{from_pairs, from_urlencoded};
 use super::validation::Location;
 
 /// Query and header pairs inline before they spill to the heap.
@@ -57,13 +57,7 @@ pub struct Query<T>(pub T);
 impl<S, T: DeserializeOwned + PartialSchema> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &RequestParts<'_, S>) -> Result<Self, Rejection> {
         let query = parts.request().query().unwrap_or_default();
-        let decoded: SmallVec<[(Cow<'_, str>, Cow<'_, str>); PAIRS_INLINE]> =
-            form_urlencoded::parse(query.as_bytes()).collect();
-        let pairs: SmallVec<[(&str, &str); PAIRS_INLINE]> = decoded
-            .iter()
-            .map(|(name, value)| (name.as_ref(), value.as_ref()))
-            .collect();
-        from_pairs(&pairs, Location::Query)
+        from_urlencoded(query.as_bytes(), Location::Query)
             .map(Query)
             .map_err(Rejection::from)
     }

@@ -46,13 +46,37 @@ mod error;
 mod grouping;
 mod scalars;
 
+use std::borrow::Cow;
 use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
 
 use super::validation::{ErrorDetail, Location};
 use de::Pairs;
 use error::Step;
+
+/// Pairs held inline before they spill to the heap: queries and forms rarely have more.
+const PAIRS_INLINE: usize = 8;
+
+/// Deserializes `T` from URL-encoded `name=value&…` bytes found at `location`: a query
+/// string, or a form body.
+#[allow(
+    clippy::result_large_err,
+    reason = "the signature answers an `ErrorDetail`, built once on the cold path"
+)]
+pub(crate) fn from_urlencoded<T: DeserializeOwned>(
+    encoded: &[u8],
+    location: Location,
+) -> Result<T, ErrorDetail> {
+    let decoded: SmallVec<[(Cow<'_, str>, Cow<'_, str>); PAIRS_INLINE]> =
+        form_urlencoded::parse(encoded).collect();
+    let pairs: SmallVec<[(&str, &str); PAIRS_INLINE]> = decoded
+        .iter()
+        .map(|(name, value)| (name.as_ref(), value.as_ref()))
+        .collect();
+    from_pairs(&pairs, location)
+}
 
 /// Deserializes `T` from name/value pairs found at `location` (values already percent-decoded).
 #[allow(

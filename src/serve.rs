@@ -202,11 +202,7 @@ impl Serve {
         };
         let config = Arc::new(ServerConfig {
             routes_json: render_routes(&apps[..routed]),
-            not_found_hint: format!(
-                "Ping http://{}:{}/-/routes for available routes.",
-                options.host,
-                local_addr.port()
-            ),
+            not_found_hint: format!("Ping http://{server_address}/-/routes for available routes."),
             server_address,
             health: Arc::new(HealthBoard::new(
                 apps.iter()

@@ -477,6 +477,13 @@ fn configuration_errors_name_the_value_and_nothing_binds() {
             "9999",
         ),
         (
+            "busy polling past its ceiling",
+            Serve::new()
+                .options(options().busy_poll(Duration::from_millis(11)))
+                .app(app("/")),
+            "busy_poll = 11ms",
+        ),
+        (
             "root path without leading slash",
             Serve::new()
                 .options(options().root_path("serve"))
@@ -1126,6 +1133,48 @@ fn strip_root_path_requires_the_root_path_and_removes_it_before_route_prefixes()
         assert_eq!(response.body_text(), r#"{"/api":"api"}"#, "{path}");
     }
     assert_eq!(get(addr, "/-/healthz").body_text(), "success");
+    server.shutdown();
+}
+
+/// With busy polling (`HttpOptions::busy_poll`) the shard polls its ring before it sleeps:
+/// keep-alive requests are answered in order, and glommio's timers still fire while it polls
+/// (a request timeout answers 408 on time, not after the next request).
+#[test]
+fn busy_polling_serves_requests_and_keeps_timers() {
+    struct SlowOnSlow;
+    impl Deployment for SlowOnSlow {
+        async fn call(&self, request: Request) -> Response {
+            if request.route_path() == "/slow" {
+                ringserve::rt::sleep(Duration::from_secs(5)).await;
+            }
+            Response::text(format!("done {}", request.route_path()))
+        }
+    }
+    let server = start(
+        Serve::new()
+            .options(
+                test_options()
+                    .busy_poll(Duration::from_micros(500))
+                    .request_timeout(Duration::from_millis(200)),
+            )
+            .app(Application::new(|| SlowOnSlow)),
+    );
+    let addr = server.local_addr();
+    let mut stream = connect(addr);
+    for i in 0..50 {
+        let response = roundtrip(
+            &mut stream,
+            format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(response.body_text(), format!("done /{i}"));
+    }
+    let started = Instant::now();
+    let timed_out = roundtrip(&mut stream, b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(timed_out.status(), 408, "{}", timed_out.raw);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timeout fired only when the handler finished"
+    );
     server.shutdown();
 }
 

@@ -13,6 +13,17 @@ use super::pydantic::STRING_UNICODE;
 use super::validation::{ErrorDetail, Location};
 use crate::Request;
 
+/// Whether a `Content-Type` value names the media type `essence` (`multipart/form-data`),
+/// parameters aside and case ignored.
+pub(crate) fn media_type_is(value: &[u8], essence: &str) -> bool {
+    value
+        .split(|&byte| byte == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
+        .eq_ignore_ascii_case(essence.as_bytes())
+}
+
 /// Reads the whole body, turning a failure into the answer it deserves.
 pub(crate) async fn read_body(request: &mut Request) -> Result<Bytes, Rejection> {
     request

@@ -12,11 +12,8 @@ use utoipa::openapi::path::ParameterIn;
 
 use super::extract::{FromRequestParts, Rejection, RequestParts};
 use super::openapi::OperationDoc;
-use super::params::from_pairs;
+use super::params::{PAIRS_INLINE, from_pairs};
 use super::validation::Location;
-
-/// Cookies held inline before the pairs spill to the heap.
-const COOKIES_INLINE: usize = 8;
 
 /// Typed request cookies: a struct whose fields are cookies, by their exact names, as FastAPI's
 /// `Cookie()` reads them. A required field is a required cookie (missing: `422` at
@@ -42,7 +39,7 @@ pub struct Cookie<T>(pub T);
 /// taken without them (no backslash escapes undone). From every `Cookie` field, where
 /// Starlette reads the first: HTTP/2 sends one per cookie (RFC 9113 §8.2.3). A field that is
 /// not UTF-8 is skipped, where Starlette reads it as Latin-1.
-fn cookie_pairs(request: &crate::Request) -> SmallVec<[(&str, &str); COOKIES_INLINE]> {
+fn cookie_pairs(request: &crate::Request) -> SmallVec<[(&str, &str); PAIRS_INLINE]> {
     request
         .headers()
         .filter(|(name, _)| name.eq_ignore_ascii_case("cookie"))

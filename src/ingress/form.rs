@@ -12,19 +12,16 @@
 use smallvec::SmallVec;
 use utoipa::ToSchema;
 
-use super::body::read_body;
+use super::body::{media_type_is, read_body};
 use super::extract::{FromRequest, PathParams, Rejection};
-use super::multipart::{is_multipart_form_data, text_fields};
+use super::multipart::{MULTIPART_FORM_DATA, text_fields};
 use super::openapi::OperationDoc;
-use super::params::{from_pairs, from_urlencoded};
+use super::params::{PAIRS_INLINE, from_pairs, from_urlencoded};
 use super::validation::Location;
 use crate::Request;
 
 /// The content type of an HTML form's fields.
 const FORM_URLENCODED: &str = "application/x-www-form-urlencoded";
-
-/// Fields held inline before the pairs spill to the heap.
-const FIELDS_INLINE: usize = 8;
 
 /// Form fields read into `T`: `Form(login): Form<Login>` takes `username=ann&password=…`.
 /// Each field of `T` is one form field (a `Vec` field takes every repetition; an `Option` may
@@ -45,17 +42,6 @@ const FIELDS_INLINE: usize = 8;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Form<T>(pub T);
 
-/// Whether a `Content-Type` names URL-encoded form fields (parameters such as a charset
-/// allowed; the type compared without regard to case).
-fn is_form_content_type(value: &[u8]) -> bool {
-    let essence = value
-        .split(|&byte| byte == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    essence.eq_ignore_ascii_case(FORM_URLENCODED.as_bytes())
-}
-
 impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
     async fn from_request(
         mut request: Request,
@@ -63,9 +49,9 @@ impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
         _state: &S,
     ) -> Result<Self, Rejection> {
         let content_type = request.header("content-type").unwrap_or_default();
-        if std::str::from_utf8(content_type).is_ok_and(is_multipart_form_data) {
+        if media_type_is(content_type, MULTIPART_FORM_DATA) {
             let fields = text_fields(request).await?;
-            let pairs: SmallVec<[(&str, &str); FIELDS_INLINE]> = fields
+            let pairs: SmallVec<[(&str, &str); PAIRS_INLINE]> = fields
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
@@ -73,7 +59,7 @@ impl<S, T: serde::de::DeserializeOwned + ToSchema> FromRequest<S> for Form<T> {
                 .map(Form)
                 .map_err(Rejection::from);
         }
-        let is_form = is_form_content_type(content_type);
+        let is_form = media_type_is(content_type, FORM_URLENCODED);
         let body = read_body(&mut request).await?;
         let fields = if is_form { &body[..] } else { &[] };
         from_urlencoded(fields, Location::Body)
@@ -94,12 +80,19 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert!(is_form_content_type(b"application/x-www-form-urlencoded"));
-        assert!(is_form_content_type(
-            b"Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        assert!(media_type_is(
+            b"application/x-www-form-urlencoded",
+            FORM_URLENCODED
         ));
-        assert!(!is_form_content_type(b"multipart/form-data; boundary=x"));
-        assert!(!is_form_content_type(b"application/json"));
-        assert!(!is_form_content_type(b""));
+        assert!(media_type_is(
+            b"Application/X-WWW-Form-Urlencoded; charset=utf-8",
+            FORM_URLENCODED
+        ));
+        assert!(!media_type_is(
+            b"multipart/form-data; boundary=x",
+            FORM_URLENCODED
+        ));
+        assert!(!media_type_is(b"application/json", FORM_URLENCODED));
+        assert!(!media_type_is(b"", FORM_URLENCODED));
     }
 }

@@ -29,6 +29,7 @@ use futures_lite::Stream;
 use http::StatusCode;
 use utoipa::ToSchema;
 
+use super::body::media_type_is;
 use super::extract::{FromRequest, PathParams, Rejection};
 use super::http_error::HttpError;
 use super::openapi::OperationDoc;
@@ -36,7 +37,7 @@ use crate::Request;
 use crate::request_body::{BodyError, BodyStream};
 
 /// The content type of a form with files.
-const MULTIPART_FORM_DATA: &str = "multipart/form-data";
+pub(crate) const MULTIPART_FORM_DATA: &str = "multipart/form-data";
 
 /// FastAPI's `detail` for a form body it could not parse.
 const BODY_NOT_PARSED: &str = "There was an error parsing the body";
@@ -186,16 +187,6 @@ pub(crate) async fn text_fields(request: Request) -> Result<Vec<(String, String)
     Ok(fields)
 }
 
-/// Whether a `Content-Type` is `multipart/form-data` (parameters aside, case ignored).
-pub(crate) fn is_multipart_form_data(value: &str) -> bool {
-    value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .eq_ignore_ascii_case(MULTIPART_FORM_DATA)
-}
-
 /// The answer to a body that failed while read: the engine's own status where the body itself
 /// failed (too large, too slow, cut), FastAPI's `400` where its multipart framing is wrong.
 fn refusal(error: multer::Error) -> HttpError {
@@ -216,7 +207,7 @@ impl<S, T: ToSchema + 'static> FromRequest<S> for Multipart<T> {
         let content_type = request
             .header("content-type")
             .and_then(|value| std::str::from_utf8(value).ok())
-            .filter(|value| is_multipart_form_data(value));
+            .filter(|value| media_type_is(value.as_bytes(), MULTIPART_FORM_DATA));
         let fields = match content_type.map(multer::parse_boundary) {
             None => None,
             Some(Ok(boundary)) => Some(multer::Multipart::new(

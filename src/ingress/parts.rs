@@ -15,11 +15,8 @@ use utoipa::openapi::path::ParameterIn;
 use super::extract::{FromRequestParts, Rejection, RequestParts};
 use super::http_error::HttpError;
 use super::openapi::OperationDoc;
-use super::params::{from_pairs, from_urlencoded};
+use super::params::{PAIRS_INLINE, from_pairs, from_urlencoded};
 use super::validation::Location;
-
-/// Query and header pairs inline before they spill to the heap.
-const PAIRS_INLINE: usize = 8;
 
 /// Typed path parameters. For one parameter `T` is its type (`Path<i64>` for
 /// `/items/{item_id}`); for several, a struct whose fields are named like the parameters.

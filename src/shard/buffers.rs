@@ -36,10 +36,7 @@ impl BufferPool {
         // can reach more than the bound (one a large body grew, whatever its view) is freed,
         // not kept. Then a buffer split by requests whose bytes are all dropped gets its room
         // back in place; one that cannot without allocating is freed too.
-        if buffer.try_reclaim(IDLE_BUFFER_BYTES_MAX + 1)
-            || !buffer.try_reclaim(READ_CHUNK_BYTES)
-            || buffer.capacity() > IDLE_BUFFER_BYTES_MAX
-        {
+        if buffer.try_reclaim(IDLE_BUFFER_BYTES_MAX + 1) || !buffer.try_reclaim(READ_CHUNK_BYTES) {
             return;
         }
         let mut spare = self.spare.borrow_mut();

@@ -56,8 +56,9 @@ use super::validation::{ErrorDetail, Location};
 use de::Pairs;
 use error::Step;
 
-/// Pairs held inline before they spill to the heap: queries and forms rarely have more.
-const PAIRS_INLINE: usize = 8;
+/// Pairs held inline before they spill to the heap: queries, headers, cookies and forms
+/// rarely have more.
+pub(crate) const PAIRS_INLINE: usize = 8;
 
 /// Deserializes `T` from URL-encoded `name=value&…` bytes found at `location`: a query
 /// string, or a form body.

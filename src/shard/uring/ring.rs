@@ -492,15 +492,14 @@ impl Ring {
 
     /// Polls for completions without sleeping, for up to `window`: how many it reaped. What
     /// is queued goes to the kernel first; the kernel is entered again only when it flags
-    /// completions waiting to be posted (cooperative task running posts them on an enter).
+    /// completions waiting to be posted (deferred task work is posted by an enter that asks).
     fn poll_busily(&self, window: std::time::Duration) -> usize {
-        if self.queued() > 0
-            && let Err(error) = self.submit_pending()
-        {
-            tracing::error!(%error, "io_uring submission failed");
-        }
         let until = std::time::Instant::now() + window;
         loop {
+            // Enters the kernel only with something to hand it or completions to post.
+            if let Err(error) = self.submit_pending() {
+                tracing::error!(%error, "io_uring submission failed");
+            }
             let reaped = self.reap();
             if reaped > 0 {
                 return reaped;
@@ -508,12 +507,7 @@ impl Ring {
             if std::time::Instant::now() >= until {
                 return 0;
             }
-            if self.uring.borrow_mut().submission().taskrun() {
-                // Posts the completions the kernel holds, on the way back out of the call.
-                let _ = self.uring.borrow().submit();
-            } else {
-                std::hint::spin_loop();
-            }
+            std::hint::spin_loop();
         }
     }
 

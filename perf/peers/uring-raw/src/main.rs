@@ -364,12 +364,11 @@ impl Core {
         debug_assert!(!connection.in_flight && connection.filled < connection.input.len());
         let spare = &mut connection.input[connection.filled..];
         let (pointer, room) = (spare.as_mut_ptr(), spare.len() as u32);
-        let entry = if self.fixed {
-            opcode::Recv::new(types::Fixed(slot as u32), pointer, room).build()
-        } else {
-            opcode::Recv::new(types::Fd(connection.stream.as_raw_fd()), pointer, room).build()
-        }
-        .user_data(user_data(RECV, slot));
+        let (target, flags) = socket_of(self.fixed, slot, &connection.stream);
+        let entry = opcode::Recv::new(target, pointer, room)
+            .build()
+            .flags(flags)
+            .user_data(user_data(RECV, slot));
         connection.in_flight = true;
         // SAFETY: the slot owns the socket and `input`, a boxed slice, which never reallocates
         // and stays where it is when the slot moves. Until this recv completes `in_flight`
@@ -384,16 +383,12 @@ impl Core {
         debug_assert!(!connection.in_flight && connection.sent < connection.output.len());
         let unsent = &connection.output[connection.sent..];
         let (pointer, length) = (unsent.as_ptr(), unsent.len() as u32);
-        let entry = if self.fixed {
-            opcode::Send::new(types::Fixed(slot as u32), pointer, length)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        } else {
-            opcode::Send::new(types::Fd(connection.stream.as_raw_fd()), pointer, length)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        }
-        .user_data(user_data(SEND, slot));
+        let (target, flags) = socket_of(self.fixed, slot, &connection.stream);
+        let entry = opcode::Send::new(target, pointer, length)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .flags(flags)
+            .user_data(user_data(SEND, slot));
         connection.in_flight = true;
         // SAFETY: the slot owns the socket and `output`, a heap buffer that stays where it is
         // when the slot moves and is neither grown nor cleared until this send completes;
@@ -446,6 +441,16 @@ impl Core {
         } else {
             self.close(slot)
         }
+    }
+}
+
+/// How an operation names a connection's socket: its slot in the ring's file table (`fixed`),
+/// or its descriptor.
+fn socket_of(fixed: bool, slot: usize, stream: &TcpStream) -> (types::Fd, squeue::Flags) {
+    if fixed {
+        (types::Fd(slot as i32), squeue::Flags::FIXED_FILE)
+    } else {
+        (types::Fd(stream.as_raw_fd()), squeue::Flags::empty())
     }
 }
 

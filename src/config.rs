@@ -6,11 +6,13 @@
 //!
 //! Invariant: after `Serve::start` hands it to the shards in an `Arc`, nothing in it changes
 //! except through the cross-core cells meant for that — each replica's health (`HealthBoard`),
-//! its published load (`Loads`) and each shard's pulse (`PulseBoard`) — which their owners
-//! write and others only read.
+//! its published load (`Loads`), each shard's pulse (`PulseBoard`) and the drain flag
+//! (`draining`, set once by the server handle) — which their owners write and others only
+//! read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 
@@ -51,6 +53,9 @@ pub(crate) struct ServerConfig {
     /// Each shard's beats and running application, for the stall watchdog; its verdicts, for
     /// `/-/healthz`.
     pub(crate) pulses: PulseBoard,
+    /// Set once shutdown's drain period begins: `/-/healthz` and `/-/routes` answer 503 so
+    /// that load balancers stop sending here. Read only by those two endpoints.
+    pub(crate) draining: AtomicBool,
 }
 
 impl ServerConfig {

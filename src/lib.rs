@@ -49,11 +49,14 @@
 //! cycles. From the top:
 //!
 //! ```text
+//! cli/                   the edge binary's command line: config file (Ray Serve's schema), registry
+//!                        of deployments by import path, check / run / status, signals
 //! serve                  Serve builder: validation, prefix trie, listeners, shards, ServerHandle
 //! shard/                 per core: accept loop and deadline sweeper, connection loop, body pump,
 //!                        response streaming, transport (shard::uring, or glommio's streams),
 //!                        spare connection buffers, dispatch, forwarding to other shards, handle calls, date cache
 //! config                 ServerConfig: what every shard shares, read-only, built by serve
+//! builtin/               deployments that come with ringserve: Respond
 //! deploy/                Application, DeploymentHandle, admission, health, published loads
 //! ingress/               FastAPI-style routing: Router, extractors, validation errors, OpenAPI
 //! middleware/            layers around replicas: CORS, auth, compression, access log
@@ -73,6 +76,9 @@
 #![warn(missing_docs)]
 
 mod body;
+pub mod builtin;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod config;
 mod deploy;
 mod deployment;

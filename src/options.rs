@@ -33,7 +33,9 @@ pub const DEFAULT_SHARD_STALL_THRESHOLD: Duration = Duration::from_secs(1);
 /// Which CPU cores run shards: one shard, pinned, per core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cores {
-    /// Every core this process may run on (its affinity mask). The default.
+    /// Every core this process may run on (its affinity mask), but no more shards than the
+    /// CPUs its cgroup's quota (`cpu.max`) grants — as Rust's `available_parallelism` counts
+    /// them — so that a container limited to 2 CPUs on a 64-core node starts 2. The default.
     All,
     /// The first `n` cores this process may run on.
     Count(usize),
@@ -66,6 +68,7 @@ pub struct HttpOptions {
     strip_root_path: bool,
     trust_forwarded_proto: bool,
     shutdown_grace: Option<Duration>,
+    drain_period: Option<Duration>,
     limits: Limits,
     io: Option<IoBackend>,
     blocking_threads: Option<usize>,
@@ -159,6 +162,18 @@ impl HttpOptions {
         self
     }
 
+    /// How long shutdown tells load balancers first, before it stops accepting: for this
+    /// long `/-/healthz` and `/-/routes` answer `503` `This node is being drained.` (Ray
+    /// Serve's words) while every request is still served, so a balancer polling them stops
+    /// sending here; then the listeners close and in-flight requests have the
+    /// [shutdown grace](HttpOptions::shutdown_grace). Default zero in the library (the edge
+    /// binary's is 2 s); set it longer than the balancer's health-check interval times its
+    /// failure threshold.
+    pub fn drain_period(mut self, period: Duration) -> Self {
+        self.drain_period = Some(period);
+        self
+    }
+
     /// The limits enforced on each client.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -211,10 +226,23 @@ impl HttpOptions {
     }
 
     /// Resolves every setting, reading the environment through `env` for unset values.
+    #[cfg(test)]
     pub(crate) fn resolve(
         &self,
         env: impl Fn(&str) -> Option<String>,
         allowed_cores: &[usize],
+    ) -> Result<ResolvedOptions, Error> {
+        self.resolve_within(env, allowed_cores, None)
+    }
+
+    /// [`HttpOptions::resolve`] where [`Cores::All`] starts at most `cpu_budget` shards: the
+    /// CPUs the process's cgroup quota (`cpu.max`) grants, as `available_parallelism` reports
+    /// them.
+    pub(crate) fn resolve_within(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        allowed_cores: &[usize],
+        cpu_budget: Option<usize>,
     ) -> Result<ResolvedOptions, Error> {
         let host = match (&self.host, env("RINGSERVE_HOST")) {
             (Some(host), _) => host.clone(),
@@ -235,7 +263,7 @@ impl HttpOptions {
             (None, Some(text)) => parse_cores(&text)?,
             (None, None) => Cores::All,
         };
-        let cores = choose_cores(&cores, allowed_cores)?;
+        let cores = choose_cores(&cores, allowed_cores, cpu_budget)?;
         if self
             .request_timeout
             .is_some_and(|timeout| timeout.is_zero())
@@ -302,6 +330,7 @@ impl HttpOptions {
             strip_root_path: self.strip_root_path,
             trust_forwarded_proto: self.trust_forwarded_proto,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            drain_period: self.drain_period.unwrap_or(Duration::ZERO),
             limits: self.limits.clone(),
             io,
             blocking_threads,
@@ -326,6 +355,8 @@ pub(crate) struct ResolvedOptions {
     /// `X-Forwarded-Proto` names the scheme of `Request::url`.
     pub trust_forwarded_proto: bool,
     pub shutdown_grace: Duration,
+    /// How long `/-/healthz` answers 503 before the listeners close; zero: they close at once.
+    pub drain_period: Duration,
     pub limits: Limits,
     /// Asked for; `Serve::start` falls back to glommio when the kernel lacks io_uring support.
     pub io: IoBackend,
@@ -342,38 +373,55 @@ pub(crate) struct ResolvedOptions {
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by
 /// id is `3-3`).
 fn parse_cores(text: &str) -> Result<Cores, Error> {
-    let text = text.trim();
-    let bad = || {
-        Error::config(format!(
-            "RINGSERVE_CORES = {text:?} is neither a count (4) nor a core list (0,2,4-6)"
-        ))
-    };
-    if !text.contains([',', '-']) {
-        return text.parse().map(Cores::Count).map_err(|_| bad());
-    }
-    let mut list = Vec::new();
-    for part in text
-        .split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-    {
-        let (first, last) = match part.split_once('-') {
-            Some((first, last)) => (first.trim(), last.trim()),
-            None => (part, part),
-        };
-        let first: usize = first.parse().map_err(|_| bad())?;
-        let last: usize = last.parse().map_err(|_| bad())?;
-        if first > last || last - first >= CORE_RANGE_MAX {
-            return Err(bad());
-        }
-        list.extend(first..=last);
-    }
-    Ok(Cores::List(list))
+    text.parse()
+        .map_err(|why| Error::config(format!("RINGSERVE_CORES = {text:?} {why}")))
 }
 
-fn choose_cores(cores: &Cores, allowed: &[usize]) -> Result<Vec<usize>, Error> {
+impl std::str::FromStr for Cores {
+    type Err = String;
+
+    /// A count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by id is `3-3`),
+    /// as `RINGSERVE_CORES` and the edge binary's `--cores` take them.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let bad = || "is neither a count (4) nor a core list (0,2,4-6)".to_owned();
+        if !text.contains([',', '-']) {
+            return text.parse().map(Cores::Count).map_err(|_| bad());
+        }
+        let mut list = Vec::new();
+        for part in text
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+        {
+            let (first, last) = match part.split_once('-') {
+                Some((first, last)) => (first.trim(), last.trim()),
+                None => (part, part),
+            };
+            let first: usize = first.parse().map_err(|_| bad())?;
+            let last: usize = last.parse().map_err(|_| bad())?;
+            if first > last || last - first >= CORE_RANGE_MAX {
+                return Err(bad());
+            }
+            list.extend(first..=last);
+        }
+        Ok(Cores::List(list))
+    }
+}
+
+/// The cores of `cores` among `allowed` (the affinity mask). [`Cores::All`] takes the first
+/// `cpu_budget` of them when a CPU quota grants fewer, so that a container limited to 2 CPUs
+/// on a 64-core node starts 2 shards; an explicit count or list may go past the quota.
+fn choose_cores(
+    cores: &Cores,
+    allowed: &[usize],
+    cpu_budget: Option<usize>,
+) -> Result<Vec<usize>, Error> {
     match cores {
-        Cores::All => Ok(allowed.to_vec()),
+        Cores::All => {
+            let shards = cpu_budget.map_or(allowed.len(), |budget| budget.clamp(1, allowed.len()));
+            Ok(allowed[..shards].to_vec())
+        }
         Cores::Count(0) => Err(Error::config(
             "cores = Count(0): at least one shard is needed",
         )),
@@ -423,6 +471,12 @@ fn validate_root_path(root_path: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// How many CPUs the process may use at once: its affinity mask and its cgroup's CPU quota,
+/// whichever is smaller (`available_parallelism` reads both).
+pub(crate) fn cpu_budget() -> Option<usize> {
+    std::thread::available_parallelism().ok().map(|n| n.get())
+}
+
 /// The cores this process may run on, from its affinity mask.
 pub(crate) fn allowed_cores() -> Vec<usize> {
     // SAFETY: `set` is a plain bitmask that `sched_getaffinity` fills; its size is passed.
@@ -444,6 +498,25 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn every_core_means_as_many_as_the_cpu_quota_grants() {
+        let resolve = |cores: Option<Cores>, budget| {
+            let mut options = HttpOptions::new();
+            if let Some(cores) = cores {
+                options = options.cores(cores);
+            }
+            options
+                .resolve_within(no_env, &[0, 1, 2, 3], budget)
+                .map(|resolved| resolved.cores)
+        };
+        assert_eq!(resolve(None, Some(2)).unwrap(), [0, 1]);
+        assert_eq!(resolve(None, Some(64)).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(resolve(None, None).unwrap(), [0, 1, 2, 3]);
+        // An explicit count may go past the quota (shards then share it), not past the mask.
+        assert_eq!(resolve(Some(Cores::Count(3)), Some(2)).unwrap(), [0, 1, 2]);
+        assert!(resolve(Some(Cores::Count(5)), Some(2)).is_err());
     }
 
     #[test]

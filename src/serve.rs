@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ use crate::deploy::pulse::PulseBoard;
 use crate::error::Error;
 use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_STOP_WAIT, SHARD_WATCH_INTERVAL};
 use crate::middleware::{Layers, Middleware};
-use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores};
+use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores, cpu_budget};
 use crate::prefix::PrefixTrie;
 use crate::shard::forward;
 use crate::shard::watchdog::Watchdog;
@@ -161,10 +162,28 @@ impl Serve {
     /// Checks everything, binds the listeners, starts one shard per core, and returns once all
     /// are serving.
     pub fn start(self) -> Result<ServerHandle, Error> {
-        let options = self
-            .options
-            .resolve(|name| std::env::var(name).ok(), &allowed_cores())?;
+        let options = self.resolve_options()?;
         self.start_resolved(options)
+    }
+
+    /// Checks the options and the applications as [`Serve::start`] does — every check but
+    /// binding the listeners and building the replicas — without starting anything: to
+    /// validate a configuration on the machine that will run it (`ringserve check`).
+    pub fn check(&self) -> Result<(), Error> {
+        let options = self.resolve_options()?;
+        listen_address(&options)?;
+        let routed = self.apps.len();
+        let apps = with_bound_deployments(self.apps.clone())?;
+        build_routes(&apps, routed)?;
+        check_replicas(&apps, &options.cores)
+    }
+
+    fn resolve_options(&self) -> Result<ResolvedOptions, Error> {
+        self.options.resolve_within(
+            |name| std::env::var(name).ok(),
+            &allowed_cores(),
+            cpu_budget(),
+        )
     }
 
     /// [`Serve::start`] with the options already resolved: tests run more shards than the
@@ -211,6 +230,7 @@ impl Serve {
             )),
             loads: load::loads(apps.len(), options.cores.len()),
             pulses: PulseBoard::new(options.cores.len()),
+            draining: AtomicBool::new(false),
             options,
             deployments: apps
                 .iter()
@@ -230,6 +250,7 @@ impl Serve {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| Error::io("copying the listeners for the watchdog", error))?;
         let mut handle = start_shards(config.clone(), listeners.sockets, local_addr)?;
+        handle.config = Some(config.clone());
         handle.watchdog = Some(
             Watchdog::start(config, watched)
                 .map_err(|error| Error::io("starting the watchdog thread", error))?,
@@ -394,16 +415,7 @@ struct Listeners {
 /// One `SO_REUSEPORT` listener per shard, all on one port: the first learns the port when the
 /// options ask for port 0, the others bind to it. The kernel spreads connections among them.
 fn bind_listeners(options: &ResolvedOptions) -> Result<Listeners, Error> {
-    let address = (options.host.as_str(), options.port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .ok_or_else(|| {
-            Error::config(format!(
-                "host = {:?} is not an IP address or a resolvable name",
-                options.host
-            ))
-        })?;
+    let address = listen_address(options)?;
     let mut sockets = Vec::with_capacity(options.cores.len());
     let mut local_addr = address;
     for _ in &options.cores {
@@ -417,6 +429,20 @@ fn bind_listeners(options: &ResolvedOptions) -> Result<Listeners, Error> {
         sockets,
         local_addr,
     })
+}
+
+/// The address the options name: `host` must be an IP address or a resolvable name.
+fn listen_address(options: &ResolvedOptions) -> Result<SocketAddr, Error> {
+    (options.host.as_str(), options.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            Error::config(format!(
+                "host = {:?} is not an IP address or a resolvable name",
+                options.host
+            ))
+        })
 }
 
 fn bind_one(address: SocketAddr) -> Result<Socket, Error> {
@@ -456,6 +482,7 @@ fn start_shards(
         shards: Vec::with_capacity(sockets.len()),
         exited: exited_rx,
         watchdog: None,
+        config: None,
     };
     let cores = config.options.cores.clone();
     // Links between shards only when some application lives on fewer shards than it is
@@ -597,7 +624,6 @@ impl Drop for ShardExitGuard {
 }
 
 /// A running server. Dropping it shuts the server down, as [`ServerHandle::shutdown`] does.
-#[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
     /// Dropping the sender is the shutdown signal every shard's accept loop awaits.
@@ -607,6 +633,17 @@ pub struct ServerHandle {
     exited: mpsc::Receiver<usize>,
     /// Watches the shards for stalls once all are serving.
     watchdog: Option<Watchdog>,
+    /// What the shards share, once all are serving: shutdown raises its drain flag.
+    config: Option<Arc<ServerConfig>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .field("cores", &self.cores())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerHandle {
@@ -615,14 +652,36 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Stops accepting, lets in-flight requests finish within the shutdown grace period
+    /// Drains, then stops: for the drain period (`HttpOptions::drain_period`, default zero)
+    /// `/-/healthz` and `/-/routes` answer `503` while requests are still served; then it
+    /// stops accepting, lets in-flight requests finish within the shutdown grace period
     /// (`HttpOptions::shutdown_grace`), closes idle connections, and joins every shard.
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
 
+    /// The cores the shards run on, one shard each, in shard order.
+    pub fn cores(&self) -> &[usize] {
+        self.config
+            .as_ref()
+            .map_or(&[], |config| config.options.cores.as_slice())
+    }
+
+    /// Serves `applications`' applications (and the deployments they bind, inside its layers)
+    /// in place of the running ones, without closing a connection: each shard builds its
+    /// replicas of the new applications, and once every shard has, each switches to them
+    /// between two requests; requests in flight finish on the applications they started on,
+    /// whose replicas are dropped after the last of them. `applications`' options are not
+    /// used: the server's (address, cores, timeouts, limits) stay as they were started. On an
+    /// `Err` — a check that fails, a factory that fails or panics on some shard — nothing
+    /// changes.
+    pub fn reload(&self, applications: Serve) -> Result<(), Error> {
+        let _ = applications;
+        Err(Error::config("reload is not implemented yet"))
+    }
+
     /// A shard whose thread has ended while the server runs, if any.
-    fn exited_shard(&self) -> Option<usize> {
+    pub(crate) fn exited_shard(&self) -> Option<usize> {
         self.exited.try_recv().ok()
     }
 
@@ -674,6 +733,16 @@ impl ServerHandle {
     }
 
     fn stop_and_join(&mut self) {
+        if let Some(config) = self.config.take() {
+            let period = config.options.drain_period;
+            if !period.is_zero() && self.exited_shard().is_none() {
+                config.draining.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    "draining: /-/healthz answers 503 for {period:?}, then the listeners close"
+                );
+                std::thread::sleep(period);
+            }
+        }
         // First, while every listener is still in its group: it takes its program off.
         drop(self.watchdog.take());
         drop(self.stop.take());

@@ -22,9 +22,11 @@ const LAYERS: &[&[&str]] = &[
     &["middleware"],
     &["ingress"],
     &["deploy"],
+    &["builtin"],
     &["config"],
     &["shard"],
     &["serve"],
+    &["cli"],
 ];
 
 /// A module, as the path of names from the crate root (`["shard", "uring", "ring"]`).

@@ -281,6 +281,38 @@ impl Application {
         &self.deployments
     }
 
+    /// This deployment and every one it binds, at any depth, with `settings` applied to those
+    /// named `name` (a config file's `deployments[]` entry); `found` says whether any was.
+    pub(crate) fn map_named(
+        mut self,
+        name: &str,
+        settings: &dyn Fn(Application) -> Application,
+        found: &mut bool,
+    ) -> Self {
+        self.deployments = std::mem::take(&mut self.deployments)
+            .into_iter()
+            .map(|deployment| deployment.map_named(name, settings, found))
+            .collect();
+        if self.name == name {
+            *found = true;
+            self = settings(self);
+        }
+        self
+    }
+
+    /// The names of this deployment and of every one it binds, at any depth, each once.
+    pub(crate) fn deployment_names(&self) -> Vec<String> {
+        let mut names = vec![self.name.clone()];
+        for deployment in &self.deployments {
+            for name in deployment.deployment_names() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
     /// How many shards host a replica, out of `shards`.
     pub(crate) fn replica_count(&self, shards: usize) -> usize {
         match &self.replica_cores {

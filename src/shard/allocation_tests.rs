@@ -133,6 +133,7 @@ fn test_shard() -> ShardContext {
         health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
         loads: crate::deploy::load::loads(1, 1),
         pulses: crate::deploy::pulse::PulseBoard::new(1),
+        draining: std::sync::atomic::AtomicBool::new(false),
     };
     ShardContext::new(0, Arc::new(config)).expect("replica builds")
 }

@@ -10,6 +10,7 @@
 //! response comes back, and a handler past its timeout has its future dropped before the 408 is
 //! sent. The shard keeps serving after a panic.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -324,6 +325,9 @@ fn strip_root(path: &str, root_path: &str) -> Option<usize> {
 /// `/-/routes` and `/-/healthz`, answered by every shard as Ray Serve's proxy does.
 fn system_endpoint(shard: &ShardContext, method: &Method, path: &str) -> Option<Response> {
     let body = match path {
+        "/-/routes" | "/-/healthz" if shard.config.draining.load(Ordering::Relaxed) => {
+            Response::text(DRAINING).with_status(StatusCode::SERVICE_UNAVAILABLE)
+        }
         "/-/routes" => Response::json_bytes(shard.routes_json.clone()),
         "/-/healthz" => healthz(shard),
         _ => return None,
@@ -337,6 +341,9 @@ fn system_endpoint(shard: &ShardContext, method: &Method, path: &str) -> Option<
             .with_header(header::ALLOW, HeaderValue::from_static("GET, HEAD")),
     )
 }
+
+/// Ray Serve's answer on `/-/healthz` and `/-/routes` while its proxy drains.
+const DRAINING: &str = "This node is being drained.";
 
 /// `success`, or `503` naming another shard that has stalled, or the first application
 /// without a healthy replica.

@@ -1,18 +1,22 @@
-//! `ServerConfig`: what every shard of a server shares, read-only, built by `Serve::start`
-//! before any shard starts — the resolved options, the applications and the deployments they
-//! bind, the server's layers, the prefix trie and what is rendered once (`/-/routes`, the 404
-//! hint). It sits below `shard` (which reads it) and `serve` (which builds it), so neither
-//! imports the other for it.
+//! `ServerConfig` and `Routes`: what every shard of a server shares, read-only. The
+//! `ServerConfig` lives as long as the server — the resolved options, the address, the shards'
+//! pulses, the drain flag, the names of every application served so far. A `Routes` is one
+//! generation of applications — the applications and the deployments they bind, the server's
+//! layers, the prefix trie, what is rendered once (`/-/routes`), their health and loads —
+//! built by `Serve::start`, and again by each `ServerHandle::reload`. They sit below `shard`
+//! (which reads them) and `serve` (which builds them), so neither imports the other for them.
 //!
-//! Invariant: after `Serve::start` hands it to the shards in an `Arc`, nothing in it changes
-//! except through the cross-core cells meant for that — each replica's health (`HealthBoard`),
-//! its published load (`Loads`), each shard's pulse (`PulseBoard`) and the drain flag
-//! (`draining`, set once by the server handle) — which their owners write and others only
-//! read.
+//! Invariant: once handed to the shards in an `Arc`, nothing in either changes except through
+//! the cross-core cells meant for that — each replica's health (`HealthBoard`), its published
+//! load (`Loads`), each shard's pulse (`PulseBoard`), the drain flag (`draining`, set once by
+//! the server handle), a generation's count of shards done with it (`retired_shards`) — which
+//! their owners write and others only read, and the table of application labels, which only
+//! grows (a reload appends its applications', under a lock that the request path never takes:
+//! only a stall's description reads it).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -25,9 +29,63 @@ use crate::middleware::Layers;
 use crate::options::ResolvedOptions;
 use crate::prefix::PrefixTrie;
 
-/// What all shards share, read-only, built before they start.
+/// What all shards share for the server's whole life, read-only, built before they start.
 pub(crate) struct ServerConfig {
     pub(crate) options: ResolvedOptions,
+    /// The end of every 404 body: `Ping http://<host>:<port>/-/routes for available routes.`
+    pub(crate) not_found_hint: String,
+    /// `<host>:<port>` as the server listens (IPv6 hosts in brackets): the authority of
+    /// `Request::url` for a request that names none (HTTP/1.0 without `Host`).
+    pub(crate) server_address: String,
+    /// Each shard's beats and running application, for the stall watchdog; its verdicts, for
+    /// `/-/healthz`.
+    pub(crate) pulses: PulseBoard,
+    /// Set once shutdown's drain period begins: `/-/healthz` and `/-/routes` answer 503 so
+    /// that load balancers stop sending here. Read only by those two endpoints.
+    pub(crate) draining: AtomicBool,
+    /// Every application and bound deployment of every generation, by label (the number a
+    /// shard's pulse names while it runs one of its handlers: `Routes::label_base` plus its
+    /// index): what a stall's description names.
+    pub(crate) labels: Mutex<Vec<AppLabel>>,
+}
+
+/// How a stall's description names an application.
+#[derive(Clone, Debug)]
+pub(crate) struct AppLabel {
+    pub(crate) name: String,
+    /// `None` for a deployment reached only through handles.
+    pub(crate) route_prefix: Option<String>,
+}
+
+impl ServerConfig {
+    /// Labels `apps` (the first `routed` of them reachable over HTTP) after every application
+    /// labelled so far, and returns the first one's label. The table grows by each reload's
+    /// applications: a few names per reload.
+    pub(crate) fn label(&self, apps: &[Application], routed: usize) -> usize {
+        let mut labels = self
+            .labels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let base = labels.len();
+        labels.extend(apps.iter().enumerate().map(|(index, app)| AppLabel {
+            name: app.configured_name().to_owned(),
+            route_prefix: (index < routed).then(|| app.configured_route_prefix().to_owned()),
+        }));
+        base
+    }
+
+    /// The application labelled `label`, if any.
+    pub(crate) fn labelled(&self, label: usize) -> Option<AppLabel> {
+        let labels = self
+            .labels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        labels.get(label).cloned()
+    }
+}
+
+/// One generation of applications, shared by all shards, read-only.
+pub(crate) struct Routes {
     /// The applications given to `Serve::app`, in order, then the deployments they bind
     /// (`Application::deployment`), each once: an application's index is its place here.
     pub(crate) apps: Vec<Application>,
@@ -40,25 +98,19 @@ pub(crate) struct ServerConfig {
     pub(crate) prefix_trie: PrefixTrie,
     /// `/-/routes`, rendered once.
     pub(crate) routes_json: Bytes,
-    /// The end of every 404 body: `Ping http://<host>:<port>/-/routes for available routes.`
-    pub(crate) not_found_hint: String,
-    /// `<host>:<port>` as the server listens (IPv6 hosts in brackets): the authority of
-    /// `Request::url` for a request that names none (HTTP/1.0 without `Host`).
-    pub(crate) server_address: String,
     /// Each application's healthy replicas, for `/-/healthz` on every shard.
     pub(crate) health: Arc<HealthBoard>,
     /// Each application's load on each shard's replica, published by that shard, read by the
     /// others when they forward.
     pub(crate) loads: Loads,
-    /// Each shard's beats and running application, for the stall watchdog; its verdicts, for
-    /// `/-/healthz`.
-    pub(crate) pulses: PulseBoard,
-    /// Set once shutdown's drain period begins: `/-/healthz` and `/-/routes` answer 503 so
-    /// that load balancers stop sending here. Read only by those two endpoints.
-    pub(crate) draining: AtomicBool,
+    /// The label (`ServerConfig::labels`) of `apps[0]`; the others follow it.
+    pub(crate) label_base: usize,
+    /// How many shards have switched away from this generation and finished its last work:
+    /// once all have, no shard can send another a call for it, and each drops it.
+    pub(crate) retired_shards: AtomicUsize,
 }
 
-impl ServerConfig {
+impl Routes {
     /// What messages call `apps[app]`: an "Application" is routed over HTTP, a
     /// "Deployment" only bound for handles.
     pub(crate) fn kind(&self, app: usize) -> &'static str {

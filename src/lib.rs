@@ -30,7 +30,10 @@
 //!          http1::parse   head → method, target, headers as ranges into the buffer (httparse)
 //!          body framing   Content-Length | chunked | none; limits enforced; what arrived
 //!                         with the head is handed over whole, the rest pumped on demand
-//!          prefix trie    longest-prefix lookup → application id (built once, before start)
+//!          generation     the shard's current applications, taken once per request (a reload
+//!                         makes a new one; requests in flight finish on theirs)
+//!          prefix trie    longest-prefix lookup → application id (built before start, and by
+//!                         each reload)
 //!          read ahead     a body still arriving is read whole (within the shard's budget),
 //!                         unless the application streams it to the handler
 //!          admission      a turn on the replica (max_ongoing_requests), or wait (at most

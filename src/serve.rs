@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +22,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::ServerConfig;
+use crate::config::{Routes, ServerConfig};
 use crate::deploy::Application;
 use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
@@ -35,7 +35,7 @@ use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores, cpu
 use crate::prefix::PrefixTrie;
 use crate::shard::forward;
 use crate::shard::watchdog::Watchdog;
-use crate::shard::{self, ShardContext};
+use crate::shard::{self, Control, Generation, ShardContext};
 
 /// Exit status after a second SIGINT or SIGTERM cut the graceful drain short (128 + SIGINT).
 const FORCED_EXIT_STATUS: i32 = 130;
@@ -172,10 +172,7 @@ impl Serve {
     pub fn check(&self) -> Result<(), Error> {
         let options = self.resolve_options()?;
         listen_address(&options)?;
-        let routed = self.apps.len();
-        let apps = with_bound_deployments(self.apps.clone())?;
-        build_routes(&apps, routed)?;
-        check_replicas(&apps, &options.cores)
+        CheckedApps::new(self.apps.clone(), &options.cores).map(drop)
     }
 
     fn resolve_options(&self) -> Result<ResolvedOptions, Error> {
@@ -202,10 +199,7 @@ impl Serve {
             ));
             options.io = IoBackend::Glommio;
         }
-        let routed = self.apps.len();
-        let apps = with_bound_deployments(self.apps)?;
-        let prefix_trie = build_routes(&apps, routed)?;
-        check_replicas(&apps, &options.cores)?;
+        let checked = CheckedApps::new(self.apps, &options.cores)?;
         // Once the configuration is known good (a refused one changes no process limit):
         // clients past the descriptors' budget get 503s rather than accepts that fail.
         options.limits.connections_per_shard_max = crate::shard::descriptors::fit_to_limit(
@@ -220,28 +214,14 @@ impl Serve {
             format!("{}:{}", options.host, local_addr.port())
         };
         let config = Arc::new(ServerConfig {
-            routes_json: render_routes(&apps[..routed]),
             not_found_hint: format!("Ping http://{server_address}/-/routes for available routes."),
             server_address,
-            health: Arc::new(HealthBoard::new(
-                apps.iter()
-                    .map(|app| app.replica_count(options.cores.len()))
-                    .collect(),
-            )),
-            loads: load::loads(apps.len(), options.cores.len()),
             pulses: PulseBoard::new(options.cores.len()),
             draining: AtomicBool::new(false),
+            labels: Mutex::new(Vec::new()),
             options,
-            deployments: apps
-                .iter()
-                .enumerate()
-                .map(|(index, app)| (app.id(), index))
-                .collect(),
-            apps,
-            routed,
-            layers: self.layers,
-            prefix_trie,
         });
+        let routes = Arc::new(checked.into_routes(self.layers, &config));
         // The watchdog's copies of the listeners, to steer new connections with.
         let watched = listeners
             .sockets
@@ -249,7 +229,7 @@ impl Serve {
             .map(OwnedFd::try_clone)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| Error::io("copying the listeners for the watchdog", error))?;
-        let mut handle = start_shards(config.clone(), listeners.sockets, local_addr)?;
+        let mut handle = start_shards(config.clone(), routes, listeners.sockets, local_addr)?;
         handle.config = Some(config.clone());
         handle.watchdog = Some(
             Watchdog::start(config, watched)
@@ -269,6 +249,78 @@ fn watch_signals(mut signals: Signals, signalled: mpsc::Sender<()>) {
     if arrivals.next().is_some() {
         std::process::exit(FORCED_EXIT_STATUS);
     }
+}
+
+/// Applications given to `Serve::app`, with the deployments they bind, checked for shards
+/// on `cores`: one generation's, before it is made [`Routes`].
+struct CheckedApps {
+    apps: Vec<Application>,
+    routed: usize,
+    prefix_trie: PrefixTrie,
+}
+
+impl CheckedApps {
+    fn new(apps: Vec<Application>, cores: &[usize]) -> Result<Self, Error> {
+        let routed = apps.len();
+        let apps = with_bound_deployments(apps)?;
+        let prefix_trie = build_routes(&apps, routed)?;
+        check_replicas(&apps, cores)?;
+        Ok(CheckedApps {
+            apps,
+            routed,
+            prefix_trie,
+        })
+    }
+
+    /// The generation these applications make in `config`'s server, labelled there.
+    fn into_routes(self, layers: Layers, config: &ServerConfig) -> Routes {
+        let CheckedApps {
+            apps,
+            routed,
+            prefix_trie,
+        } = self;
+        let shards = config.options.cores.len();
+        Routes {
+            routes_json: render_routes(&apps[..routed]),
+            health: Arc::new(HealthBoard::new(
+                apps.iter().map(|app| app.replica_count(shards)).collect(),
+            )),
+            loads: load::loads(apps.len(), shards),
+            deployments: apps
+                .iter()
+                .enumerate()
+                .map(|(index, app)| (app.id(), index))
+                .collect(),
+            label_base: config.label(&apps, routed),
+            retired_shards: AtomicUsize::new(0),
+            apps,
+            routed,
+            layers,
+            prefix_trie,
+        }
+    }
+}
+
+/// Each shard's links for `routes`, when some application lives on fewer shards than it is
+/// reached from: otherwise no shard ever forwards, and its reactor polls no channel.
+fn links_for(routes: &Routes, cores: &[usize]) -> Vec<Option<forward::Links>> {
+    let forwarding = routes
+        .apps
+        .iter()
+        .any(|app| app.replica_count(cores.len()) < cores.len());
+    if !forwarding {
+        return Vec::new();
+    }
+    let hosts: Vec<Vec<usize>> = routes
+        .apps
+        .iter()
+        .enumerate()
+        .map(|(index, app)| app.hosts(index, cores))
+        .collect();
+    forward::build_links(cores.len(), &hosts)
+        .into_iter()
+        .map(Some)
+        .collect()
 }
 
 /// Every application asks for between one replica and one per shard, on cores the server runs
@@ -469,6 +521,7 @@ fn bind_one(address: SocketAddr) -> Result<Socket, Error> {
 
 fn start_shards(
     config: Arc<ServerConfig>,
+    routes: Arc<Routes>,
     sockets: Vec<OwnedFd>,
     local_addr: SocketAddr,
 ) -> Result<ServerHandle, Error> {
@@ -480,36 +533,21 @@ fn start_shards(
         local_addr,
         stop: Some(stop),
         shards: Vec::with_capacity(sockets.len()),
+        controls: Vec::with_capacity(sockets.len()),
         exited: exited_rx,
         watchdog: None,
         config: None,
     };
     let cores = config.options.cores.clone();
-    // Links between shards only when some application lives on fewer shards than it is
-    // reached from: otherwise no shard ever forwards, and its reactor polls no channel.
-    let forwarding = config
-        .apps
-        .iter()
-        .any(|app| app.replica_count(cores.len()) < cores.len());
-    let mut links = if forwarding {
-        let hosts: Vec<Vec<usize>> = config
-            .apps
-            .iter()
-            .enumerate()
-            .map(|(index, app)| app.hosts(index, &cores))
-            .collect();
-        forward::build_links(cores.len(), &hosts)
-            .into_iter()
-            .map(Some)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut links = links_for(&routes, &cores);
     for (index, (core, socket)) in cores.into_iter().zip(sockets).enumerate() {
         let shard_links = links.get_mut(index).and_then(Option::take);
         let config = config.clone();
+        let routes = routes.clone();
         let stopped = stopped.clone();
         let ready = ready_tx.clone();
+        let (control_tx, control) = flume::unbounded();
+        handle.controls.push(control_tx);
         let exit_guard = ShardExitGuard {
             index,
             exited: exited_tx.clone(),
@@ -540,22 +578,23 @@ fn start_shards(
                         }
                     }
                 };
-                let context = match ShardContext::new(index, config) {
-                    Ok(context) => Rc::new(context),
+                let generation = match Generation::build(index, &config, routes) {
+                    Ok(generation) => Rc::new(generation),
                     Err(message) => {
                         let _ = ready.send((index, Err(message)));
                         return;
                     }
                 };
                 if let Some(links) = links {
-                    let forwarder = forward::Forwarder::start(index, links, &context);
-                    let _ = context.forwarder.set(forwarder);
+                    let forwarder = forward::Forwarder::start(index, links, &generation);
+                    let _ = generation.forwarder.set(forwarder);
                 }
+                let context = Rc::new(ShardContext::new(index, config, generation));
                 // Send, then drop the sender: `start` sees a disconnect only once every shard
                 // has answered or died, never while a running shard still holds a clone.
                 let _ = ready.send((index, Ok(())));
                 drop(ready);
-                shard::run(socket, context, stopped).await;
+                shard::run(socket, context, stopped, control).await;
             })
             .map_err(|error| shard_start_error(index, core, error));
         match spawned {
@@ -590,6 +629,32 @@ fn start_shards(
         return Err(failure);
     }
     Ok(handle)
+}
+
+/// Waits up to `wait` for each of `shards` to answer on `answers`; the first failure, or which
+/// shards did not answer in time (`what`: what they were asked to do).
+fn await_shards(
+    answers: &mpsc::Receiver<(usize, Result<(), String>)>,
+    shards: usize,
+    wait: Duration,
+    what: &str,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut answered = vec![false; shards];
+    while answered.contains(&false) {
+        let left = wait.saturating_sub(started.elapsed());
+        match answers.recv_timeout(left) {
+            Ok((index, Ok(()))) => answered[index] = true,
+            Ok((_, Err(message))) => return Err(message),
+            Err(_) => {
+                let late: Vec<usize> = (0..shards).filter(|&index| !answered[index]).collect();
+                return Err(format!(
+                    "shard(s) {late:?} did not {what} the new applications within {wait:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `Serve::start` gave up: which shards were not ready, and what they were doing.
@@ -629,6 +694,8 @@ pub struct ServerHandle {
     /// Dropping the sender is the shutdown signal every shard's accept loop awaits.
     stop: Option<flume::Sender<()>>,
     shards: Vec<ExecutorJoinHandle<()>>,
+    /// Each shard's control channel, for reloads.
+    controls: Vec<flume::Sender<Control>>,
     /// Shard indexes whose threads have ended.
     exited: mpsc::Receiver<usize>,
     /// Watches the shards for stalls once all are serving.
@@ -676,8 +743,51 @@ impl ServerHandle {
     /// `Err` — a check that fails, a factory that fails or panics on some shard — nothing
     /// changes.
     pub fn reload(&self, applications: Serve) -> Result<(), Error> {
-        let _ = applications;
-        Err(Error::config("reload is not implemented yet"))
+        let config = self
+            .config
+            .as_ref()
+            .ok_or_else(|| Error::config("the server is not running"))?;
+        let cores = &config.options.cores;
+        let checked = CheckedApps::new(applications.apps, cores)?;
+        let routes = Arc::new(checked.into_routes(applications.layers, config));
+        let mut links = links_for(&routes, cores);
+        let wait = config.options.start_timeout;
+        // First every shard builds its replicas (and links them): any failure changes nothing.
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for (index, control) in self.controls.iter().enumerate() {
+            let prepare = Control::Prepare {
+                routes: routes.clone(),
+                links: links.get_mut(index).and_then(Option::take),
+                ready: ready_tx.clone(),
+            };
+            if control.send(prepare).is_err() {
+                let _ = ready_tx.send((index, Err(format!("shard {index} has stopped"))));
+            }
+        }
+        drop(ready_tx);
+        if let Err(failure) = await_shards(&ready_rx, self.controls.len(), wait, "build") {
+            for control in &self.controls {
+                let _ = control.send(Control::Abandon);
+            }
+            return Err(Error::config(format!("reload: {failure}")));
+        }
+        // Then every shard switches, between two requests.
+        let (done_tx, done_rx) = mpsc::channel();
+        for (index, control) in self.controls.iter().enumerate() {
+            let switch = Control::Switch {
+                done: done_tx.clone(),
+            };
+            if control.send(switch).is_err() {
+                let _ = done_tx.send((index, Err(format!("shard {index} has stopped"))));
+            }
+        }
+        drop(done_tx);
+        if let Err(failure) = await_shards(&done_rx, self.controls.len(), wait, "switch to") {
+            crate::error::warn_operator(&format!(
+                "reload: {failure}; a stalled shard switches when it turns again"
+            ));
+        }
+        Ok(())
     }
 
     /// A shard whose thread has ended while the server runs, if any.

@@ -48,7 +48,7 @@ struct ShardPulse {
 /// What a stalled shard was doing when the watchdog noticed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stall {
-    /// Polling a handler of this application (its index in `ServerConfig::apps`).
+    /// Polling a handler of the application with this label (`ServerConfig::labels`).
     InApplication(usize),
     /// No handler was polled since its last beat: the engine, or a task a handler spawned.
     Elsewhere,

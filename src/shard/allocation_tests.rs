@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::ShardContext;
 use super::connection;
 use super::transport::Transport;
-use crate::config::ServerConfig;
+use super::{Generation, ShardContext};
+use crate::config::{Routes, ServerConfig};
 use crate::limits::READ_CHUNK_BYTES;
 use crate::options::HttpOptions;
 use crate::prefix::PrefixTrie;
@@ -122,20 +122,26 @@ fn test_shard() -> ShardContext {
         .expect("default options resolve");
     let config = ServerConfig {
         options,
+        not_found_hint: String::new(),
+        server_address: String::new(),
+        pulses: crate::deploy::pulse::PulseBoard::new(1),
+        draining: std::sync::atomic::AtomicBool::new(false),
+        labels: Default::default(),
+    };
+    let routes = Routes {
         apps: vec![Application::new(|| StaticHello)],
         routed: 1,
         deployments: Default::default(),
         layers: Default::default(),
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),
-        not_found_hint: String::new(),
-        server_address: String::new(),
         health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
         loads: crate::deploy::load::loads(1, 1),
-        pulses: crate::deploy::pulse::PulseBoard::new(1),
-        draining: std::sync::atomic::AtomicBool::new(false),
+        label_base: 0,
+        retired_shards: Default::default(),
     };
-    ShardContext::new(0, Arc::new(config)).expect("replica builds")
+    let generation = Generation::build(0, &config, Arc::new(routes)).expect("replica builds");
+    ShardContext::new(0, Arc::new(config), Rc::new(generation))
 }
 
 /// Allocations made while one connection serves `requests` requests, fed `read_bytes_max`

@@ -45,18 +45,18 @@ async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Respons
     let Some(shard) = CURRENT.with(|current| current.borrow().upgrade()) else {
         return unreachable_deployment(&name, "it was called outside a running server's shard");
     };
-    let Some(&index) = shard.config.deployments.get(&id) else {
+    let Some((generation, index)) = shard.binding(id) else {
         return unreachable_deployment(&name, "no application of this server binds it");
     };
-    request.set_scope(shard.app_scopes[index].clone());
+    request.set_scope(generation.app_scopes[index].clone());
     // Never across cores, so never here either: a deployment sees the same on every core.
     // Nor what the caller's dependencies remembered (`Depends`): the callee runs its own,
     // against its own state.
     *request.extensions_mut() = Extensions::default();
     request.forget_remembered();
-    let target = match dispatch::place(&shard, index, request.body_is_whole()) {
+    let target = match dispatch::place(&shard, &generation, index, request.body_is_whole()) {
         Place::Here(replica) => {
-            return dispatch::call_replica(&shard, index, replica, request)
+            return dispatch::call_replica(&generation, index, replica, request)
                 .await
                 .unwrap_or_else(|_| internal_error());
         }
@@ -87,7 +87,7 @@ async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Respons
         body: Bytes::new(),
         request_id,
     };
-    dispatch::forward(&shard, target, index, carried, body).await
+    dispatch::forward(&shard, &generation, target, index, carried, body).await
 }
 
 /// `503` for a call that cannot reach its deployment at all, saying why.

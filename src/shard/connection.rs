@@ -346,12 +346,19 @@ impl<T: Transport> Connection<T> {
             request_id,
         };
         let shard = self.io.shard.clone();
+        // The applications as they are now: a reload during this request leaves it on them.
+        let generation = shard.current();
         let mut request_timer = self.io.request_timer.take();
         let awaited = {
             // Pinned in this future's state, where it is made: only a reference travels into
             // the steps below, so no await moves the handler's future.
-            let dispatched =
-                dispatch::dispatch(&shard, incoming, &request.id_text, &mut request_timer);
+            let dispatched = dispatch::dispatch(
+                &shard,
+                &generation,
+                incoming,
+                &request.id_text,
+                &mut request_timer,
+            );
             futures_lite::pin!(dispatched);
             self.await_handler(dispatched, pump.as_mut(), request.is_head)
                 .await

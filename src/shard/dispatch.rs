@@ -18,10 +18,10 @@ use futures_lite::FutureExt;
 use glommio::timer::Timer;
 use http::{HeaderValue, Method, StatusCode, header};
 
-use super::ShardContext;
 use super::forward::Carried;
 use super::read_ahead::Reservation;
 pub(crate) use super::replica_call::{call_replica, internal_error};
+use super::{Generation, ShardContext};
 use crate::config::ServerConfig;
 use crate::deployment::Replica;
 use crate::http1::body::BodyFraming;
@@ -78,6 +78,7 @@ impl RequestIdText {
 /// Routes the request and produces its response.
 pub(crate) async fn dispatch(
     shard: &ShardContext,
+    generation: &Generation,
     incoming: Incoming,
     id_text: &RequestIdText,
     request_timer: &mut Option<Timer>,
@@ -100,19 +101,20 @@ pub(crate) async fn dispatch(
     let root_len = match strip_root(path, carried_root) {
         Some(root_len) => root_len,
         None => {
-            let response = system_endpoint(shard, &head.method, path)
+            let response = system_endpoint(shard, generation, &head.method, path)
                 .unwrap_or_else(|| not_found(config, path));
             return keep_open(response);
         }
     };
     let inner_path = &path[root_len..];
-    if let Some(response) = system_endpoint(shard, &head.method, inner_path) {
+    if let Some(response) = system_endpoint(shard, generation, &head.method, inner_path) {
         return keep_open(response);
     }
-    let Some(found) = config.prefix_trie.lookup(inner_path) else {
+    let routes = &generation.routes;
+    let Some(found) = routes.prefix_trie.lookup(inner_path) else {
         return keep_open(not_found(config, path));
     };
-    let app_timeout = config.apps[found.app].configured_request_timeout();
+    let app_timeout = routes.apps[found.app].configured_request_timeout();
     let timeout = effective_timeout(
         app_timeout.or(config.options.request_timeout),
         head.timeout_override,
@@ -125,7 +127,7 @@ pub(crate) async fn dispatch(
         // upload holds its connection, never a turn of the replica — while the shard's
         // read-ahead budget has room for it; its share is held until the call ends.
         let (body, _read_ahead) = match body {
-            Body::Streaming(_) if config.apps[app].buffers_request_body() => {
+            Body::Streaming(_) if routes.apps[app].buffers_request_body() => {
                 match read_ahead(shard, &head, body).await {
                     Ok(read) => read,
                     Err(error) => return Ok(body_error(error)),
@@ -133,20 +135,21 @@ pub(crate) async fn dispatch(
             }
             body => (body, None),
         };
-        match place(shard, app, matches!(body, Body::Full(_))) {
+        match place(shard, generation, app, matches!(body, Body::Full(_))) {
             Place::Here(replica) => {
                 let request = Request::new(
                     head_bytes,
                     head,
                     route_offset,
                     body,
-                    shard.app_scopes[app].clone(),
+                    generation.app_scopes[app].clone(),
                     request_id,
                 );
-                call_replica(shard, app, replica, request).await
+                call_replica(generation, app, replica, request).await
             }
             Place::There(target) => Ok(forward(
                 shard,
+                generation,
                 target,
                 app,
                 Carried {
@@ -213,18 +216,23 @@ pub(crate) enum Place<'a> {
 /// served there, never sent on again. Only a request whose body is `whole` spills over: one
 /// still arriving would have to be read into memory first, where the local replica streams
 /// it. Checking for spill-over costs one `Cell` read per request.
-pub(crate) fn place(shard: &ShardContext, app: usize, whole: bool) -> Place<'_> {
-    let admission = &shard.admissions[app];
-    let local = shard.replicas[app].as_deref();
+pub(crate) fn place<'a>(
+    shard: &ShardContext,
+    generation: &'a Generation,
+    app: usize,
+    whole: bool,
+) -> Place<'a> {
+    let admission = &generation.admissions[app];
+    let local = generation.replicas[app].as_deref();
     if let Some(replica) = local
         && !admission.is_saturated()
     {
         return Place::Here(replica);
     }
-    let hosts = &shard.hosts[app];
+    let hosts = &generation.hosts[app];
     let elsewhere = || {
-        let forwarder = shard.forwarder.get()?;
-        forwarder.choose(hosts, &shard.config.loads[app], shard.index)
+        let forwarder = generation.forwarder.get()?;
+        forwarder.choose(hosts, &generation.routes.loads[app], shard.index)
     };
     match local {
         None => elsewhere().map_or(Place::Nowhere, |(target, _)| Place::There(target)),
@@ -243,13 +251,14 @@ pub(crate) fn place(shard: &ShardContext, app: usize, whole: bool) -> Place<'_> 
 /// owned bytes.
 pub(crate) async fn forward(
     shard: &ShardContext,
+    generation: &Generation,
     target: usize,
     app: usize,
     mut carried: Carried,
     body: Body,
 ) -> Response {
     debug_assert_ne!(target, shard.index, "a call is forwarded to another shard");
-    let Some(forwarder) = shard.forwarder.get() else {
+    let Some(forwarder) = generation.forwarder.get() else {
         return internal_error();
     };
     carried.body = match whole_body(body).await {
@@ -323,13 +332,18 @@ fn strip_root(path: &str, root_path: &str) -> Option<usize> {
 }
 
 /// `/-/routes` and `/-/healthz`, answered by every shard as Ray Serve's proxy does.
-fn system_endpoint(shard: &ShardContext, method: &Method, path: &str) -> Option<Response> {
+fn system_endpoint(
+    shard: &ShardContext,
+    generation: &Generation,
+    method: &Method,
+    path: &str,
+) -> Option<Response> {
     let body = match path {
         "/-/routes" | "/-/healthz" if shard.config.draining.load(Ordering::Relaxed) => {
             Response::text(DRAINING).with_status(StatusCode::SERVICE_UNAVAILABLE)
         }
-        "/-/routes" => Response::json_bytes(shard.routes_json.clone()),
-        "/-/healthz" => healthz(shard),
+        "/-/routes" => Response::json_bytes(generation.routes_json.clone()),
+        "/-/healthz" => healthz(shard, generation),
         _ => return None,
     };
     if method == Method::GET || method == Method::HEAD {
@@ -347,7 +361,7 @@ const DRAINING: &str = "This node is being drained.";
 
 /// `success`, or `503` naming another shard that has stalled, or the first application
 /// without a healthy replica.
-fn healthz(shard: &ShardContext) -> Response {
+fn healthz(shard: &ShardContext, generation: &Generation) -> Response {
     if let Some((stalled, stall)) = shard.config.pulses.first_stalled_besides(shard.index) {
         return Response::text(super::watchdog::describe_stall(
             &shard.config,
@@ -356,12 +370,12 @@ fn healthz(shard: &ShardContext) -> Response {
         ))
         .with_status(StatusCode::SERVICE_UNAVAILABLE);
     }
-    match shard.config.health.first_unhealthy() {
+    match generation.routes.health.first_unhealthy() {
         None => Response::text("success"),
         Some(app) => Response::text(format!(
             "{} {:?} has no healthy replica.",
-            shard.config.kind(app),
-            &*shard.app_scopes[app].name
+            generation.routes.kind(app),
+            &*generation.app_scopes[app].name
         ))
         .with_status(StatusCode::SERVICE_UNAVAILABLE),
     }

@@ -1,4 +1,4 @@
-//! One shard per core: its listener, its connections, its replicas, its caches.
+//! One shard per core: its listener, its connections, its generations of replicas, its caches.
 //!
 //! Invariant: everything a shard touches per request is its own — `Rc`, `Cell` and `RefCell`,
 //! never `Arc` clones or locks. The only atomics on the request path are the reference counts
@@ -6,14 +6,17 @@
 //! with which each handler poll names its application for the stall watchdog (`running`: a
 //! plain `mov`, to a cache line no other core reads while the shard turns), and the release
 //! store that hands a provided buffer back to the kernel (`uring::provided`: also a plain
-//! `mov` on x86, to memory only this thread writes). What it shares
-//! with other shards is the [`ServerConfig`], built before any shard starts and read through
-//! a reference — read-only but for three kinds of cells, each written by one thread and read
-//! by others: replica loads (for forwarding), healthy-replica counts (for `/-/healthz`) and
-//! the shards' pulses (the sweeper's beats and the running application, for the `watchdog`
-//! thread; its stall verdicts, for `/-/healthz`). Cross-thread signals are the shutdown
-//! channel and, when an application has fewer replicas than shards, the forwarding links
-//! (`forward`).
+//! `mov` on x86, to memory only this thread writes). What it shares with other shards is the
+//! [`ServerConfig`], built before any shard starts, and each generation's [`Routes`] (the
+//! applications of a start or a reload), read through references — read-only but for a few
+//! kinds of cells, each written by one thread and read by others: replica loads (for
+//! forwarding), healthy-replica counts (for `/-/healthz`), the shards' pulses (the sweeper's
+//! beats and the running application, for the `watchdog` thread; its stall verdicts, for
+//! `/-/healthz`), the drain flag, and a retiring generation's count of shards done with it.
+//! A request takes the shard's current [`Generation`] once, as it starts (an `Rc` clone), and
+//! runs wholly on it. Cross-thread signals are the shutdown channel, the control channel of
+//! reloads (`Control`) and, when an application has fewer replicas than shards, each
+//! generation's forwarding links (`forward`).
 
 #[cfg(test)]
 mod allocation_tests;
@@ -26,6 +29,7 @@ mod date;
 pub(crate) mod descriptors;
 mod dispatch;
 pub(crate) mod forward;
+mod generation;
 mod memory;
 pub(crate) mod panics;
 mod read_ahead;
@@ -46,12 +50,13 @@ use std::time::Instant;
 
 use futures_lite::FutureExt;
 use glommio::net::TcpListener;
+use glommio::task::JoinHandle;
 use glommio::timer::Timer;
 use slab::Slab;
 
-use crate::config::ServerConfig;
+use crate::config::{Routes, ServerConfig};
 use crate::deploy::admission::Admission;
-use crate::deploy::health;
+use crate::deploy::handle::DeploymentId;
 use crate::deployment::Replica;
 use crate::limits::{DRAIN_POLL_INTERVAL, SETTLE_TIMEOUT, SWEEP_INTERVAL};
 use crate::request::AppScope;
@@ -59,6 +64,7 @@ use crate::request_id::RequestIdGenerator;
 use date::DateCache;
 use descriptors::AcceptFailures;
 use forward::Forwarder;
+use generation::Retiring;
 use transport::{GlommioTransport, Transport};
 use uring::accept::Acceptor;
 use uring::ring::Ring;
@@ -77,17 +83,15 @@ struct ConnectionEntry {
     expired: bool,
 }
 
-/// Everything one shard owns.
-pub(crate) struct ShardContext {
-    /// This shard's position among the server's.
-    pub(crate) index: usize,
-    pub(crate) config: Arc<ServerConfig>,
+/// One generation of applications on one shard.
+pub(crate) struct Generation {
+    pub(crate) routes: Arc<Routes>,
     /// This shard's replica of each application; `None` where the application has fewer
     /// replicas than there are shards and this shard hosts none (its requests are forwarded).
     pub(crate) replicas: Vec<Option<Rc<dyn Replica>>>,
     /// For each application, the shards that host a replica.
     pub(crate) hosts: Vec<Vec<usize>>,
-    /// The links to other shards, when some application is forwarded.
+    /// The links to other shards for this generation, when some application is forwarded.
     pub(crate) forwarder: OnceCell<Rc<Forwarder>>,
     /// Each application's name and the server's root path, shared by its requests.
     pub(crate) app_scopes: Vec<Rc<AppScope>>,
@@ -96,6 +100,21 @@ pub(crate) struct ShardContext {
     /// This shard's own copy of `/-/routes`, so serving it touches no reference count that
     /// other cores share.
     pub(crate) routes_json: bytes::Bytes,
+    /// The health checks of this shard's replicas, while this generation is the current one.
+    health_checks: RefCell<Vec<JoinHandle<()>>>,
+}
+
+/// Everything one shard owns.
+pub(crate) struct ShardContext {
+    /// This shard's position among the server's.
+    pub(crate) index: usize,
+    pub(crate) config: Arc<ServerConfig>,
+    /// The applications new requests go to.
+    generation: RefCell<Rc<Generation>>,
+    /// A reload's generation, built and linked, waiting for the word to switch to it.
+    prepared: RefCell<Option<Rc<Generation>>>,
+    /// Generations switched away from, kept until no shard can need them.
+    retiring: RefCell<Vec<Retiring>>,
     pub(crate) date: DateCache,
     pub(crate) request_ids: RequestIdGenerator,
     /// Set once shutdown begins: finish in-flight requests, then close.
@@ -110,94 +129,85 @@ pub(crate) struct ShardContext {
 }
 
 impl ShardContext {
-    /// Builds the shard's replicas; a factory that panics is reported by application name.
-    pub(crate) fn new(index: usize, config: Arc<ServerConfig>) -> Result<Self, String> {
-        let shards = config.options.cores.len();
-        let hosts: Vec<Vec<usize>> = config
-            .apps
-            .iter()
-            .enumerate()
-            .map(|(index, app)| app.hosts(index, &config.options.cores))
-            .collect();
-        let mut replicas = Vec::with_capacity(config.apps.len());
-        for (app_index, (app, hosts)) in config.apps.iter().zip(&hosts).enumerate() {
-            if !hosts.contains(&index) {
-                replicas.push(None);
-                continue;
-            }
-            let built =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.build_replica()));
-            match built {
-                // The server's layers are for HTTP traffic: a deployment reached only through
-                // handles is not wrapped in them.
-                Ok(Ok(replica)) if app_index < config.routed => {
-                    replicas.push(Some(config.layers.wrap(replica)))
-                }
-                Ok(Ok(replica)) => replicas.push(Some(replica)),
-                Ok(Err(reason)) => {
-                    return Err(format!(
-                        "application {:?} failed to build its replica on shard {index}: {reason}",
-                        app.configured_name()
-                    ));
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "application {:?} panicked while building its replica on shard {index}",
-                        app.configured_name()
-                    ));
-                }
-            }
-        }
-        let app_scopes: Vec<Rc<AppScope>> = config
-            .apps
-            .iter()
-            .map(|app| {
-                Rc::new(AppScope {
-                    name: Rc::from(app.configured_name()),
-                    root_path: Box::from(config.options.root_path.as_str()),
-                    root_in_path: config.options.strip_root_path,
-                    server_address: Box::from(config.server_address.as_str()),
-                    trust_forwarded_proto: config.options.trust_forwarded_proto,
-                })
-            })
-            .collect();
-        let admissions = config
-            .apps
-            .iter()
-            .zip(&app_scopes)
-            .enumerate()
-            .map(|(app_index, (app, scope))| {
-                let admission =
-                    Admission::new(app.admission(), config.kind(app_index), &scope.name);
-                // Others choose where to forward by this replica's published load.
-                if forward::spills_over(hosts[app_index].len(), shards) {
-                    let config = config.clone();
-                    admission.publish_load_with(move |load| {
-                        config.loads[app_index][index].publish(load);
-                    });
-                }
-                admission
-            })
-            .collect();
-        Ok(ShardContext {
+    /// The shard's state around its first generation.
+    pub(crate) fn new(index: usize, config: Arc<ServerConfig>, first: Rc<Generation>) -> Self {
+        ShardContext {
             index,
             read_ahead: read_ahead::ReadAhead::new(
                 config.options.limits.body_read_ahead_bytes_per_shard_max,
             ),
             buffers: buffers::BufferPool::default(),
             memory: memory::MemoryReturn::default(),
-            admissions,
-            routes_json: bytes::Bytes::copy_from_slice(&config.routes_json),
             config,
-            replicas,
-            hosts,
-            forwarder: OnceCell::new(),
-            app_scopes,
+            generation: RefCell::new(first),
+            prepared: RefCell::new(None),
+            retiring: RefCell::new(Vec::new()),
             date: DateCache::new(),
             request_ids: RequestIdGenerator::new(index),
             draining: Cell::new(false),
             connections: RefCell::new(Slab::new()),
+        }
+    }
+
+    /// The generation a new request runs on: one reference count, on this core only.
+    pub(crate) fn current(&self) -> Rc<Generation> {
+        self.generation.borrow().clone()
+    }
+
+    /// The generation whose applications bind deployment `id` (the current one first: a
+    /// handle call from a retiring replica finds its own), and its index there.
+    pub(crate) fn binding(&self, id: DeploymentId) -> Option<(Rc<Generation>, usize)> {
+        let current = self.current();
+        if let Some(&index) = current.routes.deployments.get(&id) {
+            return Some((current, index));
+        }
+        self.retiring.borrow().iter().find_map(|retiring| {
+            let generation = retiring.generation();
+            let index = *generation.routes.deployments.get(&id)?;
+            Some((generation.clone(), index))
         })
+    }
+
+    /// Keeps a reload's generation until it is switched to or abandoned.
+    fn prepare(&self, generation: Rc<Generation>) {
+        *self.prepared.borrow_mut() = Some(generation);
+    }
+
+    /// Switches new requests to the prepared generation; the old one retires. Whether there
+    /// was one to switch to.
+    fn switch(&self) -> bool {
+        let Some(next) = self.prepared.borrow_mut().take() else {
+            return false;
+        };
+        next.start_health_checks();
+        let previous = self.generation.replace(next);
+        previous.stop_health_checks();
+        self.retiring.borrow_mut().push(Retiring::new(previous));
+        true
+    }
+
+    /// Drops the prepared generation: a reload that failed on some shard.
+    fn abandon(&self) {
+        self.prepared.borrow_mut().take();
+    }
+
+    /// Drops the retiring generations no shard can need any more.
+    fn drop_retired(&self) {
+        let shards = self.shards();
+        self.retiring
+            .borrow_mut()
+            .retain_mut(|retiring| !retiring.may_drop(shards));
+    }
+
+    /// Whether some generation still serves calls for other shards (the drain waits for
+    /// them: their clients are waiting on those shards).
+    fn serves_others(&self) -> bool {
+        self.current().serves_others()
+            || self
+                .retiring
+                .borrow()
+                .iter()
+                .any(|retiring| retiring.generation().serves_others())
     }
 
     /// How many shards the server runs.
@@ -309,11 +319,13 @@ fn stop_listening(listener_fd: RawFd) {
     unsafe { libc::shutdown(listener_fd, libc::SHUT_RDWR) };
 }
 
-/// Runs one shard until shutdown: accept, serve, then drain within the grace period.
+/// Runs one shard until shutdown: accept, serve, obey reloads, then drain within the grace
+/// period.
 pub(crate) async fn run(
     listener: OwnedFd,
     context: Rc<ShardContext>,
     shutdown: flume::Receiver<()>,
+    control: flume::Receiver<Control>,
 ) {
     use std::os::fd::{FromRawFd, IntoRawFd};
     let listener_fd = listener.into_raw_fd();
@@ -323,24 +335,8 @@ pub(crate) async fn run(
     // Until `run` ends: the watchdog then stops watching this shard.
     let _publishing = running::Publishing::start(&context.config.pulses, context.index);
     let sweeper = glommio::spawn_local(sweep_deadlines(Rc::downgrade(&context))).detach();
-    let health_checks: Vec<_> = context
-        .replicas
-        .iter()
-        .zip(&context.config.apps)
-        .enumerate()
-        .filter_map(|(app, (replica, config))| {
-            replica.as_ref().map(|replica| (app, replica, config))
-        })
-        .map(|(app, replica, config)| {
-            let watched = health::watch(
-                replica.clone(),
-                app,
-                config.health(),
-                context.config.health.clone(),
-            );
-            glommio::spawn_local(watched).detach()
-        })
-        .collect();
+    let controller = glommio::spawn_local(obey(control, Rc::downgrade(&context))).detach();
+    context.current().start_health_checks();
     let stop = shutdown.recv_async();
     futures_lite::pin!(stop);
     let ring = match context.config.options.io {
@@ -379,9 +375,86 @@ pub(crate) async fn run(
     }
     drop(attached);
     sweeper.cancel();
-    for check in health_checks {
-        check.cancel();
+    controller.cancel();
+    context.current().stop_health_checks();
+}
+
+/// What the server handle tells a running shard: a reload, in two steps.
+pub(crate) enum Control {
+    /// Connect `links` (when the new applications forward), build this shard's replicas of
+    /// `routes`, say on `ready` whether that worked, and keep them until `Switch` or
+    /// `Abandon`.
+    Prepare {
+        routes: Arc<Routes>,
+        links: Option<forward::Links>,
+        ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
+    },
+    /// Every shard is prepared: send new requests to the new applications; say so on `done`.
+    Switch {
+        done: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
+    },
+    /// Some shard failed to prepare: drop what was prepared here.
+    Abandon,
+}
+
+/// Obeys the server handle's messages, one at a time, for as long as the shard runs.
+async fn obey(control: flume::Receiver<Control>, context: std::rc::Weak<ShardContext>) {
+    while let Ok(message) = control.recv_async().await {
+        let Some(context) = context.upgrade() else {
+            return;
+        };
+        match message {
+            Control::Prepare {
+                routes,
+                links,
+                ready,
+            } => {
+                let prepared = prepare(&context, routes, links).await;
+                let _ = ready.send((context.index, prepared));
+            }
+            Control::Switch { done } => {
+                let switched = if context.switch() {
+                    Ok(())
+                } else {
+                    Err(format!("shard {} had nothing prepared", context.index))
+                };
+                let _ = done.send((context.index, switched));
+            }
+            Control::Abandon => context.abandon(),
+        }
     }
+}
+
+/// Builds this shard's generation of `routes`, linked to the other shards' when it forwards.
+async fn prepare(
+    context: &Rc<ShardContext>,
+    routes: Arc<Routes>,
+    links: Option<forward::Links>,
+) -> Result<(), String> {
+    // Links first, as at start: connecting waits for every peer, which must not wait
+    // through a slow replica build.
+    let links = match links {
+        None => None,
+        // A peer that never connects (stalled) must not hold this shard's reloads forever.
+        Some(links) => Some(
+            async { Ok(Forwarder::connect(links).await) }
+                .or(async {
+                    Timer::new(context.config.options.start_timeout).await;
+                    Err(format!(
+                        "shard {} could not link to the other shards",
+                        context.index
+                    ))
+                })
+                .await?,
+        ),
+    };
+    let generation = Rc::new(Generation::build(context.index, &context.config, routes)?);
+    if let Some(links) = links {
+        let forwarder = Forwarder::start(context.index, links, &generation);
+        let _ = generation.forwarder.set(forwarder);
+    }
+    context.prepare(generation);
+    Ok(())
 }
 
 /// Accepts with glommio's listener until the stop signal. A failed accept is retried after
@@ -433,13 +506,8 @@ async fn drain(context: &Rc<ShardContext>) {
     context.drain();
     let grace_end = Instant::now() + context.config.options.shutdown_grace;
     // Calls served for other shards count too: their clients are waiting on those shards.
-    let serving_others = || {
-        context
-            .forwarder
-            .get()
-            .is_some_and(|forwarder| forwarder.is_serving())
-    };
-    while (context.open_connections() > 0 || serving_others()) && Instant::now() < grace_end {
+    while (context.open_connections() > 0 || context.serves_others()) && Instant::now() < grace_end
+    {
         Timer::new(DRAIN_POLL_INTERVAL).await;
     }
 }
@@ -455,6 +523,7 @@ async fn sweep_deadlines(context: std::rc::Weak<ShardContext>) {
         };
         context.config.pulses.beat(context.index);
         context.sweep_deadlines(Instant::now());
+        context.drop_retired();
         let open = context.connections.borrow().len();
         if context.memory.fell(open) {
             // The table's own memory first (its entries past the last open one), then every

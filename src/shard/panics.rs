@@ -151,20 +151,16 @@ pub(crate) fn catching<R>(app: &Rc<str>, f: impl FnOnce() -> R) -> Result<R, Pan
 
 /// A handler's future, each poll inside a catch scope: it ends with the handler's output, or
 /// the panic that ended it. Each poll marks the shard's pulse with the application
-/// (`app_index`), so that a stall names it.
+/// (its `label`), so that a stall names it.
 pub(crate) struct Caught<'a, F> {
     app: &'a Rc<str>,
-    app_index: usize,
+    label: usize,
     future: F,
 }
 
 impl<'a, F: Future> Caught<'a, F> {
-    pub(crate) fn new(app: &'a Rc<str>, app_index: usize, future: F) -> Self {
-        Caught {
-            app,
-            app_index,
-            future,
-        }
+    pub(crate) fn new(app: &'a Rc<str>, label: usize, future: F) -> Self {
+        Caught { app, label, future }
     }
 }
 
@@ -173,7 +169,7 @@ impl<F: Future + Unpin> Future for Caught<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        super::running::mark(this.app_index);
+        super::running::mark(this.label);
         match catching(this.app, || Pin::new(&mut this.future).poll(cx)) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
@@ -188,13 +184,13 @@ impl<F: Future + Unpin> Future for Caught<'_, F> {
 /// marks the shard's pulse with the application, as [`Caught`] does.
 pub(crate) fn caught_stream<H: Unpin + 'static>(
     app: Rc<str>,
-    app_index: usize,
+    label: usize,
     chunks: ChunkStream,
     held: H,
 ) -> ChunkStream {
     Box::pin(CaughtStream {
         app,
-        app_index,
+        label,
         chunks,
         _held: held,
     })
@@ -202,7 +198,7 @@ pub(crate) fn caught_stream<H: Unpin + 'static>(
 
 struct CaughtStream<H> {
     app: Rc<str>,
-    app_index: usize,
+    label: usize,
     chunks: ChunkStream,
     _held: H,
 }
@@ -212,7 +208,7 @@ impl<H: Unpin> Stream for CaughtStream<H> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        super::running::mark(this.app_index);
+        super::running::mark(this.label);
         match catching(&this.app, || this.chunks.as_mut().poll_next(cx)) {
             Ok(poll) => poll,
             Err(panic) => std::panic::resume_unwind(panic),

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use http::StatusCode;
 
-use super::ShardContext;
+use super::Generation;
 use super::panics::{self, Caught};
 use super::running;
 use crate::deployment::Replica;
@@ -32,20 +32,21 @@ pub(crate) use super::panics::Panic;
 /// Serve counts the time queued against it) and holds the turn until its response is
 /// finished, a stream included. A deployment may panic while making its future, or while it
 /// runs, or while its stream makes a chunk: all are caught, and logged under application
-/// `app` (its index in `ServerConfig::apps`).
+/// `app` (its index in the generation's `Routes::apps`).
 pub(crate) async fn call_replica(
-    shard: &ShardContext,
+    generation: &Generation,
     app: usize,
     replica: &dyn Replica,
     request: Request,
 ) -> Result<Response, Panic> {
-    let turn = match shard.admissions[app].admit().await {
+    let turn = match generation.admissions[app].admit().await {
         Ok(turn) => turn,
         Err(overloaded) => return Ok(overloaded),
     };
-    let name: &Rc<str> = &shard.app_scopes[app].name;
-    running::mark(app);
+    let name: &Rc<str> = &generation.app_scopes[app].name;
+    let label = generation.label(app);
+    running::mark(label);
     let future = panics::catching(name, || replica.call_boxed(request))?;
-    let response = Caught::new(name, app, future).await?;
-    Ok(response.map_stream(|chunks| panics::caught_stream(name.clone(), app, chunks, turn)))
+    let response = Caught::new(name, label, future).await?;
+    Ok(response.map_stream(|chunks| panics::caught_stream(name.clone(), label, chunks, turn)))
 }

@@ -1,5 +1,6 @@
 //! Which application a shard is running: each poll of a handler (its call, its future, its
-//! streamed body) stores the application's index in the shard's `running` cell of the pulse
+//! streamed body) stores the application's label (`ServerConfig::labels`) in the shard's
+//! `running` cell of the pulse
 //! board, so that the stall watchdog can name the application a stalled shard is stuck in.
 //!
 //! Invariant: the cell is reached through a thread-local pointer that `Publishing` sets when
@@ -47,15 +48,15 @@ impl Drop for Publishing<'_> {
     }
 }
 
-/// Records that this thread's shard is about to run a handler of application `app`: one
-/// thread-local load and one relaxed store, per poll of a handler.
+/// Records that this thread's shard is about to run a handler of the application labelled
+/// `label`: one thread-local load and one relaxed store, per poll of a handler.
 #[inline]
-pub(crate) fn mark(app: usize) {
+pub(crate) fn mark(label: usize) {
     let cell = RUNNING.with(Cell::get);
     if !cell.is_null() {
         // SAFETY: a non-null pointer was set by `Publishing::start` on this thread and is
         // cleared by its drop; the guard borrows the board, so the board outlives it.
-        unsafe { &*cell }.store(running_code(app), Ordering::Relaxed);
+        unsafe { &*cell }.store(running_code(label), Ordering::Relaxed);
     }
 }
 

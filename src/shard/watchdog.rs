@@ -25,7 +25,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::ServerConfig;
+use crate::config::{AppLabel, ServerConfig};
 use crate::deploy::pulse::Stall;
 use crate::error::{log_operator_error, warn_operator};
 use crate::limits::{STALL_CHECK_INTERVAL, STEERING_INSTRUCTIONS_MAX};
@@ -122,15 +122,17 @@ pub(crate) fn describe_stall(config: &ServerConfig, shard: usize, stall: Stall) 
 /// What a stalled shard was running, in words.
 fn running_text(config: &ServerConfig, stall: Stall) -> String {
     match stall {
-        Stall::InApplication(app) if app < config.routed => format!(
-            "running application {:?} (route prefix {:?})",
-            config.apps[app].configured_name(),
-            config.apps[app].configured_route_prefix()
-        ),
-        Stall::InApplication(app) => format!(
-            "running deployment {:?} (called through handles)",
-            config.apps[app].configured_name()
-        ),
+        Stall::InApplication(label) => match config.labelled(label) {
+            Some(AppLabel {
+                name,
+                route_prefix: Some(prefix),
+            }) => format!("running application {name:?} (route prefix {prefix:?})"),
+            Some(AppLabel {
+                name,
+                route_prefix: None,
+            }) => format!("running deployment {name:?} (called through handles)"),
+            None => "running an application".to_owned(),
+        },
         Stall::Elsewhere => {
             "running no handler since it last turned (a task a handler spawned, or the engine)"
                 .to_owned()

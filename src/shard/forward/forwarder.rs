@@ -18,9 +18,9 @@ use super::protocol::{Carried, Message};
 use super::serving::ServingSide;
 use crate::deploy::load::Load;
 use crate::response::Response;
-use crate::shard::ShardContext;
+use crate::shard::Generation;
 
-/// A shard's side of forwarding.
+/// A shard's side of forwarding, for one generation.
 pub(crate) struct Forwarder {
     origin: Rc<OriginSide>,
     serving: Rc<ServingSide>,
@@ -32,8 +32,13 @@ impl Forwarder {
         links::connect(links).await
     }
 
-    /// The shard's forwarder over its connected links, with one receive loop per incoming link.
-    pub(crate) fn start(index: usize, links: ConnectedLinks, shard: &Rc<ShardContext>) -> Rc<Self> {
+    /// The generation's forwarder on shard `index` over its connected links, with one receive
+    /// loop per incoming link.
+    pub(crate) fn start(
+        index: usize,
+        links: ConnectedLinks,
+        generation: &Rc<Generation>,
+    ) -> Rc<Self> {
         let ConnectedLinks { senders, receivers } = links;
         let senders = Rc::new(senders);
         let choice = Choice::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1), senders.shards());
@@ -47,7 +52,7 @@ impl Forwarder {
                 let loop_ = receive(
                     origin,
                     receiver,
-                    Rc::downgrade(shard),
+                    Rc::downgrade(generation),
                     Rc::downgrade(&forwarder),
                 );
                 glommio::spawn_local(loop_).detach();
@@ -85,18 +90,19 @@ impl Forwarder {
 async fn receive(
     origin: usize,
     receiver: ConnectedReceiver<Message>,
-    shard: Weak<ShardContext>,
+    generation: Weak<Generation>,
     forwarder: Weak<Forwarder>,
 ) {
     while let Some(message) = receiver.recv().await {
-        let (Some(shard), Some(forwarder)) = (shard.upgrade(), forwarder.upgrade()) else {
+        let (Some(generation), Some(forwarder)) = (generation.upgrade(), forwarder.upgrade())
+        else {
             return;
         };
         // Not one `.await` below: the loop waits on the link only.
         match message {
-            Message::Call { id, app, request } => {
-                forwarder.serving.start(shard, origin, id, app, *request)
-            }
+            Message::Call { id, app, request } => forwarder
+                .serving
+                .start(generation, origin, id, app, *request),
             Message::Cancel { id } => forwarder.serving.cancel(origin, id),
             Message::Credit { id, chunks } => forwarder.serving.credit(origin, id, chunks),
             Message::Head { id, head } => forwarder.origin.head(id, head),

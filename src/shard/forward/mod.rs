@@ -15,7 +15,9 @@
 //! - `choice`: the power of two choices between an application's hosts.
 //! - `origin`: the shard that forwards a call and awaits its response.
 //! - `serving`: the shard that runs the replica for another and answers it.
-//! - `forwarder`: the shard's [`Forwarder`], joining both sides, and its receive loops.
+//! - `forwarder`: a generation's [`Forwarder`] on one shard, joining both sides, and its
+//!   receive loops. Each generation (`shard::generation`) has its own links: a call sent for
+//!   one is served by the same generation's replica on the other shard.
 
 mod choice;
 mod forwarder;
@@ -25,5 +27,5 @@ mod protocol;
 mod serving;
 
 pub(crate) use forwarder::Forwarder;
-pub(crate) use links::{build_links, spills_over};
+pub(crate) use links::{Links, build_links, spills_over};
 pub(crate) use protocol::Carried;

@@ -24,7 +24,7 @@ use crate::limits::CHUNK_CREDITS;
 use crate::request::Request;
 use crate::request_body::Body;
 use crate::response::Response;
-use crate::shard::ShardContext;
+use crate::shard::Generation;
 use crate::shard::replica_call::{call_replica, internal_error};
 
 /// A call this shard serves for another, as its credits and cancellation need it.
@@ -64,7 +64,7 @@ impl ServingSide {
     /// Starts serving call `id` from `origin` on this shard's replica of `app`.
     pub(super) fn start(
         self: &Rc<Self>,
-        shard: Rc<ShardContext>,
+        generation: Rc<Generation>,
         origin: usize,
         id: u64,
         app: usize,
@@ -75,7 +75,7 @@ impl ServingSide {
             waiter: Cell::new(None),
         });
         let served = serve(
-            shard,
+            generation,
             self.clone(),
             origin,
             id,
@@ -130,7 +130,7 @@ impl ServingSide {
 
 /// Serves a call from `origin` on this shard's replica of `app`, and sends the answer back.
 async fn serve(
-    shard: Rc<ShardContext>,
+    generation: Rc<Generation>,
     side: Rc<ServingSide>,
     origin: usize,
     id: u64,
@@ -138,7 +138,7 @@ async fn serve(
     carried: Carried,
     credits: Rc<Credits>,
 ) {
-    let response = serve_locally(&shard, app, carried).await;
+    let response = serve_locally(&generation, app, carried).await;
     let (status, headers, body) = response.into_parts();
     let headers: Vec<_> = headers.into_iter().collect();
     let senders = &side.senders;
@@ -208,8 +208,8 @@ async fn serve(
 }
 
 /// The replica's answer on this shard, admission and panics included, as for a local call.
-async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Response {
-    let Some(replica) = shard.replicas.get(app).and_then(Option::as_ref) else {
+async fn serve_locally(generation: &Generation, app: usize, carried: Carried) -> Response {
+    let Some(replica) = generation.replicas.get(app).and_then(Option::as_ref) else {
         return unavailable();
     };
     let request = Request::new(
@@ -217,10 +217,10 @@ async fn serve_locally(shard: &ShardContext, app: usize, carried: Carried) -> Re
         carried.parts,
         carried.route_offset,
         Body::Full(carried.body),
-        shard.app_scopes[app].clone(),
+        generation.app_scopes[app].clone(),
         carried.request_id,
     );
-    call_replica(shard, app, replica.as_ref(), request)
+    call_replica(generation, app, replica.as_ref(), request)
         .await
         .unwrap_or_else(|_| internal_error())
 }

@@ -1,0 +1,203 @@
+//! `ServerHandle::reload`: new applications in place of the running ones, with no connection
+//! closed and no request lost; requests in flight finish on the applications they started on,
+//! whose replicas are dropped after them; a reload that fails changes nothing.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ringserve::{Application, Cores, Deployment, Request, Response, Serve, rt};
+
+use common::{connect, get, get_on, test_options, wait_until};
+
+/// Answers its name; `/slow` first waits until `release` is set. Counts its replicas alive.
+struct Named {
+    name: &'static str,
+    release: Arc<AtomicBool>,
+    alive: Arc<AtomicUsize>,
+}
+
+impl Deployment for Named {
+    async fn call(&self, request: Request) -> Response {
+        if request.route_path() == "/slow" {
+            while !self.release.load(Ordering::SeqCst) {
+                rt::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Response::text(self.name)
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        self.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An application of `Named` replicas called `name`, counting them in `alive`.
+fn named(name: &'static str, release: &Arc<AtomicBool>, alive: &Arc<AtomicUsize>) -> Application {
+    let (release, alive) = (release.clone(), alive.clone());
+    Application::new(move || {
+        alive.fetch_add(1, Ordering::SeqCst);
+        Named {
+            name,
+            release: release.clone(),
+            alive: alive.clone(),
+        }
+    })
+    .name(name)
+}
+
+#[test]
+fn a_reload_switches_between_two_requests_and_old_replicas_go_after_their_last_request() {
+    let release = Arc::new(AtomicBool::new(false));
+    let (old_alive, new_alive) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let server = common::start(
+        Serve::new()
+            .options(test_options())
+            .app(named("old", &release, &old_alive)),
+    );
+    let addr = server.local_addr();
+    let mut kept = connect(addr);
+    assert_eq!(get_on(&mut kept, "/").body_text(), "old");
+    // A request in flight on the old application while the reload happens.
+    let in_flight = std::thread::spawn(move || get(addr, "/slow").body_text());
+    wait_until(
+        "the slow request reaches its handler",
+        Duration::from_secs(5),
+        || old_alive.load(Ordering::SeqCst) == 1,
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    server
+        .reload(Serve::new().app(named("new", &release, &new_alive)))
+        .expect("reload succeeds");
+    assert_eq!(
+        new_alive.load(Ordering::SeqCst),
+        1,
+        "one shard, one new replica"
+    );
+    // New connections and the kept-alive one alike reach the new application.
+    assert_eq!(get(addr, "/").body_text(), "new");
+    assert_eq!(get_on(&mut kept, "/").body_text(), "new");
+    assert_eq!(
+        old_alive.load(Ordering::SeqCst),
+        1,
+        "the old replica serves its request in flight"
+    );
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(
+        in_flight.join().unwrap(),
+        "old",
+        "finished where it started"
+    );
+    wait_until("the old replica is dropped", Duration::from_secs(5), || {
+        old_alive.load(Ordering::SeqCst) == 0
+    });
+    assert_eq!(
+        get(addr, "/-/routes").body_text(),
+        r#"{"/":"new"}"#,
+        "/-/routes is the new generation's"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn a_reload_that_fails_changes_nothing() {
+    let release = Arc::new(AtomicBool::new(true));
+    let alive = Arc::new(AtomicUsize::new(0));
+    let server = common::start(
+        Serve::new()
+            .options(test_options())
+            .app(named("old", &release, &alive)),
+    );
+    let addr = server.local_addr();
+    let failing = Application::try_new(|| Err::<Named, _>("no model file")).name("broken");
+    let error = server
+        .reload(Serve::new().app(failing))
+        .expect_err("a factory that fails refuses the reload")
+        .to_string();
+    assert!(
+        error.contains("\"broken\" failed to build its replica on shard 0: no model file"),
+        "{error}"
+    );
+    let clash = Serve::new()
+        .app(named("a", &release, &alive))
+        .app(named("b", &release, &alive));
+    let error = server.reload(clash).expect_err("two apps at /").to_string();
+    assert!(error.contains("route prefix"), "{error}");
+    assert_eq!(get(addr, "/").body_text(), "old");
+    assert_eq!(get(addr, "/-/routes").body_text(), r#"{"/":"old"}"#);
+    assert_eq!(
+        alive.load(Ordering::SeqCst),
+        1,
+        "nothing else was left built"
+    );
+    server.shutdown();
+}
+
+/// Requests in a loop on two shards, with applications that forward (one replica for two
+/// shards), through ten reloads: every one is answered 200, by the old or the new
+/// application, and every retired replica is dropped.
+#[test]
+fn requests_during_ten_reloads_of_forwarded_applications_are_all_answered() {
+    let release = Arc::new(AtomicBool::new(true));
+    let alive = Arc::new(AtomicUsize::new(0));
+    let app = |name| named(name, &release, &alive).num_replicas(1);
+    let server = common::start(
+        Serve::new()
+            .options(test_options().cores(Cores::Count(2)))
+            .app(app("even")),
+    );
+    let addr = server.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let (stop, failures, served) = (stop.clone(), failures.clone(), served.clone());
+            std::thread::spawn(move || {
+                // Half the clients keep their connection, half open one per request.
+                let mut kept = connect(addr);
+                while !stop.load(Ordering::SeqCst) {
+                    let response = if client % 2 == 0 {
+                        get_on(&mut kept, "/")
+                    } else {
+                        get(addr, "/")
+                    };
+                    let body = response.body_text();
+                    if response.status() != 200 || !["even", "odd"].contains(&body.as_str()) {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{} {body}", response.status()));
+                    }
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for round in 0..10 {
+        let before = served.load(Ordering::SeqCst);
+        wait_until("requests flow", Duration::from_secs(5), || {
+            served.load(Ordering::SeqCst) > before + 20
+        });
+        let name = if round % 2 == 0 { "odd" } else { "even" };
+        server
+            .reload(Serve::new().app(app(name)))
+            .expect("reload succeeds");
+        assert_eq!(get(addr, "/").body_text(), name);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.join().unwrap();
+    }
+    assert_eq!(failures.lock().unwrap().as_slice(), [] as [String; 0]);
+    wait_until(
+        "retired replicas are dropped",
+        Duration::from_secs(5),
+        || alive.load(Ordering::SeqCst) == 1,
+    );
+    server.shutdown();
+}

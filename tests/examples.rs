@@ -707,3 +707,80 @@ fn inference_computes_off_the_shard_while_the_shard_answers_pings() {
     );
     assert!(pings.len() >= 10, "only {} pings in {took:?}", pings.len());
 }
+
+#[test]
+fn edge_serves_its_own_deployment_beside_the_built_in_ones_from_its_config_file() {
+    let port = common::fresh_port();
+    let file = common::root().join("examples/edge.yaml");
+    let check = Command::new(example_path("edge"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .expect("the edge example runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let child = Command::new(example_path("edge"))
+        .arg("run")
+        .arg(&file)
+        .args(["--port", &port.to_string(), "--cores", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the edge example starts");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let example = Example { child, addr };
+    common::wait_listening(addr, "example edge");
+    let sentiment = common::request(
+        example.addr,
+        b"POST /sentiment HTTP/1.1\r\nHost: x\r\nContent-Length: 23\r\n\r\na great, wonderful film",
+    );
+    assert_eq!(sentiment.status(), 200);
+    assert_eq!(sentiment.body_text(), r#"{"label":"POSITIVE","score":2.0}"#);
+    let moved = common::get(example.addr, "/old-docs/anything");
+    assert_eq!(moved.status(), 301);
+    assert_eq!(
+        moved.header("location"),
+        Some("https://docs.ray.io/en/latest/serve/")
+    );
+    let billing = common::get(example.addr, "/billing/");
+    assert_eq!(billing.status(), 503);
+    assert_eq!(billing.header("retry-after"), Some("3600"));
+    assert_eq!(
+        billing.body_text(),
+        "Billing is down for maintenance; back at 06:00 UTC.\n"
+    );
+    assert_eq!(
+        common::get(example.addr, "/-/routes").body_text(),
+        r#"{"/billing":"billing","/old-docs":"old-docs","/sentiment":"sentiment"}"#
+    );
+    // A bad `args` is refused before anything starts, naming the application and why.
+    let dir = std::env::temp_dir().join(format!("ringserve-edge-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("edge.yaml");
+    std::fs::write(
+        &broken,
+        "applications:\n  - name: sentiment\n    import_path: sentiment:Model\n    args: {threshold: 0, positive: [good], negative: [good]}\n  - name: other\n    route_prefix: /other\n    import_path: sentiment:Model\n    args: {treshold: 1}\n",
+    )
+    .unwrap();
+    let refused = Command::new(example_path("edge"))
+        .arg("check")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        said.contains(
+            "applications[0].args: application \"sentiment\": \"good\" is both positive and negative"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "applications[1].args.treshold: application \"other\": unknown field `treshold`"
+        ),
+        "{said}"
+    );
+}

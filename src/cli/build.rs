@@ -102,7 +102,11 @@ pub(crate) fn plan(
     if errors.is_empty()
         && let Err(error) = serve.check()
     {
-        errors.push(ConfigError::whole_file(file, error.to_string()));
+        let message = match error {
+            crate::Error::Config(message) => message,
+            other => other.to_string(),
+        };
+        errors.push(ConfigError::whole_file(file, message));
     }
     if !errors.is_empty() {
         return Err(errors);

@@ -138,7 +138,25 @@ fn bare_yaml_message(message: &str) -> String {
         Some(rest) => rest.split_once(": ").map_or(first, |(_, message)| message),
         None => first,
     };
-    without_position.trim().to_owned()
+    // Some messages end with the position again: ` at line 6, column 9`.
+    let without_position = match without_position.rfind(" at line ") {
+        Some(at) => &without_position[..at],
+        None => without_position,
+    };
+    in_words(without_position.trim())
+}
+
+/// serde-saphyr's `invalid u16` (a number out of range, or not a number) in words.
+fn in_words(message: &str) -> String {
+    let range = match message {
+        "invalid u8" => "from 0 to 255",
+        "invalid u16" => "from 0 to 65535",
+        "invalid u32" => "from 0 to 4294967295",
+        "invalid u64" | "invalid usize" => "of 0 or more",
+        "invalid i64" => "",
+        _ => return message.to_owned(),
+    };
+    format!("not a whole number {range}").trim().to_owned()
 }
 
 /// The 1-based line and column (in characters) of byte `offset` of `text`.
@@ -201,6 +219,7 @@ mod tests {
         let error = yaml_error("http_options:\n  port: eighty\n");
         assert_eq!(error.key.as_deref(), Some("http_options.port"));
         assert_eq!(error.position, Some((2, 9)));
+        assert_eq!(error.message, "not a whole number from 0 to 65535");
         let error = toml_error("[http_options]\nport = 70000\n");
         assert_eq!(error.key.as_deref(), Some("http_options.port"), "{error}");
         assert_eq!(error.position.map(|(line, _)| line), Some(2), "{error}");

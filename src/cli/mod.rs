@@ -44,7 +44,11 @@ use build::{Overrides, Plan};
 
 /// `ringserve`: a low-latency HTTP edge server, configured as Ray Serve is.
 #[derive(Debug, Parser)]
-#[command(name = "ringserve", version, about)]
+#[command(
+    name = "ringserve",
+    version,
+    about = "ringserve: a low-latency HTTP edge server for Linux, run from a config file in Ray Serve's schema"
+)]
 struct Command {
     #[command(subcommand)]
     action: Action,

@@ -7,30 +7,15 @@ mod common;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{connect, fresh_port, get, get_on, wait_listening, wait_until};
-
-fn ringserve() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ringserve"))
-}
-
-/// A folder of its own for one test's files.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringserve-edge-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{
+    Running, connect, fresh_port, get, get_on, ringserve, scratch, wait_listening, wait_until,
+    write,
+};
 
 fn check(file: &Path) -> Output {
     ringserve().arg("check").arg(file).output().unwrap()
@@ -212,57 +197,6 @@ fn check_reads_toml_as_it_reads_yaml() {
     let output = check(&file);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("\"moved\" at /old"));
-}
-
-/// A `ringserve run` process, killed if a test fails before it stops.
-struct Running {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Running {
-    fn start(file: &Path, args: &[&str], port: u16) -> Running {
-        let log = file.with_extension("log");
-        let child = ringserve()
-            .arg("run")
-            .arg(file)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let running = Running { child, log };
-        wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), "ringserve run");
-        running
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: signalling a child process this test started and has not reaped.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the process to exit, at most `within`; its exit code.
-    fn exit_code(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "still running:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 // Each test binary uses a different subset of these helpers (and of their re-exports).
 #![allow(dead_code, unused_imports)]
 
+mod binary;
 mod handlers;
 mod log;
 mod ports;
@@ -10,6 +11,7 @@ mod process;
 mod responses;
 mod tools;
 
+pub use binary::{Running, ringserve, scratch, write};
 pub use handlers::{Handler, create_item, item, paced, read_item, ready};
 pub use log::Written;
 pub use ports::{assert_refused, free_port, fresh_port, wait_listening};

@@ -3,7 +3,9 @@
 //! Invariant: a response holds only what the handler chose — status, its own headers, body
 //! (whole, or a stream). The engine adds `date`, `content-length` or `transfer-encoding`,
 //! `x-request-id` and `connection` when it encodes the response, and ignores handler-set values
-//! for those, so framing is always the engine's and always right.
+//! for those — but for a stream's stated `content-length`, which it sends and then holds the
+//! stream to (a stream that yields more or fewer bytes is cut and the connection closed) — so
+//! framing is always the engine's and always right.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -74,6 +76,11 @@ impl Response {
     /// The stream is polled no faster than the client reads; it is dropped as soon as the client
     /// leaves or the request times out. An `Err` item cuts the response short: the client sees
     /// no terminating chunk and the connection closes, so it can tell the body is incomplete.
+    ///
+    /// A stream of known length (a file, a proxied body) may say so with a `content-length`
+    /// header: it is then sent with that length instead of chunked, and must yield exactly
+    /// that many bytes — one that yields more or fewer is cut there, and the connection closes.
+    /// A middleware that changes a body's length removes the header (`Compression` does).
     ///
     /// ```
     /// use std::convert::Infallible;

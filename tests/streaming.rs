@@ -382,7 +382,10 @@ fn handler_headers_are_kept_and_its_framing_headers_ignored() {
             ["a".to_owned(), long].into_iter().map(Ok::<_, Infallible>),
         ))
         .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))
-        .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("999"))
+        .with_header(
+            header::CONTENT_LENGTH,
+            HeaderValue::from_static("not a length"),
+        )
         .with_header(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"))
         .with_header(
             HeaderName::from_static("x-custom"),
@@ -399,6 +402,44 @@ fn handler_headers_are_kept_and_its_framing_headers_ignored() {
             "z".repeat(300)
         )
     );
+}
+
+/// A stream of known length, as a file or a proxied body is: `content-length` from the
+/// handler, the bytes unchunked, and the connection kept; a stream that breaks its length is
+/// cut there and the connection closed.
+#[test]
+fn a_stream_with_a_stated_length_is_sent_unchunked_and_held_to_it() {
+    let server = serve(|request: &Request| {
+        let chunks: &[&str] = match request.route_path() {
+            "/short" => &["abc", "de"],
+            "/long" => &["abcde", "fghij", "klm"],
+            _ => &["abc", "defg", "hij"],
+        };
+        Response::stream(ready(chunks))
+            .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("10"))
+    });
+    let addr = server.local_addr();
+    let mut stream = connect(addr);
+    let exact = get_on(&mut stream, "/");
+    assert_eq!(
+        exact.redacted(),
+        "HTTP/1.1 200 OK\r\ndate: <date>\r\nx-request-id: <id>\r\ncontent-length: 10\r\n\r\nabcdefghij"
+    );
+    // Kept alive: the length delimited the body.
+    assert_eq!(get_on(&mut stream, "/").body_text(), "abcdefghij");
+    let head = request(addr, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(head.header("content-length"), Some("10"));
+    assert!(head.body.is_empty());
+    for (path, sent) in [("/short", "abcde"), ("/long", "abcdefghij")] {
+        let answer = exchange_until_close(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("content-length: 10"), "{head}");
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert_eq!(body, sent, "{path}: what fits the length, then the close");
+    }
 }
 
 #[test]

@@ -378,9 +378,9 @@ impl<T: Transport> Connection<T> {
             &mut close,
             body_unread(&pump),
         );
-        if let Some((stream, chunked)) = stream {
+        if let Some((stream, framing)) = stream {
             let sent = self
-                .send_streamed_body(stream, chunked, outcome.deadline, pump.as_mut())
+                .send_streamed_body(stream, framing, outcome.deadline, pump.as_mut())
                 .await;
             if let Err(next) = sent {
                 return next;
@@ -473,8 +473,8 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Encodes the response: all of it when its body is whole, its head when the body is a
-    /// stream, which is returned (with whether it is chunked) if it is to be sent. Sets
-    /// `close` when the framing chosen needs the connection to end after it.
+    /// stream, which is returned (with its framing) if it is to be sent. Sets `close` when the
+    /// framing chosen needs the connection to end after it.
     fn encode_answer(
         &mut self,
         status: StatusCode,
@@ -483,7 +483,7 @@ impl<T: Transport> Connection<T> {
         request: &Answering,
         close: &mut bool,
         body_unread: bool,
-    ) -> Option<(ChunkStream, bool)> {
+    ) -> Option<(ChunkStream, Framing)> {
         let date = self.io.shard.date.now();
         match body {
             ResponseBody::Full(body) => {
@@ -502,12 +502,12 @@ impl<T: Transport> Connection<T> {
             }
             ResponseBody::Stream(stream) => {
                 let (framing, sends_body) =
-                    stream_framing(status, request.is_head, request.version);
+                    stream_framing(status, headers, request.is_head, request.version);
                 // HTTP/1.0 has no chunked coding: the close ends the body.
                 *close |= sends_body && framing == Framing::UntilClose;
                 let engine = engine_headers(&date, &request.id_text, *close, request.version);
                 encode_head(&mut self.io.write_buf, status, headers, framing, &engine);
-                sends_body.then_some((stream, framing == Framing::Chunked))
+                sends_body.then_some((stream, framing))
             }
         }
     }
@@ -517,14 +517,14 @@ impl<T: Transport> Connection<T> {
     async fn send_streamed_body(
         &mut self,
         stream: ChunkStream,
-        chunked: bool,
+        framing: Framing,
         deadline: Option<Instant>,
         mut pump: Option<&mut BodyPump>,
     ) -> Result<(), Next> {
         if let Some(pump) = pump.as_mut() {
             pump.final_response_begun();
         }
-        match self.io.send_stream(stream, chunked, deadline, pump).await {
+        match self.io.send_stream(stream, framing, deadline, pump).await {
             Ok(()) => Ok(()),
             // The client cannot be told in-band: end without the last chunk, and close.
             Err(StreamEnd::Cut) => {
@@ -639,18 +639,39 @@ fn without_interim_status(response: Response) -> (StatusCode, ResponseHeaders, R
 
 /// How a streamed body is framed, and whether it is sent at all. Nothing of a stream is sent
 /// for HEAD or a status without content (RFC 9110 §6.4.1): it is dropped unpolled; the head
-/// says how a GET would be framed.
-fn stream_framing(status: StatusCode, is_head: bool, version: Version) -> (Framing, bool) {
+/// says how a GET would be framed. A stream whose handler states its `content-length` (a
+/// file, a proxied body) is sent with that length, unchunked; the stream must then yield
+/// exactly that many bytes (`send_stream` closes the connection otherwise).
+fn stream_framing(
+    status: StatusCode,
+    headers: &ResponseHeaders,
+    is_head: bool,
+    version: Version,
+) -> (Framing, bool) {
     let reset_content = status == StatusCode::RESET_CONTENT;
     let sends_body = !is_head && status_has_body(status) && !reset_content;
     let framing = if reset_content {
         Framing::Length(0)
+    } else if let Some(length) = stated_length(headers) {
+        Framing::Length(length)
     } else if version == Version::HTTP_10 {
         Framing::UntilClose
     } else {
         Framing::Chunked
     };
     (framing, sends_body)
+}
+
+/// The `content-length` a handler set, when it is one plain decimal number.
+fn stated_length(headers: &ResponseHeaders) -> Option<u64> {
+    let (_, value) = headers
+        .iter()
+        .find(|(name, _)| name == header::CONTENT_LENGTH)?;
+    let digits = value.as_bytes();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// The engine headers for one response.

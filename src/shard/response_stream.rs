@@ -18,7 +18,7 @@ use super::body_pump::{BodyPump, PumpFailure};
 use super::connection_io::ConnectionIo;
 use super::transport::Transport;
 use crate::body::{BoxError, ChunkStream};
-use crate::http1::encode::{LAST_CHUNK, encode_chunk};
+use crate::http1::encode::{Framing, LAST_CHUNK, encode_chunk};
 use crate::limits::WRITE_FLUSH_BYTES;
 
 /// Why a streamed body ended early.
@@ -48,13 +48,20 @@ impl<T: Transport> ConnectionIo<T> {
     pub(super) async fn send_stream(
         &mut self,
         mut stream: ChunkStream,
-        chunked: bool,
+        framing: Framing,
         deadline: Option<Instant>,
         mut pump: Option<&mut BodyPump>,
     ) -> Result<(), StreamEnd> {
         // Bytes from the client (a pipelined request) would make the readiness watch fire at
         // once every time: watch only a connection with nothing more to read.
         let mut watch_peer = self.read_buf.is_empty();
+        let chunked = framing == Framing::Chunked;
+        // The bytes a stated length still expects; a stream that yields more or fewer breaks
+        // the framing, so it is cut (the client sees a short body and the close).
+        let mut expected = match framing {
+            Framing::Length(length) => Some(length),
+            Framing::Chunked | Framing::UntilClose => None,
+        };
         loop {
             // The request timeout runs to the end of the body, also for a stream that never
             // has to wait.
@@ -100,8 +107,20 @@ impl<T: Transport> ConnectionIo<T> {
             match item {
                 Some(Ok(chunk)) if chunk.is_empty() => {}
                 Some(Ok(chunk)) if chunked => encode_chunk(&mut self.write_buf, &chunk),
-                Some(Ok(chunk)) => self.write_buf.put_slice(&chunk),
+                Some(Ok(chunk)) => match &mut expected {
+                    None => self.write_buf.put_slice(&chunk),
+                    Some(left) => {
+                        let fits = usize::try_from(*left)
+                            .map_or(chunk.len(), |left| left.min(chunk.len()));
+                        self.write_buf.put_slice(&chunk[..fits]);
+                        *left -= fits as u64;
+                        if fits < chunk.len() {
+                            return Err(StreamEnd::Cut);
+                        }
+                    }
+                },
                 Some(Err(_)) => return Err(StreamEnd::Cut),
+                None if expected.is_some_and(|left| left > 0) => return Err(StreamEnd::Cut),
                 None => {
                     if chunked {
                         self.write_buf.put_slice(LAST_CHUNK);

@@ -92,7 +92,7 @@ fn check_names_each_bad_value_with_its_key_and_line() {
             "import.yaml",
             "applications:\n  - name: model\n    import_path: sentiment:Model\n".to_owned(),
             &[
-                "import.yaml: applications[0].import_path: application \"model\": \"sentiment:Model\" is not a deployment this binary knows (it knows ringserve.respond:Respond)",
+                "import.yaml: applications[0].import_path: application \"model\": \"sentiment:Model\" is not a deployment this binary knows (it knows ringserve.respond:Respond, ringserve.static:Files)",
             ],
         ),
         (
@@ -106,6 +106,11 @@ fn check_names_each_bad_value_with_its_key_and_line() {
             "args_type.yaml",
             format!("{app}    args: {{status: high}}\n"),
             &["args_type.yaml: applications[0].args.status: application \"site\": invalid type: string \"high\", expected u16"],
+        ),
+        (
+            "static.yaml",
+            "applications:\n  - name: site\n    import_path: ringserve.static:Files\n    args: {root: /no/such/dir, index: ../x}\n".to_owned(),
+            &["static.yaml: applications[0].args: application \"site\": root: /no/such/dir: No such file or directory (os error 2)"],
         ),
         (
             "deployment.yaml",

@@ -1,10 +1,12 @@
 //! Deployments that come with ringserve, for the edge server's config files
-//! (`import_path: ringserve.respond:Respond`) and for library users alike.
+//! (`import_path: ringserve.respond:Respond`, `ringserve.static:Files`) and for library users alike.
 //!
 //! Invariant: each is an ordinary [`Deployment`](crate::Deployment) built from plain,
 //! validated arguments: whatever could be wrong with its arguments is an error when it is
 //! built, before the server starts, never an answer a client sees.
 
+pub mod files;
 pub mod respond;
 
+pub use files::{Files, FilesArgs};
 pub use respond::{Respond, RespondArgs};

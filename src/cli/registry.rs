@@ -13,7 +13,7 @@ use std::fmt::Display;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::builtin::{Respond, RespondArgs};
+use crate::builtin::{Files, FilesArgs, Respond, RespondArgs};
 use crate::deploy::Application;
 
 /// Why a factory refused its `args`: the key path inside `args`, when serde knows it.
@@ -29,6 +29,8 @@ type Factory = Box<dyn Fn(serde_json::Value) -> Result<Application, ArgsError>>;
 ///
 /// - `ringserve.respond:Respond`: a fixed answer (`args: {status, body, headers}`; see
 ///   [`RespondArgs`](crate::builtin::RespondArgs)).
+/// - `ringserve.static:Files`: the files below a directory (`args: {root, index,
+///   precompressed, cache_control}`; see [`FilesArgs`](crate::builtin::FilesArgs)).
 ///
 /// ```no_run
 /// use ringserve::cli::Registry;
@@ -73,10 +75,15 @@ impl Registry {
         let registry = Registry {
             factories: BTreeMap::new(),
         };
-        registry.try_add("ringserve.respond:Respond", |args: RespondArgs| {
-            let respond = Respond::new(&args)?;
-            Ok::<_, String>(Application::new(move || respond.clone()).name("Respond"))
-        })
+        registry
+            .try_add("ringserve.respond:Respond", |args: RespondArgs| {
+                let respond = Respond::new(&args)?;
+                Ok::<_, String>(Application::new(move || respond.clone()).name("Respond"))
+            })
+            .try_add("ringserve.static:Files", |args: FilesArgs| {
+                let files = Files::new(&args)?;
+                Ok::<_, String>(Application::new(move || files.clone()).name("Files"))
+            })
     }
 
     /// Adds a deployment under `import_path` (`module:Name`, as Ray Serve spells them): the
@@ -210,7 +217,10 @@ mod tests {
     fn the_built_ins_are_there() {
         let registry = Registry::new();
         let paths: Vec<&str> = registry.import_paths().collect();
-        assert_eq!(paths, ["ringserve.respond:Respond"]);
+        assert_eq!(
+            paths,
+            ["ringserve.respond:Respond", "ringserve.static:Files"]
+        );
         let error = Registry::new()
             .build(
                 "ringserve.respond:Respond",

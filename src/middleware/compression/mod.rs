@@ -56,7 +56,7 @@
 //! - here: the [`Compression`] middleware, which puts the three together per response.
 
 mod encoders;
-mod negotiation;
+pub(crate) mod negotiation;
 mod policy;
 
 use http::Method;

@@ -19,13 +19,13 @@ const WEIGHT_MAX: u16 = 1000;
 
 /// A content coding this middleware produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Coding {
+pub(crate) enum Coding {
     Brotli,
     Gzip,
 }
 
 impl Coding {
-    pub(super) fn header_value(self) -> HeaderValue {
+    pub(crate) fn header_value(self) -> HeaderValue {
         match self {
             Coding::Brotli => HeaderValue::from_static("br"),
             Coding::Gzip => HeaderValue::from_static("gzip"),
@@ -36,7 +36,7 @@ impl Coding {
 /// What a request's `Accept-Encoding` says of the codings this middleware knows: each weight
 /// in thousandths, `None` where the coding is not named. The first entry for a coding counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Preferences {
+pub(crate) struct Preferences {
     brotli: Option<u16>,
     gzip: Option<u16>,
     identity: Option<u16>,
@@ -46,7 +46,7 @@ pub(super) struct Preferences {
 
 impl Preferences {
     /// Every `Accept-Encoding` field line of the request, read as one list (RFC 9110 §5.3).
-    pub(super) fn of(request: &Request) -> Self {
+    pub(crate) fn of(request: &Request) -> Self {
         Preferences::parse(
             request
                 .headers()
@@ -104,7 +104,7 @@ impl Preferences {
     }
 
     /// The enabled coding the client prefers, or `None` for identity.
-    pub(super) fn choose(self, gzip_enabled: bool, brotli_enabled: bool) -> Option<Coding> {
+    pub(crate) fn choose(self, gzip_enabled: bool, brotli_enabled: bool) -> Option<Coding> {
         let weight = |named: Option<u16>, enabled: bool| match enabled {
             true => named.or(self.any).unwrap_or(0),
             false => 0,

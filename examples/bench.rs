@@ -6,6 +6,8 @@
 //! - `GET /stream` → ten chunks `chunk 0\n` … `chunk 9\n`, chunked, no pauses
 //! - `POST /echo` → the request body
 //! - `GET /single/` → `hello` from a single replica (forwarded from the other shards)
+//! - `GET /static/<file>` → the files below `BENCH_STATIC_ROOT` (`builtin::Files`), when set:
+//!   `perf/compare.sh`'s `file-small` and `file-large` scenarios, beside nginx's `root`
 //!
 //! ```text
 //! RINGSERVE_CORES=0-0 cargo run --release --example bench
@@ -17,6 +19,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use ringserve::builtin::{Files, FilesArgs};
 use ringserve::ingress::{Json, Path, Router, ToSchema};
 use ringserve::rt::stream;
 use ringserve::{
@@ -73,10 +76,24 @@ fn main() -> Result<(), ringserve::Error> {
         .ok()
         .and_then(|micros| micros.parse().ok())
         .map_or(Duration::ZERO, Duration::from_micros);
-    Serve::new()
+    let mut serve = Serve::new()
         .options(HttpOptions::new().busy_poll(busy_poll))
         .app(Application::new(|| Bench).name("bench"))
         .app(items)
-        .app(single)
-        .run()
+        .app(single);
+    if let Some(root) = std::env::var_os("BENCH_STATIC_ROOT") {
+        let files = Files::new(&FilesArgs {
+            root: root.into(),
+            index: None,
+            precompressed: false,
+            cache_control: None,
+        })
+        .map_err(ringserve::Error::Config)?;
+        serve = serve.app(
+            Application::new(move || files.clone())
+                .name("static")
+                .route_prefix("/static"),
+        );
+    }
+    serve.run()
 }

@@ -17,7 +17,9 @@
 #                 built from another commit), for before-and-after rounds interleaved
 #   SCENARIOS     plaintext (GET /, closed loop), items (GET /items/5, closed loop),
 #                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
-#                 or RATE) — default: all three
+#                 or RATE) — default: all three; also file-small (GET /static/small.html, a
+#                 4 KiB file) and file-large (GET /static/large.bin, 10 MiB), served by
+#                 ringserve's builtin::Files and nginx's `root` only
 #   SERVER_CORES  core list for the server, e.g. 0 or 0-3 (default 0)
 #   LOAD_CORES    core list for the load generator (default 1)
 #   CONNECTIONS   keep-alive connections (default 64); PIPELINE depth (default 1)
@@ -47,6 +49,14 @@ RATE=${RATE:-}
 BUSY_POLL_US=${BUSY_POLL_US:-50}
 out_dir=$(mktemp -d)
 trap 'stop_server; rm -rf "$out_dir"' EXIT
+# The files of the file scenarios, made afresh (from /dev/urandom: nothing compresses them).
+files_dir="$out_dir/files"
+mkdir -p "$files_dir"
+head -c 4096 /dev/urandom | base64 -w 100 | head -c 4096 > "$files_dir/small.html"
+head -c $((10 * 1024 * 1024)) /dev/urandom > "$files_dir/large.bin"
+# nginx's workers drop root: they read the files as its unprivileged user.
+chmod 755 "$out_dir" "$files_dir"
+chmod 644 "$files_dir"/*
 
 if [ "$BUILD" = 1 ]; then
   echo "building (release)..." >&2
@@ -81,12 +91,13 @@ start_server() { # start_server NAME
       [ "$1" = ringserve-glommio ] && io=glommio
       [ "$1" = ringserve-busy ] && busy_poll=$BUSY_POLL_US
       [ "$1" = ringserve-alt ] && binary=${ALT_BENCH:?ringserve-alt needs ALT_BENCH, a bench binary}
-      BENCH_BUSY_POLL_US=$busy_poll RINGSERVE_IO=$io RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
+      BENCH_STATIC_ROOT=$files_dir BENCH_BUSY_POLL_US=$busy_poll RINGSERVE_IO=$io \
+        RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
         RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$binary" >/dev/null 2>&1 & ;;
     glommio-raw|uring-raw|hyper|actix|axum)
       HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
     nginx)
-      sed "s/127.0.0.1:8000/127.0.0.1:$PORT/; s/^worker_processes 1;/worker_processes $(count_cores "$SERVER_CORES");/; s#/tmp/ringserve-peer-nginx.pid#$out_dir/nginx.pid#" \
+      sed "s/127.0.0.1:8000/127.0.0.1:$PORT/; s/^worker_processes 1;/worker_processes $(count_cores "$SERVER_CORES");/; s#/tmp/ringserve-peer-nginx.pid#$out_dir/nginx.pid#; s#/tmp/ringserve-perf-files/#$files_dir/#" \
         "$root/perf/peers/nginx.conf" > "$out_dir/nginx.conf"
       taskset -c "$SERVER_CORES" nginx -c "$out_dir/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & ;;
   esac
@@ -192,6 +203,14 @@ for scenario in $SCENARIOS; do
         routed+=("$server")
       done
       measure items /items/5 "${routed[@]}" ;;
+    file-small|file-large)
+      servers_with_files=()
+      for server in "${available[@]}"; do
+        case "$server" in ringserve|ringserve-alt|ringserve-busy|ringserve-glommio|nginx) servers_with_files+=("$server") ;; esac
+      done
+      file=small.html
+      [ "$scenario" = file-large ] && file=large.bin
+      measure "$scenario" "/static/$file" "${servers_with_files[@]}" ;;
     latency)
       rate=$RATE
       if [ -z "$rate" ]; then

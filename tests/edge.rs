@@ -449,3 +449,27 @@ fn the_default_shard_count_follows_the_cgroup_cpu_quota() {
     let _ = std::fs::remove_dir(&group);
     assert!(said.contains("with 1 shard(s) on cores ["), "{said}");
 }
+
+#[test]
+fn a_reload_that_changes_http_options_says_they_wait_for_a_restart() {
+    let dir = scratch("restart-only");
+    let port = fresh_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let file = write(&dir, "serve.yaml", &respond_file(port, "before", "one", ""));
+    let mut server = Running::start(&file, &[], port);
+    let moved = respond_file(fresh_port(), "after", "two", "");
+    std::fs::write(&file, moved).unwrap();
+    server.signal(libc::SIGHUP);
+    wait_until("the reload applies", Duration::from_secs(10), || {
+        get(addr, "/-/routes").body_text() == r#"{"/":"after"}"#
+    });
+    assert_eq!(
+        get(addr, "/").body_text(),
+        "two",
+        "still on the port it started on"
+    );
+    let log = server.log();
+    assert!(log.contains("they apply at the next restart"), "{log}");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
+}

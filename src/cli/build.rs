@@ -47,6 +47,10 @@ pub(crate) struct Plan {
     pub warnings: Vec<String>,
     /// The applications, as `name at route_prefix (import_path)`, for the start-up log.
     pub summary: Vec<String>,
+    /// What a reload cannot change — `http_options`, the `ringserve` section, the log's level
+    /// and encoding — as the file says them (and the flags over them), to tell a reload that
+    /// changes them that they wait for a restart.
+    pub restart_settings: String,
 }
 
 /// Checks `config` (read from `file`) and builds its server, or names every bad value.
@@ -111,9 +115,17 @@ pub(crate) fn plan(
     if !errors.is_empty() {
         return Err(errors);
     }
+    let restart_settings = format!(
+        "{:?} {:?} {:?} {:?}",
+        config.http_options,
+        config.ringserve,
+        config.logging_config.encoding,
+        config.logging_config.log_level
+    );
     Ok(Plan {
         serve,
         logging,
+        restart_settings,
         warnings: warnings
             .into_iter()
             .map(|warning| format!("{}: {warning}", file.display()))

@@ -45,6 +45,7 @@ pub(crate) fn run(file: PathBuf, overrides: Overrides, registry: Registry) -> i3
         }
     };
     let summary = plan.summary.join(", ");
+    let restart_settings = plan.restart_settings.clone();
     let server = match plan.serve.start() {
         Ok(server) => server,
         Err(error) => {
@@ -63,7 +64,7 @@ pub(crate) fn run(file: PathBuf, overrides: Overrides, registry: Registry) -> i3
         let mut stop = false;
         for signal in signals.pending() {
             match signal {
-                SIGHUP => reload(&server, &file, &overrides, &registry),
+                SIGHUP => reload(&server, &file, &overrides, &registry, &restart_settings),
                 signal => {
                     tracing::info!("signal {signal}: draining, then stopping");
                     stop = true;
@@ -95,7 +96,13 @@ pub(crate) fn run(file: PathBuf, overrides: Overrides, registry: Registry) -> i3
 
 /// SIGHUP: the file again, checked whole; the running server switches to it, or keeps what
 /// it serves and says why.
-fn reload(server: &ServerHandle, file: &Path, overrides: &Overrides, registry: &Registry) {
+fn reload(
+    server: &ServerHandle,
+    file: &Path,
+    overrides: &Overrides,
+    registry: &Registry,
+    restart_settings: &str,
+) {
     let plan = match load_plan(file, overrides, registry) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -107,6 +114,13 @@ fn reload(server: &ServerHandle, file: &Path, overrides: &Overrides, registry: &
     };
     for warning in &plan.warnings {
         tracing::warn!("{warning}");
+    }
+    if plan.restart_settings != restart_settings {
+        tracing::warn!(
+            "{}: http_options, the ringserve section and the log's level and encoding changed: \
+             they apply at the next restart; this reload applies the applications",
+            file.display()
+        );
     }
     match server.reload(plan.serve) {
         Ok(()) => tracing::info!("reloaded {}: {}", file.display(), plan.summary.join(", ")),

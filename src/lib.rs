@@ -59,7 +59,7 @@
 //!                        response streaming, transport (shard::uring, or glommio's streams),
 //!                        spare connection buffers, dispatch, forwarding to other shards, handle calls, date cache
 //! config                 ServerConfig: what every shard shares, read-only, built by serve
-//! builtin/               deployments that come with ringserve: Respond
+//! builtin/               deployments that come with ringserve: Respond, Files
 //! deploy/                Application, DeploymentHandle, admission, health, published loads
 //! ingress/               FastAPI-style routing: Router, extractors, validation errors, OpenAPI
 //! middleware/            layers around replicas: CORS, auth, compression, access log

@@ -101,6 +101,10 @@ pub const U64_DECIMAL_DIGITS_MAX: usize = 20;
 /// 29 bytes, so the shard's cached date is a fixed array, copied per response.
 pub const DATE_BYTES: usize = 29;
 
+/// The longest a shard waits for the other shards' links when a reload connects them (and
+/// `start_timeout` is longer): a timer that far out cannot overflow the clock.
+pub const LINK_WAIT_MAX: Duration = Duration::from_secs(24 * 3600);
+
 /// How often a draining shard checks whether its last connection has closed. Short, so a
 /// drain ends soon after the last connection; each check is one counter read.
 pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(5);

@@ -35,7 +35,10 @@ pub const DEFAULT_SHARD_STALL_THRESHOLD: Duration = Duration::from_secs(1);
 pub enum Cores {
     /// Every core this process may run on (its affinity mask), but no more shards than the
     /// CPUs its cgroup's quota (`cpu.max`) grants — as Rust's `available_parallelism` counts
-    /// them — so that a container limited to 2 CPUs on a 64-core node starts 2. The default.
+    /// them — so that a container limited to 2 CPUs on a 64-core node starts 2. Cut to a
+    /// quota, the shards are not pinned (every container on the node would pin its shards to
+    /// the same first cores); give a container whole cores of its own (Kubernetes' static CPU
+    /// manager policy, `docker --cpuset-cpus`) and they are. The default.
     All,
     /// The first `n` cores this process may run on.
     Count(usize),
@@ -263,6 +266,10 @@ impl HttpOptions {
             (None, Some(text)) => parse_cores(&text)?,
             (None, None) => Cores::All,
         };
+        // A quota below the affinity mask (a container's `cpu.max` on a shared node): the
+        // cores the shards would be pinned to are every other pod's first cores too.
+        let pinned =
+            !(cores == Cores::All && cpu_budget.is_some_and(|budget| budget < allowed_cores.len()));
         let cores = choose_cores(&cores, allowed_cores, cpu_budget)?;
         if self
             .request_timeout
@@ -324,6 +331,7 @@ impl HttpOptions {
             host,
             port,
             cores,
+            pinned,
             request_timeout: self.request_timeout,
             keep_alive_timeout,
             root_path,
@@ -347,6 +355,10 @@ pub(crate) struct ResolvedOptions {
     pub host: String,
     pub port: u16,
     pub cores: Vec<usize>,
+    /// Whether each shard is pinned to its core. Not when `Cores::All` was cut to a CPU quota
+    /// smaller than the affinity mask: every container on the node would pin its shards to
+    /// the same first cores; the kernel places them instead.
+    pub pinned: bool,
     pub request_timeout: Option<Duration>,
     pub keep_alive_timeout: Duration,
     pub root_path: String,
@@ -512,6 +524,17 @@ mod tests {
                 .map(|resolved| resolved.cores)
         };
         assert_eq!(resolve(None, Some(2)).unwrap(), [0, 1]);
+        let pinned = |cores: Option<Cores>, budget| {
+            let options =
+                cores.map_or_else(HttpOptions::new, |cores| HttpOptions::new().cores(cores));
+            options
+                .resolve_within(no_env, &[0, 1, 2, 3], budget)
+                .unwrap()
+                .pinned
+        };
+        assert!(!pinned(None, Some(2)), "cut to a quota: not pinned");
+        assert!(pinned(None, Some(4)) && pinned(None, None));
+        assert!(pinned(Some(Cores::Count(2)), Some(2)), "asked for: pinned");
         assert_eq!(resolve(None, Some(64)).unwrap(), [0, 1, 2, 3]);
         assert_eq!(resolve(None, None).unwrap(), [0, 1, 2, 3]);
         // An explicit count may go past the quota (shards then share it), not past the mask.

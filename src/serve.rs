@@ -7,6 +7,7 @@
 //! detached, so that `start` returns). After
 //! `start`, the [`ServerConfig`] is read-only and shared by all shards.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
@@ -36,6 +37,9 @@ use crate::prefix::PrefixTrie;
 use crate::shard::forward;
 use crate::shard::watchdog::Watchdog;
 use crate::shard::{self, Control, Generation, ShardContext};
+
+/// How long a reload waits for every shard to switch once all have built the new applications.
+const SWITCH_WAIT: Duration = Duration::from_secs(2);
 
 /// Exit status after a second SIGINT or SIGTERM cut the graceful drain short (128 + SIGINT).
 const FORCED_EXIT_STATUS: i32 = 130;
@@ -200,6 +204,12 @@ impl Serve {
             options.io = IoBackend::Glommio;
         }
         let checked = CheckedApps::new(self.apps, &options.cores)?;
+        if !options.pinned {
+            tracing::info!(
+                "{} shard(s), as many as the CPU quota grants, not pinned: the kernel places them",
+                options.cores.len()
+            );
+        }
         // Once the configuration is known good (a refused one changes no process limit):
         // clients past the descriptors' budget get 503s rather than accepts that fail.
         options.limits.connections_per_shard_max = crate::shard::descriptors::fit_to_limit(
@@ -535,6 +545,7 @@ fn start_shards(
         shards: Vec::with_capacity(sockets.len()),
         controls: Vec::with_capacity(sockets.len()),
         exited: exited_rx,
+        exited_first: Cell::new(None),
         watchdog: None,
         config: None,
     };
@@ -552,7 +563,12 @@ fn start_shards(
             index,
             exited: exited_tx.clone(),
         };
-        let spawned = LocalExecutorBuilder::new(Placement::Fixed(core))
+        let placement = if config.options.pinned {
+            Placement::Fixed(core)
+        } else {
+            Placement::Unbound
+        };
+        let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("ringserve-shard-{index}"))
             // rt::spawn_blocking's threads: unpinned, so that a closure computing for
             // milliseconds does not take the shard's own core (glommio pins them to it).
@@ -698,6 +714,9 @@ pub struct ServerHandle {
     controls: Vec<flume::Sender<Control>>,
     /// Shard indexes whose threads have ended.
     exited: mpsc::Receiver<usize>,
+    /// The first of them seen while serving: kept, so that shutdown, asked later, still knows
+    /// (and skips the drain period of a server already broken).
+    exited_first: Cell<Option<usize>>,
     /// Watches the shards for stalls once all are serving.
     watchdog: Option<Watchdog>,
     /// What the shards share, once all are serving: shutdown raises its drain flag.
@@ -782,7 +801,11 @@ impl ServerHandle {
             }
         }
         drop(done_tx);
-        if let Err(failure) = await_shards(&done_rx, self.controls.len(), wait, "switch to") {
+        // Switching is a few pointer moves: a shard that takes longer is stalled, and the
+        // caller (a signal loop) must not wait on it for long.
+        let switch_wait = wait.min(SWITCH_WAIT);
+        if let Err(failure) = await_shards(&done_rx, self.controls.len(), switch_wait, "switch to")
+        {
             crate::error::warn_operator(&format!(
                 "reload: {failure}; a stalled shard switches when it turns again"
             ));
@@ -792,7 +815,10 @@ impl ServerHandle {
 
     /// A shard whose thread has ended while the server runs, if any.
     pub(crate) fn exited_shard(&self) -> Option<usize> {
-        self.exited.try_recv().ok()
+        if self.exited_first.get().is_none() {
+            self.exited_first.set(self.exited.try_recv().ok());
+        }
+        self.exited_first.get()
     }
 
     /// Joins the shards whose executors failed to start and returns the first failure.

@@ -448,6 +448,10 @@ fn the_default_shard_count_follows_the_cgroup_cpu_quota() {
     drop(running);
     let _ = std::fs::remove_dir(&group);
     assert!(said.contains("with 1 shard(s) on cores ["), "{said}");
+    assert!(
+        said.contains("1 shard(s), as many as the CPU quota grants, not pinned"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -201,3 +201,69 @@ fn requests_during_ten_reloads_of_forwarded_applications_are_all_answered() {
     );
     server.shutdown();
 }
+
+/// Answers which build of it this replica is.
+struct Model {
+    build: usize,
+}
+
+impl Deployment for Model {
+    async fn call(&self, _request: Request) -> Response {
+        Response::text(format!("model build {}", self.build))
+    }
+}
+
+/// Waits for `release`, then asks the model through its handle.
+struct Front {
+    model: ringserve::DeploymentHandle,
+    release: Arc<AtomicBool>,
+}
+
+impl Deployment for Front {
+    async fn call(&self, _request: Request) -> Response {
+        while !self.release.load(Ordering::SeqCst) {
+            rt::sleep(Duration::from_millis(5)).await;
+        }
+        let inner = Request::builder(ringserve::Method::GET, "/")
+            .body("")
+            .unwrap();
+        self.model.call(inner).await
+    }
+}
+
+#[test]
+fn a_request_in_flight_calls_the_deployments_of_its_own_generation() {
+    static BUILDS: AtomicUsize = AtomicUsize::new(0);
+    let release = Arc::new(AtomicBool::new(false));
+    let model = Application::new(|| Model {
+        build: BUILDS.fetch_add(1, Ordering::SeqCst) + 1,
+    })
+    .name("model");
+    let handle = model.handle();
+    let front = {
+        let release = release.clone();
+        Application::new(move || Front {
+            model: handle.clone(),
+            release: release.clone(),
+        })
+        .name("front")
+        .deployment(model)
+    };
+    let server = common::start(Serve::new().options(test_options()).app(front.clone()));
+    let addr = server.local_addr();
+    let in_flight = std::thread::spawn(move || get(addr, "/").body_text());
+    std::thread::sleep(Duration::from_millis(100));
+    // The same applications again (the same deployments, by id): new replicas.
+    server
+        .reload(Serve::new().app(front))
+        .expect("reload succeeds");
+    assert_eq!(BUILDS.load(Ordering::SeqCst), 2);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(
+        in_flight.join().unwrap(),
+        "model build 1",
+        "its own generation's model"
+    );
+    assert_eq!(get(addr, "/").body_text(), "model build 2");
+    server.shutdown();
+}

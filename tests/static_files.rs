@@ -39,6 +39,11 @@ fn site() -> (PathBuf, PathBuf) {
     std::os::unix::fs::symlink("a.txt", root.join("link.txt")).unwrap();
     std::os::unix::fs::symlink(dir.join("outside.txt"), root.join("escape.txt")).unwrap();
     std::os::unix::fs::symlink(&dir, root.join("up")).unwrap();
+    // A FIFO: opening it for reading would wait for a writer.
+    let fifo =
+        std::ffi::CString::new(root.join("pipe").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     (dir, root)
 }
 
@@ -117,8 +122,11 @@ fn directories_get_their_index_or_a_redirect_to_their_slash() {
     );
     let moved = get(addr, "/static/docs?lang=en", "");
     assert_eq!(moved.status(), 301);
-    assert_eq!(moved.header("location"), Some("docs/?lang=en"));
-    assert_eq!(get(addr, "/static", "").header("location"), Some("static/"));
+    assert_eq!(moved.header("location"), Some("./docs/?lang=en"));
+    assert_eq!(
+        get(addr, "/static", "").header("location"),
+        Some("./static/")
+    );
     assert_eq!(get(addr, "/static/docs/", "").body_text(), "<h1>docs</h1>");
     assert_eq!(get(addr, "/static/empty/", "").status(), 404, "no listings");
     drop(server);
@@ -276,6 +284,7 @@ fn no_path_leaves_the_root() {
         "/static/up/outside.txt",
         "/static/up/www/a.txt",
         "/static/missing.txt",
+        "/static/pipe",
     ] {
         let response = get(addr, target, "");
         assert_eq!(response.status(), 404, "{target}: {}", response.raw);

@@ -410,13 +410,17 @@ fn handler_headers_are_kept_and_its_framing_headers_ignored() {
 #[test]
 fn a_stream_with_a_stated_length_is_sent_unchunked_and_held_to_it() {
     let server = serve(|request: &Request| {
-        let chunks: &[&str] = match request.route_path() {
+        let chunks: &'static [&'static str] = match request.route_path() {
             "/short" => &["abc", "de"],
             "/long" => &["abcde", "fghij", "klm"],
             _ => &["abc", "defg", "hij"],
         };
-        Response::stream(ready(chunks))
-            .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("10"))
+        let response = match request.route_path() {
+            // Every stated byte, then a stream that never ends: the body is whole anyway.
+            "/lingering" => Response::stream(then_forever(&["abcdefghij"])),
+            _ => Response::stream(ready(chunks)),
+        };
+        response.with_header(header::CONTENT_LENGTH, HeaderValue::from_static("10"))
     });
     let addr = server.local_addr();
     let mut stream = connect(addr);
@@ -427,6 +431,12 @@ fn a_stream_with_a_stated_length_is_sent_unchunked_and_held_to_it() {
     );
     // Kept alive: the length delimited the body.
     assert_eq!(get_on(&mut stream, "/").body_text(), "abcdefghij");
+    assert_eq!(get_on(&mut stream, "/lingering").body_text(), "abcdefghij");
+    assert_eq!(
+        get_on(&mut stream, "/").body_text(),
+        "abcdefghij",
+        "not held by a stream that has said all it stated"
+    );
     let head = request(addr, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(head.header("content-length"), Some("10"));
     assert!(head.body.is_empty());

@@ -24,6 +24,10 @@ use crate::serve::Serve;
 /// second to see two failures, short enough for a quick restart.
 pub(crate) const DEFAULT_DRAIN_PERIOD: Duration = Duration::from_secs(2);
 
+/// The longest duration a file may give: ten years, far past any timeout that means
+/// something, and far from where adding it to a clock reading would overflow.
+const SECONDS_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// What the command line sets over the file.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overrides {
@@ -115,6 +119,8 @@ pub(crate) fn plan(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // `compression` is a layer: a reload applies it, as it does the access log.
+    config.ringserve.compression = None;
     let restart_settings = format!(
         "{:?} {:?} {:?} {:?}",
         config.http_options,
@@ -144,6 +150,14 @@ fn seconds(
     let value = value?;
     let duration = Duration::try_from_secs_f64(value).ok();
     match duration {
+        Some(duration) if duration > SECONDS_MAX => {
+            let max = SECONDS_MAX.as_secs();
+            report(
+                key,
+                format!("{value} is longer than {max} seconds (ten years)"),
+            );
+            None
+        }
         Some(duration) if !(positive && duration.is_zero()) => Some(duration),
         _ => {
             let wanted = if positive {

@@ -117,8 +117,9 @@ fn reload(
     }
     if plan.restart_settings != restart_settings {
         tracing::warn!(
-            "{}: http_options, the ringserve section and the log's level and encoding changed: \
-             they apply at the next restart; this reload applies the applications",
+            "{}: http_options, the ringserve section (but compression) or the log's level or \
+             encoding changed: they apply at the next restart; this reload applies the \
+             applications, the access log and compression",
             file.display()
         );
     }

@@ -45,7 +45,7 @@ async fn call(id: DeploymentId, name: Arc<str>, mut request: Request) -> Respons
     let Some(shard) = CURRENT.with(|current| current.borrow().upgrade()) else {
         return unreachable_deployment(&name, "it was called outside a running server's shard");
     };
-    let Some((generation, index)) = shard.binding(id) else {
+    let Some((generation, index)) = shard.binding(id, super::running::current()) else {
         return unreachable_deployment(&name, "no application of this server binds it");
     };
     request.set_scope(generation.app_scopes[index].clone());

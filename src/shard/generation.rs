@@ -118,6 +118,11 @@ impl Generation {
         self.routes.label_base + app
     }
 
+    /// Whether `label` names one of its applications.
+    pub(crate) fn labels(&self, label: usize) -> bool {
+        (self.routes.label_base..self.routes.label_base + self.routes.apps.len()).contains(&label)
+    }
+
     /// Starts checking this shard's replicas' health, into this generation's board.
     pub(crate) fn start_health_checks(&self) {
         let checks = self

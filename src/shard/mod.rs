@@ -58,7 +58,7 @@ use crate::config::{Routes, ServerConfig};
 use crate::deploy::admission::Admission;
 use crate::deploy::handle::DeploymentId;
 use crate::deployment::Replica;
-use crate::limits::{DRAIN_POLL_INTERVAL, SETTLE_TIMEOUT, SWEEP_INTERVAL};
+use crate::limits::{DRAIN_POLL_INTERVAL, LINK_WAIT_MAX, SETTLE_TIMEOUT, SWEEP_INTERVAL};
 use crate::request::AppScope;
 use crate::request_id::RequestIdGenerator;
 use date::DateCache;
@@ -154,18 +154,30 @@ impl ShardContext {
         self.generation.borrow().clone()
     }
 
-    /// The generation whose applications bind deployment `id` (the current one first: a
-    /// handle call from a retiring replica finds its own), and its index there.
-    pub(crate) fn binding(&self, id: DeploymentId) -> Option<(Rc<Generation>, usize)> {
+    /// The generation whose applications bind deployment `id`, and its index there: the
+    /// generation of the caller's application (`caller`, its label) when that one binds it —
+    /// a request runs wholly on the generation it started on, its handle calls too — else the
+    /// current generation, else a retiring one.
+    pub(crate) fn binding(
+        &self,
+        id: DeploymentId,
+        caller: Option<usize>,
+    ) -> Option<(Rc<Generation>, usize)> {
         let current = self.current();
-        if let Some(&index) = current.routes.deployments.get(&id) {
-            return Some((current, index));
-        }
-        self.retiring.borrow().iter().find_map(|retiring| {
-            let generation = retiring.generation();
+        let retiring = self.retiring.borrow();
+        let generations =
+            std::iter::once(&current).chain(retiring.iter().map(Retiring::generation));
+        let binds = |generation: &Rc<Generation>| {
             let index = *generation.routes.deployments.get(&id)?;
             Some((generation.clone(), index))
-        })
+        };
+        let callers = caller.and_then(|label| {
+            generations
+                .clone()
+                .find(|generation| generation.labels(label))
+                .and_then(binds)
+        });
+        callers.or_else(|| generations.clone().find_map(binds))
     }
 
     /// Keeps a reload's generation until it is switched to or abandoned.
@@ -439,7 +451,7 @@ async fn prepare(
         Some(links) => Some(
             async { Ok(Forwarder::connect(links).await) }
                 .or(async {
-                    Timer::new(context.config.options.start_timeout).await;
+                    Timer::new(context.config.options.start_timeout.min(LINK_WAIT_MAX)).await;
                     Err(format!(
                         "shard {} could not link to the other shards",
                         context.index
@@ -504,9 +516,11 @@ fn spawn_connection<T: Transport + 'static>(transport: T, context: &Rc<ShardCont
 /// Drains within the grace period: in-flight requests finish, idle connections close.
 async fn drain(context: &Rc<ShardContext>) {
     context.drain();
-    let grace_end = Instant::now() + context.config.options.shutdown_grace;
+    // A grace too long to add to the clock is as good as forever.
+    let grace_end = Instant::now().checked_add(context.config.options.shutdown_grace);
     // Calls served for other shards count too: their clients are waiting on those shards.
-    while (context.open_connections() > 0 || context.serves_others()) && Instant::now() < grace_end
+    while (context.open_connections() > 0 || context.serves_others())
+        && grace_end.is_none_or(|end| Instant::now() < end)
     {
         Timer::new(DRAIN_POLL_INTERVAL).await;
     }

@@ -117,6 +117,18 @@ impl<T: Transport> ConnectionIo<T> {
                         if fits < chunk.len() {
                             return Err(StreamEnd::Cut);
                         }
+                        if *left == 0 {
+                            // All the stated bytes: the body is whole. A stream that goes on
+                            // waiting is not waited for (the client may send its next
+                            // request); one more chunk ready at once is past the length.
+                            let next = AssertUnwindSafe(stream.next()).catch_unwind();
+                            return match futures_lite::future::poll_once(next).await {
+                                Some(Ok(Some(Ok(extra)))) if !extra.is_empty() => {
+                                    Err(StreamEnd::Cut)
+                                }
+                                _ => Ok(()),
+                            };
+                        }
                     }
                 },
                 Some(Err(_)) => return Err(StreamEnd::Cut),

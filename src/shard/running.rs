@@ -60,6 +60,19 @@ pub(crate) fn mark(label: usize) {
     }
 }
 
+/// The label of the application whose handler this thread's shard is polling (or polled
+/// last since its pulse's last beat), if any: for a handle call, the generation its caller
+/// runs on.
+pub(crate) fn current() -> Option<usize> {
+    let cell = RUNNING.with(Cell::get);
+    if cell.is_null() {
+        return None;
+    }
+    // SAFETY: as in `mark`: set by `Publishing::start` on this thread, cleared by its drop.
+    let code = unsafe { &*cell }.load(Ordering::Relaxed);
+    (code as usize).checked_sub(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

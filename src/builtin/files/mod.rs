@@ -9,7 +9,9 @@
 //! rename. Reads are plain `pread`s on the shard's thread, as nginx reads without `aio`: fast
 //! from the page cache, a stall for the shard on a cold disk; files above
 //! [`WHOLE_READ_BYTES_MAX`] are streamed in [`READ_CHUNK_BYTES`] pieces with their
-//! `content-length`, so memory stays bounded whatever their size.
+//! `content-length`, so memory stays bounded whatever their size. The root is opened when the
+//! deployment is built (at start, and at each reload): a `current` symlink swapped to a new
+//! release is followed at the next reload.
 //!
 //! Invariant: an answer is one of 200, 206, 304, 416 (the file), 301 (a directory without its
 //! slash), 404 (anything that is not a regular file inside the root, whatever the reason),
@@ -110,13 +112,22 @@ impl Files {
                     .map_err(|_| format!("cache_control: {value:?} is not a header value"))?,
             ),
         };
+        let shared = Shared {
+            root,
+            index,
+            precompressed: args.precompressed,
+            cache_control,
+        };
+        // Every request opens with openat2 (Linux 5.6): a kernel or a seccomp profile without
+        // it must fail here, not answer every request with an error.
+        shared.open(Path::new(".")).map_err(|error| {
+            format!(
+                "root: {}: cannot open files beneath it with openat2 (Linux 5.6 or later): {error}",
+                args.root.display()
+            )
+        })?;
         Ok(Files {
-            shared: Arc::new(Shared {
-                root,
-                index,
-                precompressed: args.precompressed,
-                cache_control,
-            }),
+            shared: Arc::new(shared),
         })
     }
 }
@@ -284,7 +295,9 @@ impl Shared {
         // SAFETY: `open_how` is plain integers, for which all zeroes is valid (and means
         // "no flags"): its fields not set below must be zero.
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, on the shard's
+        // thread; regular files ignore it, and anything but a regular file is a 404 anyway.
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
         how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
         // SAFETY: `name` is NUL-terminated, `how` is a valid open_how of the size passed, and
         // the root descriptor lives as long as `self`.
@@ -394,8 +407,10 @@ fn refusal(error: &io::Error) -> Response {
 fn to_directory(request: &Request) -> Response {
     let path = request.path();
     let last = path.rsplit('/').next().unwrap_or_default();
-    let mut location = String::with_capacity(last.len() + 2);
-    location.push_str(if last.is_empty() { "." } else { last });
+    let mut location = String::with_capacity(last.len() + 3);
+    // `./` first: a segment like `a:b` must not read as a URL scheme.
+    location.push_str("./");
+    location.push_str(last);
     location.push('/');
     if let Some(query) = request.query() {
         location.push('?');

@@ -7,9 +7,11 @@
 //! stopped), every call waiting on it is answered at once. Everything here stays on its own
 //! shard, in `Rc`s and `RefCell`s; only messages cross.
 
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use glommio::channels::shared_channel::ConnectedReceiver;
+use glommio::task::JoinHandle;
 
 use super::choice::Choice;
 use super::links::{self, ConnectedLinks, Links};
@@ -24,6 +26,19 @@ use crate::shard::Generation;
 pub(crate) struct Forwarder {
     origin: Rc<OriginSide>,
     serving: Rc<ServingSide>,
+    /// The receive loops: cancelled when the forwarder goes (its generation was dropped), so
+    /// that their receivers close and a shard that still sends a call for this generation
+    /// learns at once that nobody will answer it, instead of waiting on a loop that would
+    /// drop the call unanswered.
+    receive_loops: RefCell<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        for receive_loop in self.receive_loops.get_mut().drain(..) {
+            receive_loop.cancel();
+        }
+    }
 }
 
 impl Forwarder {
@@ -45,6 +60,7 @@ impl Forwarder {
         let forwarder = Rc::new(Forwarder {
             origin: Rc::new(OriginSide::new(senders.clone(), choice)),
             serving: Rc::new(ServingSide::new(senders)),
+            receive_loops: RefCell::new(Vec::new()),
         });
         for (origin, receiver) in receivers.into_iter().enumerate() {
             if let Some(receiver) = receiver {
@@ -55,7 +71,8 @@ impl Forwarder {
                     Rc::downgrade(generation),
                     Rc::downgrade(&forwarder),
                 );
-                glommio::spawn_local(loop_).detach();
+                let handle = glommio::spawn_local(loop_).detach();
+                forwarder.receive_loops.borrow_mut().push(handle);
             }
         }
         forwarder

@@ -327,3 +327,47 @@ fn curl_resumes_a_large_download_with_a_range() {
         "resumed to the whole file"
     );
 }
+
+/// Behind `Compression`, a HEAD gets the fields its GET gets: a large text file is streamed,
+/// so both say `gzip` and neither an identity length.
+#[test]
+fn behind_compression_a_head_says_what_its_get_says() {
+    let (_dir, root) = site();
+    let text: String = (0..40_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(root.join("big.txt"), &text).unwrap();
+    let files = Files::new(&FilesArgs {
+        root: root.clone(),
+        index: None,
+        precompressed: false,
+        cache_control: None,
+    })
+    .unwrap();
+    let server = common::start(
+        Serve::new()
+            .options(short_grace_options())
+            .layer(ringserve::middleware::Compression::new())
+            .app(Application::new(move || files.clone()).route_prefix("/static")),
+    );
+    let addr = server.local_addr();
+    let head = request(
+        addr,
+        b"HEAD /static/big.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+    );
+    assert_eq!(
+        head.header("content-encoding"),
+        Some("gzip"),
+        "{}",
+        head.raw
+    );
+    assert_eq!(head.header("content-length"), None, "{}", head.raw);
+    let answer = common::exchange_until_close(
+        addr,
+        b"GET /static/big.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    let (get_head, _) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(get_head.contains("content-encoding: gzip"), "{get_head}");
+    assert!(
+        get_head.contains("transfer-encoding: chunked"),
+        "{get_head}"
+    );
+}

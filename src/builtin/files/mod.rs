@@ -218,9 +218,7 @@ impl Shared {
             }
         };
         let mut response = if request.method() == Method::HEAD {
-            // The length a GET would get; nothing is read.
-            Response::new(status)
-                .with_header(header::CONTENT_LENGTH, HeaderValue::from(end - start))
+            head_of(status, end - start)
         } else {
             match body(file, start, end) {
                 Ok(response) => response.with_status(status),
@@ -359,6 +357,19 @@ fn body(file: File, start: u64, end: u64) -> io::Result<Response> {
         }
     });
     Ok(Response::stream(pieces).with_header(header::CONTENT_LENGTH, HeaderValue::from(length)))
+}
+
+/// The answer to a HEAD: the length a GET would get, nothing read — and a body of the kind
+/// the GET's is (whole, or a stream for a large file), so that a layer that treats the two
+/// differently (`Compression` encodes every stream) gives the HEAD the GET's fields.
+fn head_of(status: StatusCode, length: u64) -> Response {
+    let response = if length <= WHOLE_READ_BYTES_MAX {
+        Response::new(status)
+    } else {
+        Response::stream(futures_lite::stream::empty::<Result<Bytes, io::Error>>())
+            .with_status(status)
+    };
+    response.with_header(header::CONTENT_LENGTH, HeaderValue::from(length))
 }
 
 /// Exactly `length` bytes of `file` from `offset`: a file that shrank is an error.

@@ -689,3 +689,42 @@ fn a_disabled_log_allocates_no_more_than_a_pass_through_layer() {
         "{enabled} vs {pass_through}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Static files: a large file, streamed with its length, logged with its bytes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_file_body_is_logged_with_its_bytes_once_sent() {
+    let root = common::scratch("alog-files");
+    std::fs::write(root.join("big.bin"), vec![7u8; 1 << 20]).unwrap();
+    let files = ringserve::builtin::Files::new(&ringserve::builtin::FilesArgs {
+        root: root.clone(),
+        index: None,
+        precompressed: false,
+        cache_control: None,
+    })
+    .unwrap();
+    let server = serve_logged(
+        Application::new(move || files.clone())
+            .name("files")
+            .layer(AccessLog::new()),
+    );
+    let addr = server.local_addr();
+    let response = get_id(addr, "/big.bin", "alog-file");
+    assert_eq!(response.body.len(), 1 << 20);
+    assert_eq!(
+        the_event("alog-file").fields,
+        line("GET", "/big.bin", 200, 1 << 20, "alog-file", "files")
+    );
+    // A client that leaves after the head: what was sent, not complete.
+    let mut stream = common::connect(addr);
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: test\r\nx-request-id: alog-file-left\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 64];
+    let _ = stream.read(&mut head).unwrap();
+    drop(stream);
+    let left = the_event("alog-file-left").fields;
+    assert!(left.contains("complete=false"), "{left}");
+}

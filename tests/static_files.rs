@@ -371,3 +371,39 @@ fn behind_compression_a_head_says_what_its_get_says() {
         "{get_head}"
     );
 }
+
+/// A client that reads slowly: the socket fills, and the rest of the file waits for room
+/// while the stream of its pieces is held back.
+#[test]
+fn a_slow_reader_gets_a_large_file_whole() {
+    use std::io::{Read, Write};
+    let (_dir, root) = site();
+    let bytes: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(root.join("huge.bin"), &bytes).unwrap();
+    let server = serve(&root, None);
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut received = Vec::new();
+    let mut piece = vec![0u8; 64 * 1024];
+    loop {
+        let read = stream.read(&mut piece).unwrap();
+        if read == 0 {
+            break;
+        }
+        received.extend_from_slice(&piece[..read]);
+        if received.len() % (1 << 20) < read {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let split = received
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    let head = String::from_utf8_lossy(&received[..split]);
+    assert!(head.contains("content-length: 8388608"), "{head}");
+    assert!(received[split..] == bytes[..], "the whole file, in order");
+}

@@ -8,13 +8,10 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    Running, connect, fresh_port, get, get_on, ringserve, root, scratch, skip, wait_listening,
-    wait_until, write,
+    RequestLoop, Running, fresh_port, ringserve, root, scratch, skip, wait_listening, write,
 };
 
 fn manifest(name: &str) -> serde_json::Value {
@@ -182,34 +179,12 @@ fn a_rolling_restart_behind_haproxy_loses_no_request() {
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], front));
     wait_listening(addr, "haproxy");
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(Mutex::new(Vec::new()));
-    let served = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..4)
-        .map(|client| {
-            let (stop, failures, served) = (stop.clone(), failures.clone(), served.clone());
-            std::thread::spawn(move || {
-                let mut kept = connect(addr);
-                while !stop.load(Ordering::SeqCst) {
-                    // Two clients keep their connection to haproxy, two open one per request.
-                    let response = if client % 2 == 0 {
-                        get_on(&mut kept, "/")
-                    } else {
-                        get(addr, "/")
-                    };
-                    if response.status() != 200 || !response.body_text().starts_with("node") {
-                        failures.lock().unwrap().push(response.raw.clone());
-                    }
-                    served.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
+    // Two clients keep their connection to haproxy, two open one per request.
+    let requests = RequestLoop::start(addr, 4, |response| {
+        response.status() == 200 && response.body_text().starts_with("node")
+    });
     for index in 0..nodes.len() {
-        let before = served.load(Ordering::SeqCst);
-        wait_until("requests flow", Duration::from_secs(10), || {
-            served.load(Ordering::SeqCst) > before + 50
-        });
+        requests.wait_for_more(50);
         nodes[index].signal(libc::SIGTERM);
         let code = nodes[index].exit_code(Duration::from_secs(15));
         assert_eq!(code, Some(0), "{}", nodes[index].log());
@@ -217,23 +192,14 @@ fn a_rolling_restart_behind_haproxy_loses_no_request() {
         // Up again in haproxy's eyes (rise 2 x 100 ms) before the next one goes.
         std::thread::sleep(Duration::from_millis(500));
     }
-    let before = served.load(Ordering::SeqCst);
-    wait_until(
-        "requests flow after the restarts",
-        Duration::from_secs(10),
-        || served.load(Ordering::SeqCst) > before + 50,
-    );
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.join().unwrap();
-    }
+    requests.wait_for_more(50);
+    let served = requests.served();
+    let failures = requests.stop();
     drop(haproxy);
-    let failures = failures.lock().unwrap();
     assert!(
         failures.is_empty(),
-        "{} of {} requests failed; the first: {:?}",
+        "{} of {served} requests failed; the first: {:?}",
         failures.len(),
-        served.load(Ordering::SeqCst),
         failures.first()
     );
 }

@@ -8,13 +8,10 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    Running, connect, fresh_port, get, get_on, ringserve, scratch, wait_listening, wait_until,
-    write,
+    RequestLoop, Running, fresh_port, get, ringserve, scratch, wait_listening, wait_until, write,
 };
 
 fn check(file: &Path) -> Output {
@@ -256,34 +253,11 @@ fn sighup_reloads_the_file_ten_times_with_no_request_lost() {
         |round: usize| respond_file(port, &format!("v{round}"), &format!("version {round}"), "");
     std::fs::write(&file, version(0)).unwrap();
     let mut server = Running::start(&file, &[], port);
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(Mutex::new(Vec::new()));
-    let served = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..3)
-        .map(|client| {
-            let (stop, failures, served) = (stop.clone(), failures.clone(), served.clone());
-            std::thread::spawn(move || {
-                let mut kept = connect(addr);
-                while !stop.load(Ordering::SeqCst) {
-                    // One client keeps its connection; the others open one per request.
-                    let response = if client == 0 {
-                        get_on(&mut kept, "/")
-                    } else {
-                        get(addr, "/")
-                    };
-                    if response.status() != 200 || !response.body_text().starts_with("version ") {
-                        failures.lock().unwrap().push(response.raw.clone());
-                    }
-                    served.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
+    let requests = RequestLoop::start(addr, 3, |response| {
+        response.status() == 200 && response.body_text().starts_with("version ")
+    });
     for round in 1..=10 {
-        let before = served.load(Ordering::SeqCst);
-        wait_until("requests flow", Duration::from_secs(5), || {
-            served.load(Ordering::SeqCst) > before + 10
-        });
+        requests.wait_for_more(10);
         std::fs::write(&file, version(round)).unwrap();
         server.signal(libc::SIGHUP);
         let wanted = format!("{{\"/\":\"v{round}\"}}");
@@ -292,11 +266,7 @@ fn sighup_reloads_the_file_ten_times_with_no_request_lost() {
         });
         assert_eq!(get(addr, "/").body_text(), format!("version {round}"));
     }
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.join().unwrap();
-    }
-    assert_eq!(failures.lock().unwrap().as_slice(), [] as [String; 0]);
+    assert_eq!(requests.stop(), [] as [String; 0]);
     assert_eq!(
         server.log().matches("reloaded ").count(),
         10,

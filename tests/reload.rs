@@ -4,13 +4,13 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringserve::{Application, Cores, Deployment, Request, Response, Serve, rt};
 
-use common::{connect, get, get_on, test_options, wait_until};
+use common::{RequestLoop, connect, get, get_on, test_options, wait_until};
 
 /// Answers its name; `/slow` first waits until `release` is set. Counts its replicas alive.
 struct Named {
@@ -151,49 +151,18 @@ fn requests_during_ten_reloads_of_forwarded_applications_are_all_answered() {
             .app(app("even")),
     );
     let addr = server.local_addr();
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(Mutex::new(Vec::new()));
-    let served = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..4)
-        .map(|client| {
-            let (stop, failures, served) = (stop.clone(), failures.clone(), served.clone());
-            std::thread::spawn(move || {
-                // Half the clients keep their connection, half open one per request.
-                let mut kept = connect(addr);
-                while !stop.load(Ordering::SeqCst) {
-                    let response = if client % 2 == 0 {
-                        get_on(&mut kept, "/")
-                    } else {
-                        get(addr, "/")
-                    };
-                    let body = response.body_text();
-                    if response.status() != 200 || !["even", "odd"].contains(&body.as_str()) {
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("{} {body}", response.status()));
-                    }
-                    served.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
+    let requests = RequestLoop::start(addr, 4, |response| {
+        response.status() == 200 && ["even", "odd"].contains(&response.body_text().as_str())
+    });
     for round in 0..10 {
-        let before = served.load(Ordering::SeqCst);
-        wait_until("requests flow", Duration::from_secs(5), || {
-            served.load(Ordering::SeqCst) > before + 20
-        });
+        requests.wait_for_more(20);
         let name = if round % 2 == 0 { "odd" } else { "even" };
         server
             .reload(Serve::new().app(app(name)))
             .expect("reload succeeds");
         assert_eq!(get(addr, "/").body_text(), name);
     }
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.join().unwrap();
-    }
-    assert_eq!(failures.lock().unwrap().as_slice(), [] as [String; 0]);
+    assert_eq!(requests.stop(), [] as [String; 0]);
     wait_until(
         "retired replicas are dropped",
         Duration::from_secs(5),

@@ -161,28 +161,21 @@ mod tests {
         threshold: f64,
     }
 
+    /// An application answering `status` with nothing else.
+    fn fixed(status: u16) -> Application {
+        let respond = Respond::new(&RespondArgs {
+            status,
+            body: String::new(),
+            headers: BTreeMap::new(),
+        })
+        .unwrap();
+        Application::new(move || respond.clone())
+    }
+
     fn registry() -> Registry {
         Registry::new()
-            .add("m:Model", |_: Threshold| {
-                Application::new(|| {
-                    crate::builtin::Respond::new(&RespondArgs {
-                        status: 200,
-                        body: String::new(),
-                        headers: BTreeMap::new(),
-                    })
-                    .unwrap()
-                })
-            })
-            .add("m:Plain", |_: NoArgs| {
-                Application::new(|| {
-                    crate::builtin::Respond::new(&RespondArgs {
-                        status: 204,
-                        body: String::new(),
-                        headers: BTreeMap::new(),
-                    })
-                    .unwrap()
-                })
-            })
+            .add("m:Model", |_: Threshold| fixed(200))
+            .add("m:Plain", |_: NoArgs| fixed(204))
     }
 
     #[test]
@@ -237,15 +230,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "registered twice")]
     fn a_path_registered_twice_panics() {
-        let _ = Registry::new().add("ringserve.respond:Respond", |_: NoArgs| {
-            Application::new(|| {
-                crate::builtin::Respond::new(&RespondArgs {
-                    status: 200,
-                    body: String::new(),
-                    headers: BTreeMap::new(),
-                })
-                .unwrap()
-            })
-        });
+        let _ = Registry::new().add("ringserve.respond:Respond", |_: NoArgs| fixed(200));
     }
 }

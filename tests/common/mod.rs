@@ -8,6 +8,7 @@ mod handlers;
 mod log;
 mod ports;
 mod process;
+mod request_loop;
 mod responses;
 mod tools;
 
@@ -16,6 +17,7 @@ pub use handlers::{Handler, create_item, item, paced, read_item, ready};
 pub use log::Written;
 pub use ports::{assert_refused, free_port, fresh_port, wait_listening};
 pub use process::{rings_open, wait_until};
+pub use request_loop::RequestLoop;
 pub use responses::{
     TEXT_PLAIN, assert_timed_out, body_of, chunked_head, expected, expected_response,
     internal_server_error, is_generated_id, text_response,

@@ -447,3 +447,24 @@ fn a_reload_that_changes_http_options_says_they_wait_for_a_restart() {
     server.signal(libc::SIGTERM);
     assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
 }
+
+/// The README's commands, on the example file the plain binary serves.
+#[test]
+fn the_plain_binary_serves_examples_serve_yaml() {
+    let file = common::root().join("examples/serve.yaml");
+    let checked = ringserve().arg("check").arg(&file).output().unwrap();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    let port = fresh_port();
+    let mut server = Running::start_in(common::root(), &file, &["--port", &port.to_string()], port);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let home = get(addr, "/");
+    assert_eq!(home.status(), 200);
+    assert!(
+        home.body_text()
+            .contains("Served by ringserve.static:Files")
+    );
+    assert_eq!(home.header("cache-control"), Some("max-age=60"));
+    assert_eq!(get(addr, "/docs").status(), 302);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
+}

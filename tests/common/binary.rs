@@ -36,8 +36,16 @@ pub struct Running {
 
 impl Running {
     pub fn start(file: &Path, args: &[&str], port: u16) -> Running {
-        let log = file.with_extension("log");
+        Running::start_in(&std::env::temp_dir(), file, args, port)
+    }
+
+    /// [`Running::start`] with `dir` as the working directory (where relative paths in the
+    /// file lead); the log goes to the temporary folder.
+    pub fn start_in(dir: &Path, file: &Path, args: &[&str], port: u16) -> Running {
+        let log =
+            std::env::temp_dir().join(format!("ringserve-run-{}-{port}.log", std::process::id()));
         let child = ringserve()
+            .current_dir(dir)
             .arg("run")
             .arg(file)
             .args(args)

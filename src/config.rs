@@ -93,6 +93,8 @@ pub(crate) struct Routes {
     pub(crate) routed: usize,
     /// Each deployment's index in `apps`, for handles.
     pub(crate) deployments: HashMap<DeploymentId, usize>,
+    /// For each application, the shards that host a replica (`Application::hosts`).
+    pub(crate) hosts: Vec<Vec<usize>>,
     /// Middleware around every routed application, outermost first.
     pub(crate) layers: Layers,
     pub(crate) prefix_trie: PrefixTrie,

@@ -42,7 +42,7 @@ use crate::shard::{self, Control, Generation, ShardContext};
 const SWITCH_WAIT: Duration = Duration::from_secs(2);
 
 /// Exit status after a second SIGINT or SIGTERM cut the graceful drain short (128 + SIGINT).
-const FORCED_EXIT_STATUS: i32 = 130;
+pub(crate) const FORCED_EXIT_STATUS: i32 = 130;
 
 /// Runs one application with default options, like `serve.run(app)`: blocks until SIGINT or
 /// SIGTERM, then shuts down gracefully.
@@ -301,6 +301,11 @@ impl CheckedApps {
                 .enumerate()
                 .map(|(index, app)| (app.id(), index))
                 .collect(),
+            hosts: apps
+                .iter()
+                .enumerate()
+                .map(|(index, app)| app.hosts(index, &config.options.cores))
+                .collect(),
             label_base: config.label(&apps, routed),
             retired_shards: AtomicUsize::new(0),
             apps,
@@ -321,13 +326,7 @@ fn links_for(routes: &Routes, cores: &[usize]) -> Vec<Option<forward::Links>> {
     if !forwarding {
         return Vec::new();
     }
-    let hosts: Vec<Vec<usize>> = routes
-        .apps
-        .iter()
-        .enumerate()
-        .map(|(index, app)| app.hosts(index, cores))
-        .collect();
-    forward::build_links(cores.len(), &hosts)
+    forward::build_links(cores.len(), &routes.hosts)
         .into_iter()
         .map(Some)
         .collect()

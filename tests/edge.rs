@@ -225,6 +225,12 @@ fn run_serves_the_file_with_a_flag_over_it_then_drains_on_sigterm_and_exits_0() 
         log.contains(&format!("on http://127.0.0.1:{flag_port} with 1 shard(s)")),
         "{log}"
     );
+    // The access log is on by default, as in Ray Serve.
+    assert!(
+        log.lines()
+            .any(|line| line.contains("ringserve::access") && line.contains("path=\"/anything\"")),
+        "{log}"
+    );
     server.signal(libc::SIGTERM);
     // For the drain period the health check fails while requests are still served.
     wait_until("the drain begins", Duration::from_secs(5), || {
@@ -467,4 +473,40 @@ fn the_plain_binary_serves_examples_serve_yaml() {
     assert_eq!(get(addr, "/docs").status(), 302);
     server.signal(libc::SIGTERM);
     assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn logging_config_chooses_json_lines_the_level_and_the_access_log() {
+    let dir = scratch("logging");
+    let port = fresh_port();
+    let logging = "proxy_location: EveryNode\nlogging_config:\n  encoding: JSON\n  log_level: WARNING\n  enable_access_log: false\n";
+    let file = write(
+        &dir,
+        "serve.yaml",
+        &respond_file(port, "site", "ok", logging),
+    );
+    let mut server = Running::start(&file, &["--cores", "1"], port);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(get(addr, "/").body_text(), "ok");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["level"] == "WARN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("proxy_location"))),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["level"] == "WARN" || line["level"] == "ERROR"),
+        "nothing below WARNING: {log}"
+    );
+    assert!(!log.contains("ringserve::access"), "no access log: {log}");
 }

@@ -11,6 +11,7 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use crate::deployment::Deployment;
+use crate::http1::encode::is_engine_header;
 use crate::request::Request;
 use crate::response::Response;
 
@@ -33,7 +34,7 @@ pub struct RespondArgs {
     #[serde(default)]
     pub body: String,
     /// Headers, by name. The engine's own (`content-length`, `transfer-encoding`,
-    /// `connection`, `date`) are refused.
+    /// `connection`, `date`, `x-request-id`) and `upgrade` are refused.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
@@ -63,15 +64,6 @@ pub struct Respond {
     body: Bytes,
 }
 
-/// Headers the engine writes itself: a fixed answer may not set them.
-const ENGINE_HEADERS: [HeaderName; 5] = [
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::CONNECTION,
-    header::DATE,
-    header::UPGRADE,
-];
-
 impl Respond {
     /// Checks `args`: the error names the bad status, header name or value.
     pub fn new(args: &RespondArgs) -> Result<Self, String> {
@@ -86,7 +78,9 @@ impl Respond {
         for (name, value) in &args.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("headers: {name:?} is not a header name"))?;
-            if ENGINE_HEADERS.contains(&name) {
+            // The engine's own (it would ignore them), and `upgrade`, which means nothing
+            // without a 101.
+            if is_engine_header(&name) || name == header::UPGRADE {
                 return Err(format!(
                     "headers: {name} is written by the engine, not by a deployment"
                 ));

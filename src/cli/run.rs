@@ -13,10 +13,7 @@ use signal_hook::iterator::Signals;
 use super::build::Overrides;
 use super::registry::Registry;
 use super::{load_plan, logging};
-use crate::serve::ServerHandle;
-
-/// Exit status after a second SIGINT or SIGTERM cut the drain short (128 + SIGINT).
-const FORCED_EXIT_STATUS: i32 = 130;
+use crate::serve::{FORCED_EXIT_STATUS, ServerHandle};
 
 /// How often the main thread looks for signals and for a shard that died.
 const SIGNAL_POLL_INTERVAL: Duration = Duration::from_millis(50);

@@ -187,7 +187,8 @@ pub fn status_has_body(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED)
 }
 
-fn is_engine_header(name: &HeaderName) -> bool {
+/// Whether the engine writes this header itself (and ignores a handler's).
+pub fn is_engine_header(name: &HeaderName) -> bool {
     name == header::CONTENT_LENGTH
         || name == header::TRANSFER_ENCODING
         || name == header::DATE

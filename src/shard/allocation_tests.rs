@@ -132,6 +132,7 @@ fn test_shard() -> ShardContext {
         apps: vec![Application::new(|| StaticHello)],
         routed: 1,
         deployments: Default::default(),
+        hosts: vec![vec![0]],
         layers: Default::default(),
         prefix_trie: PrefixTrie::build(&["/"]).expect("valid prefix"),
         routes_json: bytes::Bytes::from_static(b"{}"),

@@ -229,7 +229,7 @@ pub(crate) fn place<'a>(
     {
         return Place::Here(replica);
     }
-    let hosts = &generation.hosts[app];
+    let hosts = &generation.routes.hosts[app];
     let elsewhere = || {
         let forwarder = generation.forwarder.get()?;
         forwarder.choose(hosts, &generation.routes.loads[app], shard.index)

@@ -33,16 +33,10 @@ impl Generation {
         config: &ServerConfig,
         routes: Arc<Routes>,
     ) -> Result<Self, String> {
-        let cores = &config.options.cores;
-        let shards = cores.len();
-        let hosts: Vec<Vec<usize>> = routes
-            .apps
-            .iter()
-            .enumerate()
-            .map(|(app, application)| application.hosts(app, cores))
-            .collect();
+        let shards = config.options.cores.len();
+        let hosts = &routes.hosts;
         let mut replicas = Vec::with_capacity(routes.apps.len());
-        for (app_index, (app, hosts)) in routes.apps.iter().zip(&hosts).enumerate() {
+        for (app_index, (app, hosts)) in routes.apps.iter().zip(hosts).enumerate() {
             if !hosts.contains(&index) {
                 replicas.push(None);
                 continue;
@@ -105,7 +99,6 @@ impl Generation {
             routes_json: Bytes::copy_from_slice(&routes.routes_json),
             routes,
             replicas,
-            hosts,
             forwarder: OnceCell::new(),
             app_scopes,
             admissions,

@@ -89,8 +89,6 @@ pub(crate) struct Generation {
     /// This shard's replica of each application; `None` where the application has fewer
     /// replicas than there are shards and this shard hosts none (its requests are forwarded).
     pub(crate) replicas: Vec<Option<Rc<dyn Replica>>>,
-    /// For each application, the shards that host a replica.
-    pub(crate) hosts: Vec<Vec<usize>>,
     /// The links to other shards for this generation, when some application is forwarded.
     pub(crate) forwarder: OnceCell<Rc<Forwarder>>,
     /// Each application's name and the server's root path, shared by its requests.

@@ -180,24 +180,25 @@ impl Shared {
             metadata.len(),
             metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
         );
-        let mut headers: Vec<(HeaderName, HeaderValue)> = vec![
-            (header::CONTENT_TYPE, content_type),
-            (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
-        ];
-        headers.extend(self.validator_headers(&version));
-        if let Some(coding) = coding {
-            headers.push((header::CONTENT_ENCODING, coding.header_value()));
-        }
+        let validators = self.validator_headers(&version);
         let conditional = |name: HeaderName| request.header(name.as_str());
         if version.not_modified(
             conditional(header::IF_NONE_MATCH),
             conditional(header::IF_MODIFIED_SINCE),
         ) {
             let mut response = Response::new(StatusCode::NOT_MODIFIED);
-            for (name, value) in self.validator_headers(&version) {
+            for (name, value) in validators {
                 response.set_header(name, value);
             }
             return response;
+        }
+        let mut headers: Vec<(HeaderName, HeaderValue)> = vec![
+            (header::CONTENT_TYPE, content_type),
+            (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        ];
+        headers.extend(validators);
+        if let Some(coding) = coding {
+            headers.push((header::CONTENT_ENCODING, coding.header_value()));
         }
         let ranged = if version.range_allowed(conditional(header::IF_RANGE)) {
             conditional::range(conditional(header::RANGE), version.size)
@@ -406,7 +407,7 @@ fn refusal(error: &io::Error) -> Response {
         ) => not_found(),
         _ if error.kind() == io::ErrorKind::InvalidInput => not_found(),
         _ => {
-            tracing::error!("static files: {error}");
+            crate::error::log_operator_error(&format!("static files: {error}"));
             Response::text("Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }

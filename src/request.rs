@@ -6,6 +6,7 @@
 //! handler asks for it (see `request_body`).
 
 use std::cell::Cell;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -411,6 +412,19 @@ impl Request {
             RequestId::FromClient(span) => span.str_of(&self.head),
             RequestId::Generated(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
         }
+    }
+
+    /// The address of the client's connection — the peer of the socket, so the last proxy
+    /// when there is one in front (its `X-Forwarded-For` names the client; trust it only from
+    /// proxies you run). `None` for a request made without a socket (`RequestBuilder`,
+    /// `Request::from_http1`) or whose client had already left when it connected.
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        self.parts.client
+    }
+
+    /// How the request's body was framed on the wire.
+    pub(crate) fn framing(&self) -> BodyFraming {
+        self.parts.framing
     }
 }
 

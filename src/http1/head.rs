@@ -4,6 +4,7 @@
 //! head was parsed from, and is only ever resolved against that same buffer (or the `Bytes`
 //! split from it, which starts at the same offset).
 
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -95,6 +96,9 @@ pub struct RequestHead {
     /// A usable `x-request-id` sent by the client.
     pub request_id: Option<Span>,
     pub timeout_override: TimeoutOverride,
+    /// The address of the client that sent it: set by the shard from its connection (the
+    /// parser leaves it `None`), kept when the request crosses to another core.
+    pub client: Option<SocketAddr>,
 }
 
 impl RequestHead {

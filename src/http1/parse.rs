@@ -76,6 +76,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
         expect_continue: fields.expect_continue,
         request_id: fields.request_id,
         timeout_override: fields.timeout_override,
+        client: None,
     }))
 }
 

@@ -319,7 +319,8 @@ impl<T: Transport> Connection<T> {
 
     /// Takes the body that came with the head, calls the application (pumping the rest of
     /// the body to it as it asks), and encodes its response.
-    async fn answer(&mut self, head: RequestHead) -> Next {
+    async fn answer(&mut self, mut head: RequestHead) -> Next {
+        head.client = self.io.client;
         let (head_bytes, body, mut pump) = match self.take_body(&head) {
             Ok(parts) => parts,
             Err(error) => {

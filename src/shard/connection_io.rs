@@ -10,6 +10,7 @@
 //! later read.
 
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -30,11 +31,15 @@ pub(super) struct ConnectionIo<T: Transport> {
     pub(super) write_buf: BytesMut,
     /// Made on the first request that has a timeout, then reused.
     pub(super) request_timer: Option<Timer>,
+    /// The client's address, asked of the socket once (`None` if it is already gone).
+    pub(super) client: Option<SocketAddr>,
 }
 
 impl<T: Transport> ConnectionIo<T> {
     pub(super) fn new(transport: T, shard: Rc<ShardContext>, key: Option<usize>) -> Self {
+        let client = peer_address(transport.raw_fd());
         ConnectionIo {
+            client,
             transport,
             shard,
             key,
@@ -164,4 +169,22 @@ impl Drop for ArmedDeadline {
             self.shard.disarm_deadline(self.key);
         }
     }
+}
+
+/// The address of the socket's peer, once per connection (one `getpeername`); `None` when the
+/// peer has already gone (or `fd` is no socket).
+fn peer_address(fd: std::os::fd::RawFd) -> Option<SocketAddr> {
+    // SAFETY: `getpeername` writes at most `length` bytes into the storage `try_init` gives,
+    // and sets `length` to what it wrote; a bad `fd` is an error, not undefined behaviour.
+    let (_, address) = unsafe {
+        socket2::SockAddr::try_init(|storage, length| {
+            if libc::getpeername(fd, storage.cast(), length) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        })
+    }
+    .ok()?;
+    address.as_socket()
 }

@@ -89,7 +89,7 @@ fn check_names_each_bad_value_with_its_key_and_line() {
             "import.yaml",
             "applications:\n  - name: model\n    import_path: sentiment:Model\n".to_owned(),
             &[
-                "import.yaml: applications[0].import_path: application \"model\": \"sentiment:Model\" is not a deployment this binary knows (it knows ringserve.respond:Respond, ringserve.static:Files)",
+                "import.yaml: applications[0].import_path: application \"model\": \"sentiment:Model\" is not a deployment this binary knows (it knows ringserve.proxy:Upstream, ringserve.respond:Respond, ringserve.static:Files)",
             ],
         ),
         (
@@ -108,6 +108,11 @@ fn check_names_each_bad_value_with_its_key_and_line() {
             "static.yaml",
             "applications:\n  - name: site\n    import_path: ringserve.static:Files\n    args: {root: /no/such/dir, index: ../x}\n".to_owned(),
             &["static.yaml: applications[0].args: application \"site\": root: /no/such/dir: No such file or directory (os error 2)"],
+        ),
+        (
+            "proxy.yaml",
+            "applications:\n  - name: api\n    import_path: ringserve.proxy:Upstream\n    args: {upstreams: []}\n".to_owned(),
+            &["proxy.yaml: applications[0].args: application \"api\": upstreams: name at least one host:port"],
         ),
         (
             "deployment.yaml",
@@ -450,6 +455,32 @@ fn a_reload_that_changes_http_options_says_they_wait_for_a_restart() {
     );
     let log = server.log();
     assert!(log.contains("they apply at the next restart"), "{log}");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn the_binary_proxies_to_the_upstreams_its_file_names() {
+    let upstream = common::start_app(ringserve::Application::new(|| common::Inspect));
+    let dir = scratch("proxy");
+    let port = fresh_port();
+    let file = write(
+        &dir,
+        "serve.yaml",
+        &format!(
+            "http_options:\n  host: 127.0.0.1\n  port: {port}\nringserve:\n  cores: 1\n  drain_period_s: 0\napplications:\n  - name: api\n    route_prefix: /api\n    import_path: ringserve.proxy:Upstream\n    args: {{upstreams: [\"{}\"], strip_prefix: true}}\n",
+            upstream.local_addr()
+        ),
+    );
+    let mut server = Running::start(&file, &[], port);
+    let answer = get(SocketAddr::from(([127, 0, 0, 1], port)), "/api/items?q=1");
+    assert_eq!(answer.status(), 200);
+    let seen = answer.body_text();
+    assert!(seen.contains("\npath=/items\n"), "{seen}");
+    assert!(
+        seen.contains("\nheader.x-forwarded-for=127.0.0.1\n"),
+        "{seen}"
+    );
     server.signal(libc::SIGTERM);
     assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
 }

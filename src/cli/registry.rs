@@ -13,7 +13,7 @@ use std::fmt::Display;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::builtin::{Files, FilesArgs, Respond, RespondArgs};
+use crate::builtin::{Files, FilesArgs, Respond, RespondArgs, UpstreamArgs, Upstreams};
 use crate::deploy::Application;
 
 /// Why a factory refused its `args`: the key path inside `args`, when serde knows it.
@@ -31,6 +31,8 @@ type Factory = Box<dyn Fn(serde_json::Value) -> Result<Application, ArgsError>>;
 ///   [`RespondArgs`](crate::builtin::RespondArgs)).
 /// - `ringserve.static:Files`: the files below a directory (`args: {root, index,
 ///   precompressed, cache_control}`; see [`FilesArgs`](crate::builtin::FilesArgs)).
+/// - `ringserve.proxy:Upstream`: a reverse proxy (`args: {upstreams: ["host:port", ...],
+///   timeouts, ...}`; see [`UpstreamArgs`](crate::builtin::UpstreamArgs)).
 ///
 /// ```no_run
 /// use ringserve::cli::Registry;
@@ -83,6 +85,9 @@ impl Registry {
             .try_add("ringserve.static:Files", |args: FilesArgs| {
                 let files = Files::new(&args)?;
                 Ok::<_, String>(Application::new(move || files.clone()).name("Files"))
+            })
+            .try_add("ringserve.proxy:Upstream", |args: UpstreamArgs| {
+                Ok::<_, String>(Upstreams::new(&args)?.application())
             })
     }
 
@@ -212,7 +217,11 @@ mod tests {
         let paths: Vec<&str> = registry.import_paths().collect();
         assert_eq!(
             paths,
-            ["ringserve.respond:Respond", "ringserve.static:Files"]
+            [
+                "ringserve.proxy:Upstream",
+                "ringserve.respond:Respond",
+                "ringserve.static:Files"
+            ]
         );
         let error = Registry::new()
             .build(

@@ -162,6 +162,11 @@ impl ChunkedDecoder {
         self.body_len
     }
 
+    /// Whether the last chunk and the trailer section have been seen.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
     /// Advances over the start of `rest` and returns how many bytes it consumed: at least one,
     /// or zero only when `rest` is empty or the body is done. That keeps `decode`'s loop bounded
     /// by the input length.

@@ -92,6 +92,9 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        // ringserve patch: completions wait for the task's next entry into the kernel instead
+        // of interrupting it (IORING_SETUP_COOP_TASKRUN, Linux 5.19).
+        const COOP_TASKRUN = 1 << 8;
     }
 }
 

@@ -912,7 +912,12 @@ impl SleepableRing {
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            // ringserve patch: no interrupt of the running executor per completion.
+            ring: iou::IoUring::new_with_flags(
+                size as _,
+                iou::SetupFlags::COOP_TASKRUN,
+                iou::SetupFeatures::empty(),
+            )?,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,

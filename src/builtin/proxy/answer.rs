@@ -31,7 +31,7 @@ const UPSTREAM_HEADERS_MAX: usize = 128;
 pub(super) enum Failure {
     /// The socket failed, or the upstream closed before a whole head.
     Broken(io::Error),
-    /// No whole head within the header timeout.
+    /// Silent for the header timeout before its head was whole (or for the connect timeout).
     TimedOut,
     /// The head was not HTTP, or not one that may be passed on.
     BadAnswer(&'static str),
@@ -92,6 +92,9 @@ pub(super) async fn read_head(
                         )));
                     }
                     Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                        return Err(Failure::TimedOut);
+                    }
                     Err(error) => return Err(Failure::Broken(error)),
                 }
             }

@@ -30,7 +30,8 @@ pub(super) struct UpstreamConnection {
 }
 
 impl UpstreamConnection {
-    /// Connects within `timeout`; reads and writes then wait at most `io_timeout` each.
+    /// Connects within `timeout`; writes then wait at most `io_timeout` each, and reads as
+    /// long as [`UpstreamConnection::set_read_timeout`] last said (`io_timeout` at first).
     pub(super) async fn connect(
         address: SocketAddr,
         timeout: Duration,
@@ -54,6 +55,13 @@ impl UpstreamConnection {
             out: BytesMut::new(),
             reused: false,
         })
+    }
+
+    /// How long each read may wait from now on (a read that waits longer fails with
+    /// `TimedOut`).
+    pub(super) fn set_read_timeout(&self, timeout: Duration) {
+        // Only a zero duration is refused, and the arguments have none.
+        let _ = self.stream.set_read_timeout(Some(timeout));
     }
 
     /// Writes what `out` holds, and empties it.

@@ -71,7 +71,9 @@ pub struct UpstreamArgs {
     /// How long a connection may take to open (default 5 s; then the next upstream is tried).
     #[serde(default = "default_connect_timeout_s")]
     pub connect_timeout_s: f64,
-    /// How long the answer's head may take once the request is sent (default 60 s; then 504).
+    /// How long the upstream may be silent, once the request is sent, before its answer's
+    /// head is whole (default 60 s; then 504), as nginx's `proxy_read_timeout` counts: from
+    /// one read to the next.
     #[serde(default = "default_long_timeout_s")]
     pub header_timeout_s: f64,
     /// How long one read of the answer's body, or one write of the request's, may wait
@@ -261,7 +263,7 @@ impl Deployment for Upstream {
                 break;
             };
             let lease = Lease::new(&self.shard, peer);
-            let mut connection = match self.connection_to(peer, now).await {
+            let mut connection = match self.connection_to(peer, now, !replayable).await {
                 Ok(connection) => connection,
                 Err(failure) => {
                     // Nothing was sent: any request may try the next upstream.
@@ -302,13 +304,15 @@ impl Deployment for Upstream {
 }
 
 impl Upstream {
-    /// A pooled connection to `peer`, or a new one.
+    /// A pooled connection to `peer` (checked first when `checked`), or a new one.
     async fn connection_to(
         &self,
         peer: usize,
         now: Instant,
+        checked: bool,
     ) -> Result<UpstreamConnection, Failure> {
-        if let Some(idle) = self.shard.borrow_mut().take_idle(peer, now) {
+        let idle = self.shard.borrow_mut().take_idle(peer, now, checked);
+        if let Some(idle) = idle {
             return Ok(idle);
         }
         let settings = &self.settings;
@@ -349,15 +353,11 @@ impl Upstream {
             send_body(connection, chunks, framing == BodyFraming::Chunked).await?;
         }
         let is_head = request.method() == Method::HEAD;
-        match crate::rt::timeout(
-            self.settings.header_timeout,
-            answer::read_head(connection, is_head),
-        )
-        .await
-        {
-            Ok(head) => head.map_err(TryFailed::Upstream),
-            Err(_) => Err(TryFailed::Upstream(Failure::TimedOut)),
-        }
+        // Each read of the head may wait this long; the body's, `read_timeout`.
+        connection.set_read_timeout(self.settings.header_timeout);
+        let head = answer::read_head(connection, is_head).await;
+        connection.set_read_timeout(self.settings.read_timeout);
+        head.map_err(TryFailed::Upstream)
     }
 
     fn failed(&self, peer: usize, failure: &Failure) {

@@ -3,9 +3,11 @@
 //!
 //! The most recently used idle connection is taken first (it is the least likely to have been
 //! closed by the upstream), the oldest is closed when an upstream has `idle_max` waiting, and
-//! one idle longer than `idle_timeout` is closed instead of used; a connection is checked with
-//! one non-blocking peek before it is used, so one the upstream closed while it waited is
-//! never sent a request.
+//! one idle longer than `idle_timeout` is closed instead of used. A connection is checked with
+//! one non-blocking peek before it carries a request that could not be sent again (one with a
+//! body, or not idempotent), so one the upstream closed while it waited is never sent such a
+//! request; a request that can be sent again saves the system call, and goes again on another
+//! connection if the upstream had closed this one.
 //!
 //! Invariant: the pool and the balancer are the shard's own (`Rc<RefCell<_>>`, never borrowed
 //! across an await); a [`Lease`] counts its request in flight from the moment its upstream is
@@ -38,9 +40,15 @@ impl ShardUpstreams {
         }
     }
 
-    /// An idle connection to `peer` still fit to carry a request, if there is one.
-    pub(super) fn take_idle(&mut self, peer: usize, now: Instant) -> Option<UpstreamConnection> {
-        self.pool.take(peer, now)
+    /// An idle connection to `peer`, if there is one: checked with a peek first when
+    /// `checked` (a request that could not be sent again if the upstream had closed it).
+    pub(super) fn take_idle(
+        &mut self,
+        peer: usize,
+        now: Instant,
+        checked: bool,
+    ) -> Option<UpstreamConnection> {
+        self.pool.take(peer, now, checked)
     }
 }
 
@@ -56,7 +64,7 @@ struct Idle {
 }
 
 impl Pool {
-    fn take(&mut self, peer: usize, now: Instant) -> Option<UpstreamConnection> {
+    fn take(&mut self, peer: usize, now: Instant, checked: bool) -> Option<UpstreamConnection> {
         let idle = &mut self.idle[peer];
         while let Some(newest) = idle.pop_back() {
             if now.saturating_duration_since(newest.since) >= self.idle_timeout {
@@ -64,7 +72,7 @@ impl Pool {
                 idle.clear();
                 return None;
             }
-            if !newest.connection.went_stale() {
+            if !(checked && newest.connection.went_stale()) {
                 let mut connection = newest.connection;
                 connection.reused = true;
                 return Some(connection);

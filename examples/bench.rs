@@ -8,6 +8,9 @@
 //! - `GET /single/` → `hello` from a single replica (forwarded from the other shards)
 //! - `GET /static/<file>` → the files below `BENCH_STATIC_ROOT` (`builtin::Files`), when set:
 //!   `perf/compare.sh`'s `file-small` and `file-large` scenarios, beside nginx's `root`
+//! - `GET /proxy/<path>` → `GET /<path>` at the upstream `BENCH_UPSTREAM` (`host:port`,
+//!   `builtin::Upstreams` with keep-alive), when set: `perf/compare.sh`'s `proxy` scenario,
+//!   beside nginx's `proxy_pass`
 //!
 //! ```text
 //! RINGSERVE_CORES=0-0 cargo run --release --example bench
@@ -19,7 +22,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use ringserve::builtin::{Files, FilesArgs};
+use ringserve::builtin::{Files, FilesArgs, UpstreamArgs, Upstreams};
 use ringserve::ingress::{Json, Path, Router, ToSchema};
 use ringserve::rt::stream;
 use ringserve::{
@@ -94,6 +97,21 @@ fn main() -> Result<(), ringserve::Error> {
                 .name("static")
                 .route_prefix("/static"),
         );
+    }
+    if let Ok(upstream) = std::env::var("BENCH_UPSTREAM") {
+        let upstreams = Upstreams::new(&UpstreamArgs {
+            upstreams: vec![upstream],
+            connect_timeout_s: 5.0,
+            header_timeout_s: 60.0,
+            read_timeout_s: 60.0,
+            idle_timeout_s: 60.0,
+            idle_connections: 128,
+            max_fails: 3,
+            fail_timeout_s: 10.0,
+            strip_prefix: true,
+        })
+        .map_err(ringserve::Error::Config)?;
+        serve = serve.app(upstreams.application().name("proxy").route_prefix("/proxy"));
     }
     serve.run()
 }

@@ -19,7 +19,9 @@
 #                 latency (GET / at a fixed rate: half of the slowest server's plaintext rate,
 #                 or RATE) — default: all three; also file-small (GET /static/small.html, a
 #                 4 KiB file) and file-large (GET /static/large.bin, 10 MiB), served by
-#                 ringserve's builtin::Files and nginx's `root` only
+#                 ringserve's builtin::Files and nginx's `root` only; and proxy (GET /proxy/,
+#                 passed on to a glommio-raw upstream on UPSTREAM_PORT, pinned to LOAD_CORES,
+#                 kept alive): ringserve's builtin::Upstreams and nginx's proxy_pass only
 #   SERVER_CORES  core list for the server, e.g. 0 or 0-3 (default 0)
 #   LOAD_CORES    core list for the load generator (default 1)
 #   CONNECTIONS   keep-alive connections (default 64); PIPELINE depth (default 1)
@@ -44,11 +46,14 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 RUNS=${RUNS:-3}
 PORT=${PORT:-8090}
+UPSTREAM_PORT=${UPSTREAM_PORT:-$((PORT + 1))}
 BUILD=${BUILD:-1}
 RATE=${RATE:-}
 BUSY_POLL_US=${BUSY_POLL_US:-50}
 out_dir=$(mktemp -d)
-trap 'stop_server; rm -rf "$out_dir"' EXIT
+upstream_pid=""
+stop_upstream() { [ -z "$upstream_pid" ] || { kill "$upstream_pid" 2>/dev/null; wait "$upstream_pid" 2>/dev/null || true; upstream_pid=""; }; }
+trap 'stop_server; stop_upstream; rm -rf "$out_dir"' EXIT
 # The files of the file scenarios, made afresh (from /dev/urandom: nothing compresses them).
 files_dir="$out_dir/files"
 mkdir -p "$files_dir"
@@ -91,13 +96,14 @@ start_server() { # start_server NAME
       [ "$1" = ringserve-glommio ] && io=glommio
       [ "$1" = ringserve-busy ] && busy_poll=$BUSY_POLL_US
       [ "$1" = ringserve-alt ] && binary=${ALT_BENCH:?ringserve-alt needs ALT_BENCH, a bench binary}
-      BENCH_STATIC_ROOT=$files_dir BENCH_BUSY_POLL_US=$busy_poll RINGSERVE_IO=$io \
+      BENCH_STATIC_ROOT=$files_dir BENCH_UPSTREAM=127.0.0.1:$UPSTREAM_PORT \
+        BENCH_BUSY_POLL_US=$busy_poll RINGSERVE_IO=$io \
         RINGSERVE_HOST=127.0.0.1 RINGSERVE_PORT=$PORT \
         RINGSERVE_CORES=$(ringserve_cores "$SERVER_CORES") "$binary" >/dev/null 2>&1 & ;;
     glommio-raw|uring-raw|hyper|actix|axum)
       HOST=127.0.0.1 PORT=$PORT CORES=$SERVER_CORES "$(bin "peer-$1")" >/dev/null 2>&1 & ;;
     nginx)
-      sed "s/127.0.0.1:8000/127.0.0.1:$PORT/; s/^worker_processes 1;/worker_processes $(count_cores "$SERVER_CORES");/; s#/tmp/ringserve-peer-nginx.pid#$out_dir/nginx.pid#; s#/tmp/ringserve-perf-files/#$files_dir/#" \
+      sed "s/127.0.0.1:8000/127.0.0.1:$PORT/; s/^worker_processes 1;/worker_processes $(count_cores "$SERVER_CORES");/; s#/tmp/ringserve-peer-nginx.pid#$out_dir/nginx.pid#; s#/tmp/ringserve-perf-files/#$files_dir/#; s/127.0.0.1:8001/127.0.0.1:$UPSTREAM_PORT/" \
         "$root/perf/peers/nginx.conf" > "$out_dir/nginx.conf"
       taskset -c "$SERVER_CORES" nginx -c "$out_dir/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & ;;
   esac
@@ -211,6 +217,16 @@ for scenario in $SCENARIOS; do
       file=small.html
       [ "$scenario" = file-large ] && file=large.bin
       measure "$scenario" "/static/$file" "${servers_with_files[@]}" ;;
+    proxy)
+      proxies=()
+      for server in "${available[@]}"; do
+        case "$server" in ringserve|ringserve-alt|ringserve-busy|ringserve-glommio|nginx) proxies+=("$server") ;; esac
+      done
+      HOST=127.0.0.1 PORT=$UPSTREAM_PORT CORES=$LOAD_CORES "$(bin peer-glommio-raw)" >/dev/null 2>&1 &
+      upstream_pid=$!
+      wait_listening "$UPSTREAM_PORT" upstream
+      measure proxy /proxy/ "${proxies[@]}"
+      stop_upstream ;;
     latency)
       rate=$RATE
       if [ -z "$rate" ]; then

@@ -47,8 +47,12 @@ pub(crate) trait Transport {
         deadline: Option<Instant>,
     ) -> (io::Result<()>, BytesMut);
 
-    /// Waits until the peer sends something (`Ok(true)`) or closes (`Ok(false)`), reading
-    /// nothing: how a connection streaming a response notices a client that left.
+    /// Reading nothing, waits for the peer: `Ok(false)` (or an error) once it has closed,
+    /// `Ok(true)` when it sent something instead — bytes that may end with a FIN, which is
+    /// then no departure. How a connection notices a client that left while a handler runs or
+    /// a response streams. (glommio's waits for the first of the two; the ring's for the
+    /// close alone, so its watch stays armed across requests, and answers `Ok(true)` when
+    /// bytes came before the close.)
     async fn peer_activity(&mut self) -> io::Result<bool>;
 
     /// Sends FIN: no more bytes from us, while the peer may still send.

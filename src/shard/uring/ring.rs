@@ -120,8 +120,6 @@ pub(crate) enum Owned {
     Nothing,
     /// A receive's or send's buffer.
     Buffer(BytesMut),
-    /// A one-byte buffer for a peek.
-    Probe(Box<[u8; 1]>),
     /// A linked timeout's duration, shared with the stream that set it. Held, never read.
     Timespec(#[allow(dead_code)] Rc<io_uring::types::Timespec>),
     /// The provided buffer a receive's completion was given (see `provided`): lent to the

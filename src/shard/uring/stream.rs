@@ -32,9 +32,19 @@ pub(crate) struct UringStream {
     /// — cancelling it could lose bytes it already took off the socket — and the next `read`
     /// resumes it: its buffer holds what the dropped read's caller held, plus what arrived.
     read_in_flight: Option<Operation>,
-    /// The byte a peek reads into, back from the kernel after each peek: allocated once,
-    /// again only after a peek was dropped in flight (its operation keeps the old one).
-    probe: Option<Box<[u8; 1]>>,
+    /// What watches for the client leaving while a handler runs or a response streams.
+    departure: Departure,
+}
+
+/// The watch for the client's leaving: a poll for `POLLRDHUP` (and the hang-ups and errors
+/// every poll reports), armed by the first [`Transport::peer_activity`] and left in flight
+/// across requests — one submission per connection, where a peek per request cost a
+/// submission, a cancellation and two completions (perf/RESULTS.md, issue 17).
+enum Departure {
+    Unwatched,
+    Watching(Operation),
+    /// The poll fired: the client shut its side, or the socket failed.
+    Fired,
 }
 
 impl UringStream {
@@ -50,7 +60,7 @@ impl UringStream {
             ring,
             timeout: Rc::new(types::Timespec::new()),
             read_in_flight: None,
-            probe: None,
+            departure: Departure::Unwatched,
         }
     }
 
@@ -86,6 +96,30 @@ fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
         if error.kind() != io::ErrorKind::Interrupted {
             return Err(error);
         }
+    }
+}
+
+/// One non-blocking peek: how many bytes are waiting (0 at the end of the stream).
+fn peek_now(fd: RawFd) -> io::Result<usize> {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a local; the kernel writes it during the call only.
+    let peeked = unsafe {
+        libc::recv(
+            fd,
+            (&raw mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if peeked >= 0 {
+        return Ok(peeked as usize);
+    }
+    let error = io::Error::last_os_error();
+    match error.kind() {
+        // Open, nothing waiting: the poll fired for something else than a FIN (it cannot, with
+        // its mask, but a client that is there is the safe reading).
+        io::ErrorKind::WouldBlock => Ok(1),
+        _ => Err(error),
     }
 }
 
@@ -230,15 +264,19 @@ impl Transport for UringStream {
     }
 
     async fn peer_activity(&mut self) -> io::Result<bool> {
-        let mut probe = self.probe.take().unwrap_or_default();
-        let entry = opcode::Recv::new(self.raw(), probe.as_mut_ptr(), 1)
-            .flags(libc::MSG_PEEK)
-            .build();
-        let (result, owned) = self.ring.submit(entry, Owned::Probe(probe)).await;
-        if let Owned::Probe(probe) = owned {
-            self.probe = Some(probe);
+        if let Departure::Unwatched = self.departure {
+            let entry = opcode::PollAdd::new(self.raw(), libc::POLLRDHUP as u32).build();
+            self.departure = Departure::Watching(self.ring.submit(entry, Owned::Nothing));
         }
-        to_io(result).map(|peeked| peeked > 0)
+        if let Departure::Watching(poll) = &mut self.departure {
+            // Any result ends the watch: the shut side, a hang-up, an error of the socket or
+            // of the poll itself.
+            let _ = poll.await;
+            self.departure = Departure::Fired;
+        }
+        // Bytes sent before the FIN (pipelined requests) are a client still there, as a peek
+        // would have seen them.
+        Ok(peek_now(self.fd.as_raw_fd())? > 0)
     }
 
     async fn shutdown_write(&mut self) {

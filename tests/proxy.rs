@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use ringserve::builtin::{UpstreamArgs, Upstreams};
-use ringserve::{Application, Serve, ServerHandle};
+use ringserve::{Application, Deployment, Request, Response, Serve, ServerHandle, StatusCode};
 
 use common::{
     Inspect, connect, get_on, read_response, read_to_close, request, roundtrip, send,
@@ -404,7 +404,9 @@ fn an_answer_is_streamed_to_the_client_as_it_arrives_with_its_framing() {
 #[test]
 fn a_head_request_keeps_the_length_and_a_304_passes_through() {
     let upstream = Scripted::start(|request| {
-        if request.starts_with("HEAD ") {
+        if request.starts_with("HEAD /api/chunked") {
+            Reply::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec())
+        } else if request.starts_with("HEAD ") {
             Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n".to_vec())
         } else {
             Reply::Send(b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n".to_vec())
@@ -415,6 +417,13 @@ fn a_head_request_keeps_the_length_and_a_304_passes_through() {
     let head = roundtrip(&mut client, b"HEAD /api/file HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(head.status(), 200);
     assert_eq!(head.header("content-length"), Some("1234"));
+    let head = roundtrip(
+        &mut client,
+        b"HEAD /api/chunked HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.header("content-length"), None);
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     let not_modified = roundtrip(
         &mut client,
         b"GET /api/file HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\n\r\n",
@@ -522,6 +531,62 @@ fn an_answer_cut_short_by_the_upstream_is_cut_for_the_client_too() {
     let text = read_to_close(&mut client);
     assert!(text.contains("content-length: 100\r\n"), "{text}");
     assert!(text.ends_with("only this"), "{text}");
+}
+
+/// Answers with the request's body.
+struct Echo;
+
+impl Deployment for Echo {
+    async fn call(&self, mut request: Request) -> Response {
+        match request.body().await {
+            Ok(body) => Response::new(StatusCode::OK).with_body(body),
+            Err(error) => Response::text(error.to_string()).with_status(error.status()),
+        }
+    }
+}
+
+/// curl as the client: bodies far larger than one read go up (with `Expect: 100-continue`,
+/// sized and chunked) and come back through the proxy byte for byte.
+#[test]
+fn curl_sends_a_large_body_through_and_gets_it_back_whole() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("RINGSERVE_REQUIRE_CURL").is_none(),
+            "RINGSERVE_REQUIRE_CURL is set but there is no curl"
+        );
+        return common::skip("no curl (apt-get install curl)");
+    }
+    let upstream = start_app(Application::new(|| Echo));
+    let server = proxy(args(&[upstream.local_addr()]));
+    let dir = common::scratch("proxy-curl");
+    let sent = dir.join("sent.bin");
+    let body: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&sent, &body).unwrap();
+    for extra in [&[][..], &["-H", "Transfer-Encoding: chunked"][..]] {
+        let received = dir.join("received.bin");
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "20", "--data-binary"])
+            .arg(format!("@{}", sent.display()))
+            .args(extra)
+            .arg("-o")
+            .arg(&received)
+            .arg(format!("http://{}/api/echo", server.local_addr()))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            std::fs::read(&received).unwrap() == body,
+            "{extra:?}: the body came back whole"
+        );
+    }
 }
 
 #[test]

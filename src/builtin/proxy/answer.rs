@@ -50,7 +50,10 @@ impl std::fmt::Display for Failure {
 /// How the answer's body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Framing {
+    /// No content (204, 304).
     Empty,
+    /// The answer to a `HEAD`: no body, and the length a `GET`'s would have, if it was said.
+    HeadOf(Option<u64>),
     Length(u64),
     Chunked,
     UntilClose,
@@ -61,8 +64,6 @@ pub(super) struct AnswerHead {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
     framing: Framing,
-    /// The `content-length` the upstream gave for a body it did not send (an answer to `HEAD`).
-    head_length: Option<u64>,
     keep_alive: bool,
 }
 
@@ -176,8 +177,10 @@ fn parse_head(
         headers.push((name, value));
     }
     let has_no_content = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let framing = if request_is_head || has_no_content {
+    let framing = if has_no_content {
         Framing::Empty
+    } else if request_is_head {
+        Framing::HeadOf(length)
     } else if let Some(coding) = transfer_coding {
         if coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             Framing::Chunked
@@ -196,7 +199,6 @@ fn parse_head(
         status,
         headers,
         framing,
-        head_length: length.filter(|_| request_is_head && !has_no_content),
         keep_alive,
     };
     Ok(Some((head_len, Some(head))))
@@ -238,7 +240,6 @@ pub(super) fn into_response(
         status,
         headers,
         framing,
-        head_length,
         keep_alive,
     } = head;
     let body = match framing {
@@ -253,18 +254,21 @@ pub(super) fn into_response(
             }
             Response::new(status).with_body(body)
         }
-        Framing::Empty => {
+        Framing::Empty | Framing::HeadOf(_) => {
             if keep_alive {
                 lease.keep(connection);
             }
-            match head_length {
-                // An answer to HEAD says how long the body would be: a stream of that length,
-                // never polled, keeps the number.
-                Some(length) => sized(
-                    Response::stream(stream::empty::<Result<Bytes, io::Error>>()),
-                    length,
-                ),
-                None => Response::new(status),
+            match framing {
+                // An answer to HEAD says how a GET's body would be sent: an empty stream,
+                // never polled, with the length if there was one (chunked otherwise).
+                Framing::HeadOf(length) => {
+                    let empty = Response::stream(stream::empty::<Result<Bytes, io::Error>>());
+                    match length {
+                        Some(length) => sized(empty, length),
+                        None => empty,
+                    }
+                }
+                _ => Response::new(status),
             }
         }
         framing => {

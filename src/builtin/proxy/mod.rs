@@ -7,13 +7,14 @@
 //! goes to the less loaded of two upstreams picked at random; it is sent as it arrives (the
 //! body streamed, never held whole) and the answer comes back the same way (`answer`).
 //!
-//! Retries follow nginx's `proxy_next_upstream error timeout` with `non_idempotent` off: a
-//! request goes to another upstream when its connection could not be made (nothing was sent,
-//! so any method may go again); an idempotent request without a body also goes again when the
-//! upstream broke before its answer's head. A keep-alive connection that turns out to have
-//! been closed by the upstream is replaced by another without counting against the upstream.
-//! A timeout waiting for the head is not retried: the upstream may still be working on it.
-//! The answer when every try failed is 502, or 504 when the last one timed out.
+//! Retries are nginx's `proxy_next_upstream error` with `non_idempotent` off: a request goes
+//! to another upstream when its connection could not be made, refused or timed out (nothing
+//! was sent, so any method may go again); an idempotent request without a body also goes
+//! again when the upstream broke before its answer's head. A keep-alive connection that turns
+//! out to have been closed by the upstream is replaced by another without counting against
+//! the upstream. Neither a timeout waiting for the head (the upstream may still be at work)
+//! nor a bad answer (another upstream of the application would likely answer alike) is
+//! retried. The answer when every try failed is 502, or 504 when the last one timed out.
 //!
 //! The socket to an upstream is glommio's (the shard's executor, its io_uring): the engine's
 //! own ring serves accepted connections only.

@@ -522,12 +522,7 @@ fn upload_takes_a_file_from_curl_and_a_login_form_and_answers_as_fastapi_does() 
         r#"{"detail":[{"type":"missing","loc":["body","password"],"msg":"Field required","input":null}]}"#
     );
 
-    if Command::new("curl").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("RINGSERVE_REQUIRE_CURL").is_none(),
-            "RINGSERVE_REQUIRE_CURL is set but there is no curl"
-        );
-        common::skip("no curl for the upload example's client (apt-get install curl)");
+    if common::curl_missing("for the upload example's client ") {
         return;
     }
     let image = common::target_dir().join("upload-test-photo.jpg");

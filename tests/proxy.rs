@@ -549,16 +549,8 @@ impl Deployment for Echo {
 /// sized and chunked) and come back through the proxy byte for byte.
 #[test]
 fn curl_sends_a_large_body_through_and_gets_it_back_whole() {
-    if std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("RINGSERVE_REQUIRE_CURL").is_none(),
-            "RINGSERVE_REQUIRE_CURL is set but there is no curl"
-        );
-        return common::skip("no curl (apt-get install curl)");
+    if common::curl_missing("") {
+        return;
     }
     let upstream = start_app(Application::new(|| Echo));
     let server = proxy(args(&[upstream.local_addr()]));

@@ -295,16 +295,8 @@ fn no_path_leaves_the_root() {
 /// curl, as a client resuming a download does: the rest of the file from where it stopped.
 #[test]
 fn curl_resumes_a_large_download_with_a_range() {
-    if std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("RINGSERVE_REQUIRE_CURL").is_none(),
-            "RINGSERVE_REQUIRE_CURL is set but there is no curl"
-        );
-        return common::skip("no curl (apt-get install curl)");
+    if common::curl_missing("") {
+        return;
     }
     let (dir, root) = site();
     let server = serve(&root, Some("index.html"));

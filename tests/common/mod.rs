@@ -22,7 +22,7 @@ pub use responses::{
     TEXT_PLAIN, assert_timed_out, body_of, chunked_head, expected, expected_response,
     internal_server_error, is_generated_id, text_response,
 };
-pub use tools::{root, skip, target_dir};
+pub use tools::{curl_missing, root, skip, target_dir};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

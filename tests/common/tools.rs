@@ -38,3 +38,21 @@ pub fn skip(reason: &str) {
     }
     eprintln!("{line}");
 }
+
+/// Whether curl cannot be run here: then the test skips, saying why — unless CI asked for curl
+/// (`RINGSERVE_REQUIRE_CURL`), where its absence fails the test instead.
+pub fn curl_missing(what_for: &str) -> bool {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return false;
+    }
+    assert!(
+        std::env::var_os("RINGSERVE_REQUIRE_CURL").is_none(),
+        "RINGSERVE_REQUIRE_CURL is set but there is no curl"
+    );
+    skip(&format!("no curl {what_for}(apt-get install curl)"));
+    true
+}

@@ -103,12 +103,11 @@ pub(super) async fn read_head(
     }
 }
 
-/// A whole head at the start of `bytes`: its length, and the head unless it was interim.
-#[allow(clippy::type_complexity)]
-fn parse_head(
-    bytes: &[u8],
-    request_is_head: bool,
-) -> Result<Option<(usize, Option<AnswerHead>)>, Failure> {
+/// A whole head's length, and the head unless it was interim; `None` while it is partial.
+type ParsedHead = Option<(usize, Option<AnswerHead>)>;
+
+/// The head at the start of `bytes`.
+fn parse_head(bytes: &[u8], request_is_head: bool) -> Result<ParsedHead, Failure> {
     let mut fields = [httparse::EMPTY_HEADER; UPSTREAM_HEADERS_MAX];
     let mut parsed = httparse::Response::new(&mut fields);
     let head_len = match parsed.parse(bytes) {

@@ -505,6 +505,13 @@ fn a_bad_answer_is_502_never_passed_on() {
             Reply::SendAndClose(
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
             )
+        } else if request.starts_with("GET /api/huge-head") {
+            let mut head = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+            head.extend(std::iter::repeat_n(b'a', 70_000));
+            head.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
+            Reply::SendAndClose(head)
+        } else if request.starts_with("GET /api/switching") {
+            Reply::SendAndClose(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n".to_vec())
         } else {
             Reply::SendAndClose(b"SPDY/3 OK\r\n\r\n".to_vec())
         }
@@ -512,10 +519,56 @@ fn a_bad_answer_is_502_never_passed_on() {
     let mut arguments = args(&[upstream.address]);
     arguments.max_fails = 100;
     let server = proxy(arguments);
-    for path in ["/api/two-lengths", "/api/not-http"] {
+    for path in [
+        "/api/two-lengths",
+        "/api/huge-head",
+        "/api/switching",
+        "/api/not-http",
+    ] {
         let answer = common::get(server.local_addr(), path);
         assert_eq!(answer.status(), 502, "{path}");
     }
+}
+
+#[test]
+fn interim_answers_are_skipped_and_a_connection_the_upstream_closes_is_not_reused() {
+    let upstream = Scripted::start(|_| {
+        Reply::Send(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n\
+              HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 2\r\n\r\nok"
+                .to_vec(),
+        )
+    });
+    let server = proxy(args(&[upstream.address]));
+    let mut client = connect(server.local_addr());
+    for _ in 0..2 {
+        let answer = get_on(&mut client, "/api/x");
+        assert_eq!(answer.status_line, "HTTP/1.1 200 OK");
+        assert_eq!(answer.body, b"ok");
+        assert_eq!(answer.header("link"), None);
+    }
+    // Its socket stayed open, but it said `Connection: close`: a new one for each request.
+    assert_eq!(upstream.accepted(), 2);
+}
+
+#[test]
+fn a_malformed_chunked_answer_cuts_the_client_connection() {
+    let upstream = Scripted::start(|_| {
+        Reply::Send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\nzz\r\n".to_vec(),
+        )
+    });
+    let server = proxy(args(&[upstream.address]));
+    let mut client = connect(server.local_addr());
+    client
+        .write_all(b"GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let text = read_to_close(&mut client);
+    assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "no last chunk for a cut body: {text}"
+    );
 }
 
 #[test]

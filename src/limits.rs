@@ -24,6 +24,12 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 /// many bytes; then it is flushed before the next request is handled.
 pub const WRITE_FLUSH_BYTES: usize = 64 * 1024;
 
+/// A piece of a streamed body at least this large is written from its own memory (after what
+/// is buffered) instead of being copied into the write buffer first: a file's 256 KiB reads,
+/// a proxied body's large pieces. Smaller ones are gathered, as one write costs more than
+/// their copy.
+pub const DIRECT_WRITE_BYTES_MIN: usize = 32 * 1024;
+
 /// The read buffer's initial capacity and the least spare room given to each read.
 pub const READ_CHUNK_BYTES: usize = 8 * 1024;
 

@@ -193,6 +193,30 @@ fn validators_answer_304_and_ranges_206_or_416() {
     assert_eq!(past.header("content-range"), Some("bytes */10"));
 }
 
+/// A client that reads nothing for a while fills the socket's buffers: the file's pieces,
+/// sent from their own memory, wait for room and still arrive whole, in order.
+#[test]
+fn a_large_file_reaches_a_client_that_reads_late_whole() {
+    let (_dir, root) = site();
+    let large: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(root.join("large.bin"), &large).unwrap();
+    let server = serve(&root, None);
+    let mut stream = connect(server.local_addr());
+    // A small receive buffer, so the server's sends have to wait.
+    socket2::SockRef::from(&stream)
+        .set_recv_buffer_size(16 * 1024)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /static/large.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let response = common::read_response(&mut stream, false);
+    assert_eq!(response.header("content-length"), Some("12582912"));
+    assert!(response.body == large, "the bytes of the file, in order");
+}
+
 #[test]
 fn a_large_file_streams_with_its_length_and_its_ranges_cross_pieces() {
     let (_dir, root) = site();

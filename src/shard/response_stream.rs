@@ -18,8 +18,8 @@ use super::body_pump::{BodyPump, PumpFailure};
 use super::connection_io::ConnectionIo;
 use super::transport::Transport;
 use crate::body::{BoxError, ChunkStream};
-use crate::http1::encode::{Framing, LAST_CHUNK, encode_chunk};
-use crate::limits::WRITE_FLUSH_BYTES;
+use crate::http1::encode::{Framing, LAST_CHUNK, encode_chunk, encode_chunk_size};
+use crate::limits::{DIRECT_WRITE_BYTES_MIN, WRITE_FLUSH_BYTES};
 
 /// Why a streamed body ended early.
 pub(super) enum StreamEnd {
@@ -41,9 +41,32 @@ enum Waited {
 }
 
 impl<T: Transport> ConnectionIo<T> {
-    /// Sends a streamed body, chunk by chunk as the stream yields them. A chunk that is ready
-    /// at once joins the write buffer (coalescing small chunks); when the stream has to wait,
-    /// what is buffered is written first. While it waits, the stream races the client leaving,
+    /// Puts a piece of the body after what is buffered: copied into the write buffer, or —
+    /// at [`DIRECT_WRITE_BYTES_MIN`] or more — written from its own memory once the buffer is
+    /// flushed.
+    async fn put_piece(
+        &mut self,
+        piece: Bytes,
+        deadline: Option<Instant>,
+    ) -> Result<(), StreamEnd> {
+        if piece.len() < DIRECT_WRITE_BYTES_MIN {
+            self.write_buf.put_slice(&piece);
+            return Ok(());
+        }
+        if !self.write_buf.is_empty() {
+            self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
+        }
+        let stall_timeout = self.shard.config.options.limits.send_timeout;
+        self.transport
+            .write_bytes(piece, stall_timeout, deadline)
+            .await
+            .map_err(|_| StreamEnd::Gone)
+    }
+
+    /// Sends a streamed body, chunk by chunk as the stream yields them. A small chunk that is
+    /// ready at once joins the write buffer (coalescing small chunks), a large one is written
+    /// from its own memory after it (`put_piece`); when the stream has to wait, what is
+    /// buffered is written first. While it waits, the stream races the client leaving,
     /// the request body it may be reading, and the request's deadline.
     pub(super) async fn send_stream(
         &mut self,
@@ -106,15 +129,21 @@ impl<T: Transport> ConnectionIo<T> {
             };
             match item {
                 Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(chunk)) if chunked && chunk.len() >= DIRECT_WRITE_BYTES_MIN => {
+                    encode_chunk_size(&mut self.write_buf, chunk.len());
+                    self.put_piece(chunk, deadline).await?;
+                    self.write_buf.put_slice(b"\r\n");
+                }
                 Some(Ok(chunk)) if chunked => encode_chunk(&mut self.write_buf, &chunk),
                 Some(Ok(chunk)) => match &mut expected {
-                    None => self.write_buf.put_slice(&chunk),
+                    None => self.put_piece(chunk, deadline).await?,
                     Some(left) => {
                         let fits = usize::try_from(*left)
                             .map_or(chunk.len(), |left| left.min(chunk.len()));
-                        self.write_buf.put_slice(&chunk[..fits]);
+                        let whole = chunk.len();
+                        self.put_piece(chunk.slice(..fits), deadline).await?;
                         *left -= fits as u64;
-                        if fits < chunk.len() {
+                        if fits < whole {
                             return Err(StreamEnd::Cut);
                         }
                         if *left == 0 {

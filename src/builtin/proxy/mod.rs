@@ -43,6 +43,7 @@ use serde::Deserialize;
 use crate::deploy::Application;
 use crate::deployment::Deployment;
 use crate::http1::body::BodyFraming;
+use crate::http1::encode::encode_chunk_size;
 use crate::request::Request;
 use crate::request_body::{BodyError, BodyStream};
 use crate::response::Response;
@@ -394,7 +395,7 @@ async fn send_body(
             continue;
         }
         if chunked {
-            put_chunk_size(&mut connection.out, piece.len());
+            encode_chunk_size(&mut connection.out, piece.len());
         }
         connection.out.extend_from_slice(&piece);
         if chunked {
@@ -408,15 +409,6 @@ async fn send_body(
         connection.out.put_slice(b"0\r\n\r\n");
     }
     connection.send_out().await.map_err(broken)
-}
-
-fn put_chunk_size(out: &mut bytes::BytesMut, size: usize) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digits = (usize::BITS - size.leading_zeros()).div_ceil(4).max(1);
-    for digit in (0..digits).rev() {
-        out.put_u8(HEX[(size >> (digit * 4)) & 0xf]);
-    }
-    out.put_slice(b"\r\n");
 }
 
 fn broken(error: io::Error) -> TryFailed {

@@ -120,6 +120,8 @@ pub(crate) enum Owned {
     Nothing,
     /// A receive's or send's buffer.
     Buffer(BytesMut),
+    /// A send's piece of a streamed body, sent from its own memory.
+    Bytes(bytes::Bytes),
     /// A linked timeout's duration, shared with the stream that set it. Held, never read.
     Timespec(#[allow(dead_code)] Rc<io_uring::types::Timespec>),
     /// The provided buffer a receive's completion was given (see `provided`): lent to the

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use io_uring::{opcode, squeue, types};
 
 use super::ring::{Operation, Owned, Ring, to_io};
@@ -66,6 +66,70 @@ impl UringStream {
 
     fn raw(&self) -> types::Fd {
         types::Fd(self.fd.as_raw_fd())
+    }
+
+    /// Sends all of what `owned` holds (a buffer or a `Bytes`), moved into each send that has
+    /// to wait and back with its completion.
+    async fn send_owned(
+        &mut self,
+        mut owned: Owned,
+        stall_timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> (io::Result<()>, Owned) {
+        let len = bytes_of(&owned).len();
+        // One non-blocking send first: a response usually fits in the socket's buffer, and
+        // then it costs one system call here instead of a submission, a completion and a
+        // second turn of the shard's loop before the connection can read again.
+        let mut written = match send_now(self.fd.as_raw_fd(), bytes_of(&owned)) {
+            Ok(sent) => sent,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(error) => return (Err(error), owned),
+        };
+        while written < len {
+            let wait = deadline.map_or(stall_timeout, |deadline| {
+                stall_timeout.min(deadline.saturating_duration_since(Instant::now()))
+            });
+            if wait.is_zero() {
+                return (Err(io::ErrorKind::TimedOut.into()), owned);
+            }
+            // The kernel's timespec holds signed seconds: a longer wait is no wait at all.
+            let wait = wait.min(LINKED_TIMEOUT_MAX);
+            // The timespec the linked timeout points at: written only when no send holds it.
+            let timespec = types::Timespec::from(wait);
+            match Rc::get_mut(&mut self.timeout) {
+                Some(timeout) => *timeout = timespec,
+                None => self.timeout = Rc::new(timespec),
+            }
+            let rest = &bytes_of(&owned)[written..];
+            let send = opcode::Send::new(
+                self.raw(),
+                rest.as_ptr(),
+                rest.len().min(u32::MAX as usize) as u32,
+            )
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+            let timeout = opcode::LinkTimeout::new(Rc::as_ptr(&self.timeout)).build();
+            let operation = self.ring.submit_linked(
+                send,
+                owned,
+                timeout,
+                Owned::Timespec(self.timeout.clone()),
+            );
+            let (result, back) = operation.await;
+            owned = back;
+            match result {
+                0 => return (Err(io::ErrorKind::WriteZero.into()), owned),
+                sent if sent > 0 => written += sent as usize,
+                // The linked timeout fired: no byte was accepted for `wait`.
+                error if -error == libc::ECANCELED => {
+                    return (Err(io::ErrorKind::TimedOut.into()), owned);
+                }
+                error if -error == libc::EINTR || -error == libc::EAGAIN => {}
+                error => return (Err(io::Error::from_raw_os_error(-error)), owned),
+            }
+        }
+        (Ok(()), owned)
     }
 }
 
@@ -120,6 +184,15 @@ fn peek_now(fd: RawFd) -> io::Result<usize> {
         // its mask, but a client that is there is the safe reading).
         io::ErrorKind::WouldBlock => Ok(1),
         _ => Err(error),
+    }
+}
+
+/// The bytes a send's `owned` holds.
+fn bytes_of(owned: &Owned) -> &[u8] {
+    match owned {
+        Owned::Buffer(buffer) => buffer,
+        Owned::Bytes(bytes) => bytes,
+        _ => &[],
     }
 }
 
@@ -204,63 +277,25 @@ impl Transport for UringStream {
 
     async fn write_all(
         &mut self,
-        mut buf: BytesMut,
+        buf: BytesMut,
         stall_timeout: Duration,
         deadline: Option<Instant>,
     ) -> (io::Result<()>, BytesMut) {
-        // One non-blocking send first: a response usually fits in the socket's buffer, and
-        // then it costs one system call here instead of a submission, a completion and a
-        // second turn of the shard's loop before the connection can read again.
-        let mut written = match send_now(self.fd.as_raw_fd(), &buf) {
-            Ok(sent) => sent,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(error) => return (Err(error), buf),
-        };
-        while written < buf.len() {
-            let wait = deadline.map_or(stall_timeout, |deadline| {
-                stall_timeout.min(deadline.saturating_duration_since(Instant::now()))
-            });
-            if wait.is_zero() {
-                return (Err(io::ErrorKind::TimedOut.into()), buf);
-            }
-            // The kernel's timespec holds signed seconds: a longer wait is no wait at all.
-            let wait = wait.min(LINKED_TIMEOUT_MAX);
-            // The timespec the linked timeout points at: written only when no send holds it.
-            let timespec = types::Timespec::from(wait);
-            match Rc::get_mut(&mut self.timeout) {
-                Some(timeout) => *timeout = timespec,
-                None => self.timeout = Rc::new(timespec),
-            }
-            let rest = &buf[written..];
-            let send = opcode::Send::new(
-                self.raw(),
-                rest.as_ptr(),
-                rest.len().min(u32::MAX as usize) as u32,
-            )
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .flags(squeue::Flags::IO_LINK);
-            let timeout = opcode::LinkTimeout::new(Rc::as_ptr(&self.timeout)).build();
-            let operation = self.ring.submit_linked(
-                send,
-                Owned::Buffer(buf),
-                timeout,
-                Owned::Timespec(self.timeout.clone()),
-            );
-            let (result, owned) = operation.await;
-            buf = take_buffer(owned);
-            match result {
-                0 => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                sent if sent > 0 => written += sent as usize,
-                // The linked timeout fired: no byte was accepted for `wait`.
-                error if -error == libc::ECANCELED => {
-                    return (Err(io::ErrorKind::TimedOut.into()), buf);
-                }
-                error if -error == libc::EINTR || -error == libc::EAGAIN => {}
-                error => return (Err(io::Error::from_raw_os_error(-error)), buf),
-            }
-        }
-        (Ok(()), buf)
+        let (result, owned) = self
+            .send_owned(Owned::Buffer(buf), stall_timeout, deadline)
+            .await;
+        (result, take_buffer(owned))
+    }
+
+    async fn write_bytes(
+        &mut self,
+        chunk: Bytes,
+        stall_timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        self.send_owned(Owned::Bytes(chunk), stall_timeout, deadline)
+            .await
+            .0
     }
 
     async fn peer_activity(&mut self) -> io::Result<bool> {

@@ -27,7 +27,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -373,12 +372,42 @@ fn head_of(status: StatusCode, length: u64) -> Response {
     response.with_header(header::CONTENT_LENGTH, HeaderValue::from(length))
 }
 
-/// Exactly `length` bytes of `file` from `offset`: a file that shrank is an error.
+/// Exactly `length` bytes of `file` from `offset`: a file that shrank is an error. Read
+/// into the buffer's spare capacity: zeroing it first cost 7% of a large file's CPU time
+/// (perf, `file-large`).
 fn read_exact_at(file: &File, offset: u64, length: u64) -> io::Result<Bytes> {
     let length =
         usize::try_from(length).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut buffer = BytesMut::zeroed(length);
-    file.read_exact_at(&mut buffer, offset)?;
+    let mut buffer = BytesMut::with_capacity(length);
+    while buffer.len() < length {
+        let at = offset
+            .checked_add(buffer.len() as u64)
+            .and_then(|at| libc::off_t::try_from(at).ok())
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        let wanted = length - buffer.len();
+        let spare = &mut buffer.spare_capacity_mut()[..wanted];
+        // SAFETY: `pread` writes at most `spare.len()` bytes into memory the buffer owns, and
+        // only what it reports written is then counted as initialised.
+        let read =
+            unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
+        match read {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank",
+                ));
+            }
+            // SAFETY: the kernel initialised the `read` bytes after the buffer's length.
+            read if read > 0 => unsafe { buffer.set_len(buffer.len() + read as usize) },
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    debug_assert_eq!(buffer.len(), length, "read exactly the length asked");
     Ok(buffer.freeze())
 }
 

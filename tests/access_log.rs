@@ -170,7 +170,7 @@ fn the_event(request_id: &str) -> Logged {
 /// The fields `the_event` expects for a request answered in full: everything but the latency.
 fn line(method: &str, path: &str, status: u16, bytes: usize, id: &str, app: &str) -> String {
     format!(
-        r#"method="{method}" path="{path}" status={status} bytes={bytes} complete=true request_id="{id}" app="{app}" version="HTTP/1.1""#
+        r#"method="{method}" path="{path}" status={status} bytes={bytes} complete=true request_id="{id}" app="{app}" version="HTTP/1.1" client=?127.0.0.1"#
     )
 }
 
@@ -238,7 +238,7 @@ fn each_request_is_logged_once_with_exact_fields() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         the_event("alog-put").fields,
-        r#"method="PUT" path="/put" status=200 bytes=5 complete=true request_id="alog-put" app="items" version="HTTP/1.0""#
+        r#"method="PUT" path="/put" status=200 bytes=5 complete=true request_id="alog-put" app="items" version="HTTP/1.0" client=?127.0.0.1"#
     );
 }
 
@@ -252,7 +252,7 @@ fn the_query_is_its_own_field_when_asked_for() {
     get_id(server.local_addr(), "/search?q=a%20b&page=2", "alog-query");
     assert_eq!(
         the_event("alog-query").fields,
-        r#"method="GET" path="/search" query="q=a%20b&page=2" status=200 bytes=2 complete=true request_id="alog-query" app="q" version="HTTP/1.1""#
+        r#"method="GET" path="/search" query="q=a%20b&page=2" status=200 bytes=2 complete=true request_id="alog-query" app="q" version="HTTP/1.1" client=?127.0.0.1"#
     );
 }
 
@@ -350,7 +350,7 @@ fn a_timed_out_handler_is_logged_without_status_and_a_panic_as_500() {
     // The chain never answered: no status; the engine's 408 is not this layer's.
     assert_eq!(
         event.fields,
-        r#"method="GET" path="/slow" bytes=0 complete=false request_id="alog-timeout" app="slow" version="HTTP/1.1""#
+        r#"method="GET" path="/slow" bytes=0 complete=false request_id="alog-timeout" app="slow" version="HTTP/1.1" client=?127.0.0.1"#
     );
     // The timeout's clock starts when the request is routed, a little before the chain (and
     // this layer's clock) is called, so the layer sees just under 100 ms; what matters is that
@@ -360,7 +360,7 @@ fn a_timed_out_handler_is_logged_without_status_and_a_panic_as_500() {
     assert_eq!(get_id(addr, "/panics/x", "alog-panic").status(), 500);
     assert_eq!(
         the_event("alog-panic").fields,
-        r#"method="GET" path="/panics/x" status=500 bytes=0 complete=false request_id="alog-panic" app="panics" version="HTTP/1.1""#
+        r#"method="GET" path="/panics/x" status=500 bytes=0 complete=false request_id="alog-panic" app="panics" version="HTTP/1.1" client=?127.0.0.1"#
     );
 }
 
@@ -506,7 +506,7 @@ fn a_stream_the_client_leaves_is_logged_cut_short_with_what_was_sent() {
     drop(client);
     assert_eq!(
         the_event("alog-left").fields,
-        r#"method="GET" path="/forever" status=200 bytes=5 complete=false request_id="alog-left" app="s" version="HTTP/1.1""#
+        r#"method="GET" path="/forever" status=200 bytes=5 complete=false request_id="alog-left" app="s" version="HTTP/1.1" client=?127.0.0.1"#
     );
 }
 
@@ -526,7 +526,7 @@ fn a_stream_that_fails_is_logged_cut_short() {
     );
     assert_eq!(
         the_event("alog-fails").fields,
-        r#"method="GET" path="/fails" status=200 bytes=2 complete=false request_id="alog-fails" app="s" version="HTTP/1.1""#
+        r#"method="GET" path="/fails" status=200 bytes=2 complete=false request_id="alog-fails" app="s" version="HTTP/1.1" client=?127.0.0.1"#
     );
 }
 

@@ -21,6 +21,7 @@
 //! | `request_id` | str    | the client's `x-request-id`, or the one the shard generated |
 //! | `app`        | str    | the application's name |
 //! | `version`    | str    | `HTTP/1.0` or `HTTP/1.1` |
+//! | `client`     | IP     | the client's address, without its port (nginx's `$remote_addr`): the peer of the connection, so the last proxy's when there is one; absent for a request made without a socket |
 //!
 //! `latency_us` runs from the request reaching this layer to the response leaving it for a
 //! whole body, and to the end of the body for a stream: the call that tells the stream is
@@ -76,6 +77,7 @@
 //! ```
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -194,6 +196,7 @@ struct Entry {
     started: Instant,
     method: Method,
     version: Version,
+    client: Option<IpAddr>,
     /// Path, query (if logged), request id and application name, one after the other: one
     /// allocation per request.
     text: String,
@@ -226,6 +229,9 @@ impl Entry {
             started,
             method: request.method().clone(),
             version: request.version(),
+            client: request
+                .client_addr()
+                .map(|address| address.ip().to_canonical()),
             text,
             path_end,
             query_end,
@@ -298,6 +304,7 @@ impl Entry {
             request_id = self.request_id(),
             app = self.app(),
             version = version_text(self.version),
+            client = self.client.map(tracing::field::display),
         ));
     }
 }

@@ -29,10 +29,17 @@ pub fn fresh_port() -> u16 {
 }
 
 /// Waits up to 20 s until something accepts connections on `addr`; `what` names it in the
-/// failure.
+/// failure. A connection to itself does not count: with nothing listening yet, the kernel may
+/// pick `addr`'s own port as the source of a loopback connect, and the two ends then meet
+/// (TCP simultaneous open) as if a server had answered.
 pub fn wait_listening(addr: SocketAddr, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
+    loop {
+        if let Ok(stream) = TcpStream::connect(addr)
+            && stream.local_addr().ok() != stream.peer_addr().ok()
+        {
+            return;
+        }
         assert!(Instant::now() < deadline, "{what} did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::connection::{UPSTREAM_READ_BYTES, UpstreamConnection};
+use super::hop::ConnectionTokens;
 use super::pool::Lease;
 use crate::http1::body::ChunkedDecoder;
 use crate::response::Response;
@@ -132,14 +133,13 @@ fn parse_head(bytes: &[u8], request_is_head: bool) -> Result<ParsedHead, Failure
     let mut length: Option<u64> = None;
     let mut transfer_coding: Option<&[u8]> = None;
     let mut headers = Vec::with_capacity(parsed.headers.len());
-    let named_by_connection = |name: &str| {
-        parsed
-            .headers
-            .iter()
-            .filter(|field| field.name.eq_ignore_ascii_case("connection"))
-            .flat_map(|field| field.value.split(|&byte| byte == b','))
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
-    };
+    let connection =
+        ConnectionTokens::of(parsed.headers.iter().map(|field| (field.name, field.value)));
+    if connection.lists(b"close") {
+        keep_alive = false;
+    } else if connection.lists(b"keep-alive") && !http11 {
+        keep_alive = true;
+    }
     for field in parsed.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -155,18 +155,7 @@ fn parse_head(bytes: &[u8], request_is_head: bool) -> Result<ParsedHead, Failure
             transfer_coding = field.value.rsplit(|&byte| byte == b',').next();
             continue;
         }
-        if name.eq_ignore_ascii_case("connection") {
-            for token in field.value.split(|&byte| byte == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && !http11 {
-                    keep_alive = true;
-                }
-            }
-            continue;
-        }
-        if is_dropped(name) || named_by_connection(name) {
+        if connection.is_hop_by_hop(name) || written_by_the_engine(name) {
             continue;
         }
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -203,21 +192,11 @@ fn parse_head(bytes: &[u8], request_is_head: bool) -> Result<ParsedHead, Failure
     Ok(Some((head_len, Some(head))))
 }
 
-/// Fields of the upstream's that the client does not get: hop-by-hop ones (RFC 9110 §7.6.1),
-/// and those the engine writes itself (`Date`, `X-Request-Id`).
-fn is_dropped(name: &str) -> bool {
-    [
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authenticate",
-        "date",
-        "x-request-id",
-    ]
-    .iter()
-    .any(|dropped| name.eq_ignore_ascii_case(dropped))
+/// Fields of the upstream's that the engine writes itself, so the client gets its own.
+fn written_by_the_engine(name: &str) -> bool {
+    ["date", "x-request-id"]
+        .iter()
+        .any(|field| name.eq_ignore_ascii_case(field))
 }
 
 fn decimal(value: &[u8]) -> Option<u64> {

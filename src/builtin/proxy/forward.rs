@@ -20,24 +20,15 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use bytes::{BufMut, BytesMut};
-use smallvec::SmallVec;
 
+use super::hop::ConnectionTokens;
 use crate::http1::body::BodyFraming;
 use crate::http1::encode::write_decimal;
 use crate::request::Request;
 
-/// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1, with the obsolete
-/// `Proxy-Connection` and the proxy's own `Proxy-Authorization`), and those this module writes
-/// itself.
-const NOT_FORWARDED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+/// Besides the hop-by-hop fields: those this module writes itself, and `Expect` (the engine
+/// answered it).
+const WRITTEN_HERE: &[&str] = &[
     "expect",
     "content-length",
     "x-forwarded-for",
@@ -60,21 +51,13 @@ pub(super) fn write_head(out: &mut BytesMut, request: &Request, path: &str, auth
     }
     out.put_slice(b" HTTP/1.1\r\n");
 
-    let named_by_connection: SmallVec<[&[u8]; 4]> = request
-        .headers()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(|&byte| byte == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
-        .collect();
+    let connection = ConnectionTokens::of(request.headers());
     let mut host = None;
     for (name, value) in request.headers() {
-        let dropped = NOT_FORWARDED
-            .iter()
-            .any(|field| name.eq_ignore_ascii_case(field))
-            || named_by_connection
+        let dropped = connection.is_hop_by_hop(name)
+            || WRITTEN_HERE
                 .iter()
-                .any(|token| token.eq_ignore_ascii_case(name.as_bytes()));
+                .any(|field| name.eq_ignore_ascii_case(field));
         if name.eq_ignore_ascii_case("host") {
             host.get_or_insert(value);
         }

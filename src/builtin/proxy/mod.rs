@@ -26,6 +26,7 @@ mod answer;
 mod balance;
 mod connection;
 mod forward;
+mod hop;
 mod pool;
 
 use std::cell::RefCell;

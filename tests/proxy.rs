@@ -261,6 +261,21 @@ fn keep_alive_connections_to_the_upstream_are_reused() {
 }
 
 #[test]
+fn a_connection_idle_past_the_idle_timeout_is_closed_not_reused() {
+    let upstream = Scripted::start(|_| Reply::Send(ok("pong")));
+    let mut arguments = args(&[upstream.address]);
+    arguments.idle_timeout_s = 0.2;
+    let server = proxy(arguments);
+    let mut client = connect(server.local_addr());
+    assert_eq!(get_on(&mut client, "/api/ping").body, b"pong");
+    assert_eq!(get_on(&mut client, "/api/ping").body, b"pong");
+    assert_eq!(upstream.accepted(), 1, "reused within the idle timeout");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(get_on(&mut client, "/api/ping").body, b"pong");
+    assert_eq!(upstream.accepted(), 2, "a new connection after it");
+}
+
+#[test]
 fn a_connection_the_upstream_closed_while_idle_is_not_used_even_for_a_post() {
     // Each answer ends its connection a moment after it was sent, as an upstream whose
     // keep-alive timeout is short does.

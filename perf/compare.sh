@@ -2,7 +2,8 @@
 # Side-by-side comparison: ringserve's bench example and each peer server, run in turn on the
 # same cores under the same loads from perf/loadgen, interleaved run by run. Prints one
 # Markdown table (medians of RUNS runs): requests/s, p50/p99 latency, server CPU seconds,
-# requests per server CPU-second, peak RSS.
+# requests per server CPU-second, requests per machine CPU-second (server, load generator and
+# kernel together), peak RSS.
 #
 #   perf/compare.sh                        # build everything, then measure
 #   SERVER_CORES=0 LOAD_CORES=1 RUNS=3 DURATION=10s perf/compare.sh
@@ -123,6 +124,14 @@ cpu_seconds() {
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
 }
 
+# CPU seconds (user, system, interrupts, steal) the whole machine has used so far: the server,
+# the load generator and the kernel's work for both. On loopback the receiving side's protocol
+# work runs on whichever core transmits, so the server's own figure alone can favour a server
+# that leaves its transmits to the peer's ACKs; this one cannot.
+machine_cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.3f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
+}
+
 # Peak resident memory of the server and its children, in MiB.
 peak_rss_mib() {
   local kib=0 pid
@@ -154,18 +163,21 @@ measure_once() { # measure_once SERVER SCENARIO PATH RUN [extra loadgen flags...
   local server=$1 scenario=$2 path=$3 run=$4
   shift 4
   start_server "$server"
-  local before after loader report="$out_dir/$server-$scenario-$run.json"
+  local before after machine_before machine_after loader report="$out_dir/$server-$scenario-$run.json"
   # CPU is sampled over the measured window only: from the end of the warm-up to the end
   # of the run, the window the load generator's request count covers.
   load "$report" "$path" "$@" &
   loader=$!
   sleep "${WARMUP%s}"
   before=$(cpu_seconds)
+  machine_before=$(machine_cpu_seconds)
   wait "$loader"
   after=$(cpu_seconds)
+  machine_after=$(machine_cpu_seconds)
   echo "$(json_number "$report" rps) $(json_number "$report" p50) $(json_number "$report" p99) \
 $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.3f", a - b }') \
-$(json_number "$report" requests) $(peak_rss_mib)" >> "$out_dir/$server-$scenario.runs"
+$(json_number "$report" requests) $(peak_rss_mib) \
+$(awk -v a="$machine_after" -v b="$machine_before" 'BEGIN { printf "%.3f", a - b }')" >> "$out_dir/$server-$scenario.runs"
   stop_server
   echo "  $server $scenario run $run: $(tail -n 1 "$out_dir/$server-$scenario.runs")" >&2
 }
@@ -184,7 +196,7 @@ measure() { # measure SCENARIO PATH SERVERS... -- [extra loadgen flags...]
   done
   local column
   for server in "${servers[@]}"; do
-    for column in 1 2 3 4 5 6; do
+    for column in 1 2 3 4 5 6 7; do
       result[$server,$scenario,$column]=$(awk -v c="$column" '{ print $c }' "$out_dir/$server-$scenario.runs" | median)
     done
   done
@@ -248,15 +260,17 @@ echo
 echo "Server cores: $SERVER_CORES; load cores: $LOAD_CORES; $CONNECTIONS connections, pipeline $PIPELINE;"
 echo "$RUNS runs of $DURATION after $WARMUP warm-up, servers interleaved run by run; medians. Machine: $(nproc) cores, $(uname -r)."
 echo
-echo "| server | scenario | req/s | p50 µs | p99 µs | server CPU s | req per CPU-s | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| server | scenario | req/s | p50 µs | p99 µs | server CPU s | req per CPU-s | req per machine CPU-s | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for scenario in $SCENARIOS; do
   for server in "${available[@]}"; do
     [ -n "${result[$server,$scenario,1]:-}" ] || continue
     cpu=${result[$server,$scenario,4]}
     per_cpu=$(awk -v r="${result[$server,$scenario,5]}" -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", r / c; else print "-" }')
-    printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$server" "$scenario" \
+    machine=${result[$server,$scenario,7]}
+    per_machine_cpu=$(awk -v r="${result[$server,$scenario,5]}" -v c="$machine" 'BEGIN { if (c > 0) printf "%.0f", r / c; else print "-" }')
+    printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$server" "$scenario" \
       "${result[$server,$scenario,1]}" "${result[$server,$scenario,2]}" "${result[$server,$scenario,3]}" \
-      "$cpu" "$per_cpu" "${result[$server,$scenario,6]}"
+      "$cpu" "$per_cpu" "$per_machine_cpu" "${result[$server,$scenario,6]}"
   done
 done

@@ -25,6 +25,7 @@ use crate::deploy::handle::DeploymentId;
 use crate::deploy::health::HealthBoard;
 use crate::deploy::load::Loads;
 use crate::deploy::pulse::PulseBoard;
+use crate::metrics::Target;
 use crate::middleware::Layers;
 use crate::options::ResolvedOptions;
 use crate::prefix::PrefixTrie;
@@ -47,6 +48,10 @@ pub(crate) struct ServerConfig {
     /// shard's pulse names while it runs one of its handlers: `Routes::label_base` plus its
     /// index): what a stall's description names.
     pub(crate) labels: Mutex<Vec<AppLabel>>,
+    /// What each metric slot is labelled with: slot 0 for requests no application took, then
+    /// one per distinct application name and route prefix served so far (a reload that keeps
+    /// an application keeps its slot, and its counters). Read by scrapes only.
+    pub(crate) metric_targets: Mutex<Vec<Target>>,
 }
 
 /// How a stall's description names an application.
@@ -72,6 +77,49 @@ impl ServerConfig {
             route_prefix: (index < routed).then(|| app.configured_route_prefix().to_owned()),
         }));
         base
+    }
+
+    /// The metric slot of each of `apps` (the first `routed` of them reachable over HTTP),
+    /// made for those never served before. The table grows only by new names.
+    pub(crate) fn metric_slots(&self, apps: &[Application], routed: usize) -> Vec<usize> {
+        let mut targets = self
+            .metric_targets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if targets.is_empty() {
+            targets.push(Target {
+                application: String::new(),
+                route: String::new(),
+            });
+        }
+        apps.iter()
+            .enumerate()
+            .map(|(index, app)| {
+                let target = Target {
+                    application: app.configured_name().to_owned(),
+                    route: if index < routed {
+                        app.configured_route_prefix().to_owned()
+                    } else {
+                        String::new()
+                    },
+                };
+                match targets.iter().position(|known| *known == target) {
+                    Some(slot) => slot,
+                    None => {
+                        targets.push(target);
+                        targets.len() - 1
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The metric targets by slot, as a scrape labels them.
+    pub(crate) fn metric_targets(&self) -> Vec<Target> {
+        self.metric_targets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The application labelled `label`, if any.
@@ -107,6 +155,8 @@ pub(crate) struct Routes {
     pub(crate) loads: Loads,
     /// The label (`ServerConfig::labels`) of `apps[0]`; the others follow it.
     pub(crate) label_base: usize,
+    /// Each application's metric slot (`ServerConfig::metric_slots`).
+    pub(crate) metric_slots: Vec<usize>,
     /// How many shards have switched away from this generation and finished its last work:
     /// once all have, no shard can send another a call for it, and each drops it.
     pub(crate) retired_shards: AtomicUsize,

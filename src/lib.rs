@@ -54,7 +54,8 @@
 //! ```text
 //! cli/                   the edge binary's command line: config file (Ray Serve's schema), registry
 //!                        of deployments by import path, check / run / status, signals
-//! serve                  Serve builder: validation, prefix trie, listeners, shards, ServerHandle
+//! serve, scrape          Serve builder: validation, prefix trie, listeners, shards, ServerHandle;
+//!                        scrape: asking every shard for its metrics, the metrics listener
 //! shard/                 per core: accept loop and deadline sweeper, connection loop, body pump,
 //!                        response streaming, transport (shard::uring, or glommio's streams),
 //!                        spare connection buffers, dispatch, forwarding to other shards, handle calls, date cache
@@ -67,9 +68,10 @@
 //! request, request_builder, request_body, request_id, response, set_cookie, body, sse,
 //! extensions             what handlers receive and answer
 //! http1/                 the codec, no socket I/O: head, parse, body framing, encode, rejections
-//! prefix, options, limits, error, rt, pooled
-//!                        plain data, the runtime facade, and the per-thread boxes that hold
-//!                        per-request futures without allocating, below everything
+//! prefix, options, limits, error, rt, pooled, metrics/
+//!                        plain data, the runtime facade, the per-thread boxes that hold
+//!                        per-request futures without allocating, and what a shard records
+//!                        for metrics (with the text a scrape renders), below everything
 //! ```
 //!
 //! A handler's crate names `ringserve` only: [`rt`] is the runtime it needs (timers, tasks,
@@ -93,6 +95,10 @@ mod extensions;
 pub mod http1;
 pub mod ingress;
 pub mod limits;
+/// Per-shard recording, and the text and figures of a scrape. Not public API: public only so
+/// that the recording's benchmark can reach it; [`Stats`] and its parts are the public view.
+#[doc(hidden)]
+pub mod metrics;
 pub mod middleware;
 mod options;
 mod pooled;
@@ -103,6 +109,7 @@ mod request_builder;
 mod request_id;
 mod response;
 pub mod rt;
+mod scrape;
 mod serve;
 mod set_cookie;
 mod shard;
@@ -115,6 +122,7 @@ pub use error::Error;
 pub use extensions::Extensions;
 pub use http1::reject::ParseError;
 pub use limits::Limits;
+pub use metrics::{ApplicationStats, Percentiles, ShardStats, Stats};
 pub use options::{Cores, HttpOptions, IoBackend};
 #[doc(hidden)]
 pub use pooled::{PooledBox, PooledFuture};

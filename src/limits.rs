@@ -238,6 +238,25 @@ pub const CREDIT_BATCH: usize = CHUNK_CREDITS / 2;
 // every stream for good.
 const _: () = assert!(CREDIT_BATCH >= 1 && CREDIT_BATCH <= CHUNK_CREDITS);
 
+/// The longest latency a histogram tells apart, in microseconds (one hour): a longer one is
+/// recorded as this. Ray Serve's largest bucket is 600,000 ms.
+pub const LATENCY_MICROS_MAX: u64 = 3_600 * 1_000_000;
+
+/// Significant decimal digits a latency histogram keeps: values within 1% share a count, so a
+/// histogram takes about 24 KiB whatever it records (hdrhistogram's own bound).
+pub const LATENCY_SIGNIFICANT_DIGITS: u8 = 2;
+
+/// How long a scrape waits for each shard's snapshot: a shard that does not answer in time
+/// (stalled in a handler, or stopped) is reported as down instead of waited on.
+pub const SCRAPE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long the metrics listener waits for a scraper to send its request, and to take the
+/// answer: one slow scraper cannot hold the listener, which serves one at a time.
+pub const METRICS_IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest request head the metrics listener reads: a scrape is one short `GET`.
+pub const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
+
 /// How long a request may wait for a replica's turn unless its application says otherwise
 /// (`Application::max_queue_wait`); past it, `503`. Ray Serve bounds the wait only by the
 /// request timeout, which is off by default; a queue that does not move (a stuck replica)

@@ -78,6 +78,24 @@ pub struct HttpOptions {
     start_timeout: Option<Duration>,
     shard_stall_threshold: Option<Duration>,
     busy_poll: Option<Duration>,
+    metrics_address: Option<MetricsAddress>,
+    metrics_prefix: Option<String>,
+}
+
+/// Where the metrics listener binds, and whether failing to bind stops the start.
+#[derive(Clone, Debug)]
+struct MetricsAddress {
+    address: String,
+    /// `false` for the edge binary's default: a taken port (another ringserve, a node
+    /// exporter) is a warning and no listener, not a refusal to start.
+    required: bool,
+}
+
+/// The metrics listener's address, resolved: whether a failure to bind it stops the start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResolvedMetricsAddress {
+    pub address: std::net::SocketAddr,
+    pub required: bool,
 }
 
 /// How the shards read and write their sockets.
@@ -174,6 +192,36 @@ impl HttpOptions {
     /// failure threshold.
     pub fn drain_period(mut self, period: Duration) -> Self {
         self.drain_period = Some(period);
+        self
+    }
+
+    /// Serves the metrics (Prometheus' text format, or OpenMetrics when the scraper asks) on
+    /// `GET /metrics` at this `host:port`, a listener of its own so that the public port does
+    /// not expose them. Default: none in the library (the edge binary's is `127.0.0.1:9100`).
+    /// Recording goes on either way: [`crate::ServerHandle::stats`] reads it.
+    pub fn metrics_address(mut self, address: impl Into<String>) -> Self {
+        self.metrics_address = Some(MetricsAddress {
+            address: address.into(),
+            required: true,
+        });
+        self
+    }
+
+    /// The edge binary's default metrics listener: bound when the port is free, else a
+    /// warning.
+    #[cfg(feature = "cli")]
+    pub(crate) fn metrics_address_if_free(mut self, address: impl Into<String>) -> Self {
+        self.metrics_address = Some(MetricsAddress {
+            address: address.into(),
+            required: false,
+        });
+        self
+    }
+
+    /// What every metric name starts with. Default `ringserve_`; `ray_` gives Ray Serve's own
+    /// names (`ray_serve_num_http_requests_total`), so its Grafana dashboards work unchanged.
+    pub fn metrics_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.metrics_prefix = Some(prefix.into());
         self
     }
 
@@ -326,6 +374,18 @@ impl HttpOptions {
         }
         let root_path = self.root_path.clone().unwrap_or_default();
         validate_root_path(&root_path)?;
+        let metrics_address = match &self.metrics_address {
+            None => None,
+            Some(asked) => Some(ResolvedMetricsAddress {
+                address: metrics_address(&asked.address)?,
+                required: asked.required,
+            }),
+        };
+        let metrics_prefix = self
+            .metrics_prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_METRICS_PREFIX.to_owned());
+        validate_metrics_prefix(&metrics_prefix)?;
         self.limits.validate().map_err(Error::config)?;
         Ok(ResolvedOptions {
             host,
@@ -345,7 +405,47 @@ impl HttpOptions {
             start_timeout,
             shard_stall_threshold,
             busy_poll,
+            metrics_address,
+            metrics_prefix,
         })
+    }
+}
+
+/// What metric names start with unless [`HttpOptions::metrics_prefix`] says otherwise.
+const DEFAULT_METRICS_PREFIX: &str = "ringserve_";
+
+/// `host:port` of the metrics listener, resolved now: a bad one is refused before anything
+/// starts.
+fn metrics_address(address: &str) -> Result<std::net::SocketAddr, Error> {
+    resolve_metrics_address(address).ok_or_else(|| {
+        Error::config(format!(
+            "metrics_address = {address:?} is not a host:port (such as 127.0.0.1:9100)"
+        ))
+    })
+}
+
+/// The first address `host:port` resolves to, if any.
+pub(crate) fn resolve_metrics_address(address: &str) -> Option<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    address.to_socket_addrs().ok()?.next()
+}
+
+/// Whether every metric name stays valid after `prefix`: letters, digits, `_` and `:`, not
+/// starting with a digit (Prometheus' rule for names).
+pub(crate) fn is_metrics_prefix(prefix: &str) -> bool {
+    prefix
+        .chars()
+        .all(|character| character.is_ascii_alphanumeric() || matches!(character, '_' | ':'))
+        && !prefix.starts_with(|character: char| character.is_ascii_digit())
+}
+
+fn validate_metrics_prefix(prefix: &str) -> Result<(), Error> {
+    if is_metrics_prefix(prefix) {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "metrics_prefix = {prefix:?} may hold only letters, digits, '_' and ':', and not start with a digit"
+        )))
     }
 }
 
@@ -380,6 +480,10 @@ pub(crate) struct ResolvedOptions {
     pub shard_stall_threshold: Duration,
     /// At most `BUSY_POLL_MAX`; zero: shards sleep at once.
     pub busy_poll: Duration,
+    /// Where the metrics listener binds, if anywhere.
+    pub metrics_address: Option<ResolvedMetricsAddress>,
+    /// Valid as the start of a Prometheus metric name.
+    pub metrics_prefix: String,
 }
 
 /// `RINGSERVE_CORES`: a count (`4`), or a list of core ids and ranges (`0,2,4-6`; one core by

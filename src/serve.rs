@@ -31,9 +31,11 @@ use crate::deploy::load;
 use crate::deploy::pulse::PulseBoard;
 use crate::error::Error;
 use crate::limits::{APP_NAME_BYTES_MAX, LISTEN_BACKLOG, SHARD_STOP_WAIT, SHARD_WATCH_INTERVAL};
+use crate::metrics::{ShardMetrics, Stats};
 use crate::middleware::{Layers, Middleware};
 use crate::options::{HttpOptions, IoBackend, ResolvedOptions, allowed_cores, cpu_budget};
 use crate::prefix::PrefixTrie;
+use crate::scrape::{Exporter, Scraper};
 use crate::shard::forward;
 use crate::shard::watchdog::Watchdog;
 use crate::shard::{self, Control, Generation, ShardContext};
@@ -217,6 +219,19 @@ impl Serve {
             options.cores.len(),
         );
         let listeners = bind_listeners(&options)?;
+        let metrics_listener = match options.metrics_address {
+            None => None,
+            Some(asked) => match Exporter::bind(asked.address) {
+                Ok(listener) => Some(listener),
+                Err(error) if !asked.required => {
+                    crate::error::warn_operator(&format!(
+                        "{error}: serving without a metrics listener (set ringserve.metrics_address)"
+                    ));
+                    None
+                }
+                Err(error) => return Err(error),
+            },
+        };
         let local_addr = listeners.local_addr;
         let server_address = if options.host.contains(':') {
             format!("[{}]:{}", options.host, local_addr.port())
@@ -229,6 +244,7 @@ impl Serve {
             pulses: PulseBoard::new(options.cores.len()),
             draining: AtomicBool::new(false),
             labels: Mutex::new(Vec::new()),
+            metric_targets: Mutex::new(Vec::new()),
             options,
         });
         let routes = Arc::new(checked.into_routes(self.layers, &config));
@@ -241,6 +257,14 @@ impl Serve {
             .map_err(|error| Error::io("copying the listeners for the watchdog", error))?;
         let mut handle = start_shards(config.clone(), routes, listeners.sockets, local_addr)?;
         handle.config = Some(config.clone());
+        let scraper = Scraper::new(handle.controls.clone(), config.clone());
+        if let Some(listener) = metrics_listener {
+            handle.exporter = Some(Exporter::start(listener, scraper.clone())?);
+        }
+        handle.scraper = Some(scraper);
+        if let Some(exporter) = &handle.exporter {
+            tracing::info!("metrics on http://{}/metrics", exporter.local_addr());
+        }
         handle.watchdog = Some(
             Watchdog::start(config, watched)
                 .map_err(|error| Error::io("starting the watchdog thread", error))?,
@@ -307,6 +331,7 @@ impl CheckedApps {
                 .map(|(index, app)| app.hosts(index, &config.options.cores))
                 .collect(),
             label_base: config.label(&apps, routed),
+            metric_slots: config.metric_slots(&apps, routed),
             retired_shards: AtomicUsize::new(0),
             apps,
             routed,
@@ -547,6 +572,8 @@ fn start_shards(
         exited_first: Cell::new(None),
         watchdog: None,
         config: None,
+        scraper: None,
+        exporter: None,
     };
     let cores = config.options.cores.clone();
     let mut links = links_for(&routes, &cores);
@@ -593,7 +620,8 @@ fn start_shards(
                         }
                     }
                 };
-                let generation = match Generation::build(index, &config, routes) {
+                let metrics = Rc::new(ShardMetrics::default());
+                let generation = match Generation::build(index, &config, routes, metrics) {
                     Ok(generation) => Rc::new(generation),
                     Err(message) => {
                         let _ = ready.send((index, Err(message)));
@@ -720,6 +748,10 @@ pub struct ServerHandle {
     watchdog: Option<Watchdog>,
     /// What the shards share, once all are serving: shutdown raises its drain flag.
     config: Option<Arc<ServerConfig>>,
+    /// Asks the shards for their metrics, once all are serving.
+    scraper: Option<Scraper>,
+    /// The metrics listener, when `metrics_address` names one.
+    exporter: Option<Exporter>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -743,6 +775,49 @@ impl ServerHandle {
     /// (`HttpOptions::shutdown_grace`), closes idle connections, and joins every shard.
     pub fn shutdown(mut self) {
         self.stop_and_join();
+    }
+
+    /// Every application's requests, errors, latency percentiles and queue, and every shard's
+    /// state and load, merged from a snapshot each shard takes of its own recordings now. A
+    /// shard that does not answer within a second (stalled in a handler, say) is reported
+    /// `up: false` rather than waited on.
+    ///
+    /// ```
+    /// use ringserve::{Application, Cores, Deployment, HttpOptions, Request, Response, Serve};
+    ///
+    /// struct Hello;
+    /// impl Deployment for Hello {
+    ///     async fn call(&self, _request: Request) -> Response {
+    ///         Response::text("hello")
+    ///     }
+    /// }
+    ///
+    /// let server = Serve::new()
+    ///     .options(HttpOptions::new().port(0).cores(Cores::Count(1)))
+    ///     .app(Application::new(|| Hello).name("hello"))
+    ///     .start()
+    ///     .unwrap();
+    /// let stats = server.stats();
+    /// assert_eq!(stats.applications[0].name, "hello");
+    /// assert_eq!(stats.applications[0].requests, 0);
+    /// assert!(stats.shards[0].up);
+    /// server.shutdown();
+    /// ```
+    pub fn stats(&self) -> Stats {
+        match &self.scraper {
+            Some(scraper) => scraper.stats(),
+            None => Stats {
+                server: String::new(),
+                applications: Vec::new(),
+                shards: Vec::new(),
+            },
+        }
+    }
+
+    /// The address of the metrics listener (`HttpOptions::metrics_address`), when there is one:
+    /// with the real port when port 0 was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref().map(Exporter::local_addr)
     }
 
     /// The cores the shards run on, one shard each, in shard order.
@@ -878,6 +953,8 @@ impl ServerHandle {
                 std::thread::sleep(period);
             }
         }
+        // Scrapes end before the shards they would ask.
+        drop(self.exporter.take());
         // First, while every listener is still in its group: it takes its program off.
         drop(self.watchdog.take());
         drop(self.stop.take());

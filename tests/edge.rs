@@ -139,6 +139,16 @@ fn check_names_each_bad_value_with_its_key_and_line() {
             ],
         ),
         (
+            "metrics.yaml",
+            format!(
+                "ringserve:\n  metrics_address: nowhere\n  metrics_prefix: \"9lives\"\n{app}"
+            ),
+            &[
+                "metrics.yaml: ringserve.metrics_address: \"nowhere\" is not a host:port (such as 127.0.0.1:9100), nor \"off\"",
+                "metrics.yaml: ringserve.metrics_prefix: \"9lives\" may hold only letters, digits, '_' and ':', and not start with a digit",
+            ],
+        ),
+        (
             "prefixes.yaml",
             "applications:\n  - {name: a, route_prefix: /x, import_path: ringserve.respond:Respond}\n  - {name: b, route_prefix: /x, import_path: ringserve.respond:Respond}\n".to_owned(),
             &["prefixes.yaml: route prefix \"/x\" is used by two applications"],
@@ -312,31 +322,156 @@ fn sighup_with_a_broken_file_keeps_serving_the_previous_one() {
 }
 
 #[test]
-fn status_reports_the_applications_and_health_of_a_running_server() {
+fn status_reports_the_applications_health_and_figures_of_a_running_server() {
     let dir = scratch("status");
     let port = fresh_port();
-    let file = write(&dir, "serve.yaml", &respond_file(port, "site", "ok", ""));
+    let metrics_port = fresh_port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let file = write(
+        &dir,
+        "serve.yaml",
+        &respond_file(
+            port,
+            "site",
+            "ok",
+            &format!("  metrics_address: \"{metrics}\"\n"),
+        ),
+    );
     let _server = Running::start(&file, &[], port);
     let address = format!("127.0.0.1:{port}");
+    for _ in 0..2 {
+        assert_eq!(common::get(address.parse().unwrap(), "/").status(), 200);
+    }
     let output = ringserve()
-        .args(["status", "--address", &address])
+        .args([
+            "status",
+            "--address",
+            &address,
+            "--metrics-address",
+            &metrics,
+            "--interval",
+            "0",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let lines: Vec<Vec<&str>> = printed
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        format!("{address}: healthy: success\nAPPLICATION  ROUTE PREFIX\nsite         /\n")
+        lines[0],
+        [&format!("{address}:")[..], "healthy:", "success"],
+        "{printed}"
     );
+    assert_eq!(
+        lines[2],
+        [
+            "APPLICATION",
+            "ROUTE",
+            "PREFIX",
+            "REPLICAS",
+            "REQ/S",
+            "REQUESTS",
+            "4XX",
+            "5XX",
+            "P50",
+            "MS",
+            "P99",
+            "MS",
+            "P99.9",
+            "MS",
+            "QUEUED"
+        ],
+        "{printed}"
+    );
+    // One replica (one shard), no rate from one sample, two requests, no errors, three
+    // latencies, nothing queued.
+    assert_eq!(
+        lines[3][..7],
+        ["site", "/", "1", "-", "2", "0", "0"],
+        "{printed}"
+    );
+    assert!(lines[3][7].parse::<f64>().unwrap() > 0.0, "{printed}");
+    assert_eq!(lines[3][10], "0");
+    assert_eq!(
+        lines[5],
+        [
+            "SHARD",
+            "STATE",
+            "REQ/S",
+            "REQUESTS",
+            "ONGOING",
+            "CONNECTIONS",
+            "REPLICAS"
+        ],
+        "{printed}"
+    );
+    // The shard also answered the status command's own GETs of /-/routes and /-/healthz.
+    assert_eq!(
+        lines[6],
+        ["0", "up", "-", "4", "0", "0", "site"],
+        "{printed}"
+    );
+
     let json = ringserve()
-        .args(["status", "--json", "--address", &address])
+        .args([
+            "status",
+            "--json",
+            "--address",
+            &address,
+            "--metrics-address",
+            &metrics,
+            "--interval",
+            "0.2",
+        ])
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["healthy"], true);
     assert_eq!(
-        report,
-        serde_json::json!({"address": address, "healthy": true, "health": "success",
-            "applications": [{"name": "site", "route_prefix": "/"}]})
+        report["applications"],
+        serde_json::json!([{"name": "site", "route_prefix": "/"}])
     );
+    let stats = &report["stats"];
+    assert_eq!(stats["server"], address);
+    assert_eq!(stats["applications"][0]["requests"], 2);
+    assert_eq!(stats["applications"][0]["requests_per_second"], 0.0);
+    assert_eq!(stats["shards"][0]["up"], true);
+    assert_eq!(stats["shards"][0]["requests_per_second"], 0.0);
+
+    // A metrics listener that does not answer: the figures are left out, with a note.
+    let elsewhere = format!("127.0.0.1:{}", fresh_port());
+    let without = ringserve()
+        .args([
+            "status",
+            "--address",
+            &address,
+            "--metrics-address",
+            &elsewhere,
+        ])
+        .output()
+        .unwrap();
+    assert!(without.status.success(), "{}", stderr(&without));
+    assert_eq!(
+        String::from_utf8_lossy(&without.stdout)
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>(),
+        [
+            format!("{address}: healthy: success"),
+            "APPLICATION  ROUTE PREFIX".to_owned(),
+            "site         /".to_owned()
+        ]
+    );
+    assert!(
+        String::from_utf8_lossy(&without.stdout)
+            .contains(&format!("no figures: the metrics listener at {elsewhere} ")),
+        "{}",
+        String::from_utf8_lossy(&without.stdout)
+    );
+
     let nobody = ringserve()
         .args([
             "status",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// "Layers" section of `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
     &[
-        "limits", "error", "options", "rt", "prefix", "http1", "pooled",
+        "limits", "error", "options", "rt", "prefix", "http1", "pooled", "metrics",
     ],
     &["extensions", "body", "request_id"],
     &["response", "request_body", "sse", "set_cookie"],
@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["builtin"],
     &["config"],
     &["shard"],
-    &["serve"],
+    &["serve", "scrape"],
     &["cli"],
 ];
 

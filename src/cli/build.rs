@@ -24,6 +24,11 @@ use crate::serve::Serve;
 /// second to see two failures, short enough for a quick restart.
 pub(crate) const DEFAULT_DRAIN_PERIOD: Duration = Duration::from_secs(2);
 
+/// The binary's metrics listener unless `ringserve.metrics_address` names another (or `off`):
+/// loopback only, so that nothing outside the machine scrapes it unless the operator says so.
+/// Taken (another ringserve on the machine, a node exporter): a warning, no listener.
+pub(crate) const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9100";
+
 /// The longest duration a file may give: ten years, far past any timeout that means
 /// something, and far from where adding it to a clock reading would overflow.
 const SECONDS_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -248,6 +253,30 @@ fn ringserve_options(
     ours: &RingserveSection,
     report: &mut dyn FnMut(&str, String),
 ) -> HttpOptions {
+    options = match ours.metrics_address.as_deref() {
+        None => options.metrics_address_if_free(DEFAULT_METRICS_ADDRESS),
+        Some("off") => options,
+        Some(address) if crate::options::resolve_metrics_address(address).is_none() => {
+            report(
+                "ringserve.metrics_address",
+                format!("{address:?} is not a host:port (such as 127.0.0.1:9100), nor \"off\""),
+            );
+            options
+        }
+        Some(address) => options.metrics_address(address),
+    };
+    if let Some(prefix) = &ours.metrics_prefix {
+        if crate::options::is_metrics_prefix(prefix) {
+            options = options.metrics_prefix(prefix.clone());
+        } else {
+            report(
+                "ringserve.metrics_prefix",
+                format!(
+                    "{prefix:?} may hold only letters, digits, '_' and ':', and not start with a digit"
+                ),
+            );
+        }
+    }
     if let Some(io) = &ours.io_backend {
         match io.as_str() {
             "io_uring" => options = options.io_backend(IoBackend::IoUring),

@@ -33,6 +33,7 @@ mod schema;
 mod status;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -76,12 +77,20 @@ enum Action {
         #[arg(long, value_parser = parse_cores)]
         cores: Option<Cores>,
     },
-    /// Ask a running server for its applications and health.
+    /// Ask a running server for its applications, health and figures (per application and
+    /// per shard: request rate, latency percentiles, errors, queue).
     Status {
         /// The server's address.
         #[arg(long, default_value = "127.0.0.1:8000")]
         address: String,
-        /// Print JSON instead of a table.
+        /// Its metrics listener (`ringserve.metrics_address`).
+        #[arg(long, default_value = build::DEFAULT_METRICS_ADDRESS)]
+        metrics_address: String,
+        /// Seconds between the two samples the request rates come from (0: one sample, no
+        /// rates).
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
     },
@@ -103,7 +112,17 @@ pub fn main(registry: Registry) -> ! {
             port,
             cores,
         } => run::run(file, Overrides { host, port, cores }, registry),
-        Action::Status { address, json } => status::status(&address, json),
+        Action::Status {
+            address,
+            metrics_address,
+            interval,
+            json,
+        } => status::status(&status::Asked {
+            address: &address,
+            metrics_address: &metrics_address,
+            interval: Duration::try_from_secs_f64(interval).unwrap_or_default(),
+            json,
+        }),
     };
     std::process::exit(status)
 }

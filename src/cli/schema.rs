@@ -148,6 +148,10 @@ pub(crate) struct RingserveSection {
     pub trust_forwarded_proto: Option<bool>,
     /// gzip and brotli for every application, chosen by `Accept-Encoding`.
     pub compression: Option<bool>,
+    /// `host:port` of the metrics listener (`GET /metrics`, `GET /stats`), or `off`.
+    pub metrics_address: Option<String>,
+    /// What every metric name starts with (`ringserve_`; `ray_` for Ray Serve's names).
+    pub metrics_prefix: Option<String>,
     #[serde(default)]
     pub limits: LimitsSection,
 }

@@ -261,9 +261,13 @@ impl Admission {
     }
 
     /// Requests waiting for a turn now.
-    #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.turns.waiting.borrow().len()
+    }
+
+    /// Turns held now: requests being processed.
+    pub(crate) fn processing(&self) -> usize {
+        self.turns.capacity - self.turns.free.get()
     }
 
     fn waited_too_long(&self) -> Response {

@@ -147,6 +147,13 @@ impl PulseBoard {
             .store(stall_code(stall), Ordering::Relaxed);
     }
 
+    /// Whether the watchdog last found `shard` stalled.
+    pub(crate) fn is_stalled(&self, shard: usize) -> bool {
+        self.shards
+            .get(shard)
+            .is_some_and(|pulse| stall_of(pulse.stalled.0.load(Ordering::Relaxed)).is_some())
+    }
+
     /// The first stalled shard other than `asking`, and what it was running: for `/-/healthz`
     /// (a shard that answers is turning, whatever its flag still says).
     pub(crate) fn first_stalled_besides(&self, asking: usize) -> Option<(usize, Stall)> {

@@ -127,6 +127,7 @@ fn test_shard() -> ShardContext {
         pulses: crate::deploy::pulse::PulseBoard::new(1),
         draining: std::sync::atomic::AtomicBool::new(false),
         labels: Default::default(),
+        metric_targets: Default::default(),
     };
     let routes = Routes {
         apps: vec![Application::new(|| StaticHello)],
@@ -139,9 +140,11 @@ fn test_shard() -> ShardContext {
         health: Arc::new(crate::deploy::health::HealthBoard::new(vec![1])),
         loads: crate::deploy::load::loads(1, 1),
         label_base: 0,
+        metric_slots: vec![1],
         retired_shards: Default::default(),
     };
-    let generation = Generation::build(0, &config, Arc::new(routes)).expect("replica builds");
+    let generation = Generation::build(0, &config, Arc::new(routes), Default::default())
+        .expect("replica builds");
     ShardContext::new(0, Arc::new(config), Rc::new(generation))
 }
 

@@ -44,6 +44,8 @@ use crate::http1::head::RequestHead;
 use crate::http1::parse::{parse_head_resumable, starts_a_head_request};
 use crate::http1::reject::ParseError;
 use crate::limits::{LINGER_BYTES_MAX, LINGER_TIMEOUT, WRITE_FLUSH_BYTES};
+use crate::metrics::MethodLabel;
+use crate::metrics::record as metrics;
 use crate::pooled::PooledBox;
 use crate::request::RequestId;
 use crate::request_body::Body;
@@ -320,6 +322,12 @@ impl<T: Transport> Connection<T> {
     /// Takes the body that came with the head, calls the application (pumping the rest of
     /// the body to it as it asks), and encodes its response.
     async fn answer(&mut self, mut head: RequestHead) -> Next {
+        // The request's latency runs from here, its head complete, to its answer's last byte
+        // handed to the socket (or encoded behind the answers batched before it).
+        let shard = self.io.shard.clone();
+        let started = shard.metrics.now();
+        let _ongoing = shard.metrics.ongoing();
+        let method = MethodLabel::of(&head.method);
         head.client = self.io.client;
         let (head_bytes, body, mut pump) = match self.take_body(&head) {
             Ok(parts) => parts,
@@ -346,7 +354,6 @@ impl<T: Transport> Connection<T> {
             body,
             request_id,
         };
-        let shard = self.io.shard.clone();
         // The applications as they are now: a reload during this request leaves it on them.
         let generation = shard.current();
         let mut request_timer = self.io.request_timer.take();
@@ -369,6 +376,10 @@ impl<T: Transport> Connection<T> {
             Err(next) => return next,
         };
         self.io.request_timer = request_timer;
+        // Requests no application took (unknown paths, the system endpoints) share slot 0.
+        let slot = outcome
+            .app
+            .map_or(0, |app| generation.routes.metric_slots[app]);
         let (status, headers, body) = without_interim_status(outcome.response);
         let mut close = self.closes_after(&request, outcome.close, &headers);
         let stream = self.encode_answer(
@@ -379,13 +390,18 @@ impl<T: Transport> Connection<T> {
             &mut close,
             body_unread(&pump),
         );
-        if let Some((stream, framing)) = stream {
-            let sent = self
-                .send_streamed_body(stream, framing, outcome.deadline, pump.as_mut())
-                .await;
-            if let Err(next) = sent {
-                return next;
+        let sent = match stream {
+            Some((stream, framing)) => {
+                self.send_streamed_body(stream, framing, outcome.deadline, pump.as_mut())
+                    .await
             }
+            None => Ok(()),
+        };
+        shard
+            .metrics
+            .http_request(slot, method, status.as_u16(), shard.metrics.since(started));
+        if let Err(next) = sent {
+            return next;
         }
         // A streamed response may have read the request body, or left some: its head is
         // already sent, so an unread rest closes without notice.
@@ -429,7 +445,10 @@ impl<T: Transport> Connection<T> {
             }
             // Nobody is there to answer, and the answers before this one were flushed before
             // the wait.
-            Err(Dropped::ClientGone) => Err(Next::Abort),
+            Err(Dropped::ClientGone) => {
+                metrics::bump(&self.io.shard.metrics.engine.client_departures);
+                Err(Next::Abort)
+            }
         }
     }
 
@@ -581,6 +600,11 @@ impl<T: Transport> Connection<T> {
 
     /// Answers a refused request with its status and closes.
     async fn refuse(&mut self, error: ParseError, is_head: bool) {
+        self.io
+            .shard
+            .metrics
+            .engine
+            .rejected(error.status().as_u16());
         let request_id = RequestId::Generated(self.io.shard.request_ids.next());
         let id_text = RequestIdText::new(&request_id, &[]);
         let date = self.io.shard.date.now();

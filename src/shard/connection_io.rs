@@ -15,6 +15,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
+
+use crate::metrics::record as metrics;
 use glommio::timer::Timer;
 
 use super::ShardContext;
@@ -79,6 +81,7 @@ impl<T: Transport> ConnectionIo<T> {
         self.release_buffers();
         let (result, buf) = self.transport.read_idle(&self.shard.buffers).await;
         self.read_buf = buf;
+        self.count_received(&result);
         // Bytes arrived: the answer needs a write buffer. A connection that ends takes none.
         if matches!(result, Ok(received) if received > 0) {
             self.write_buf = self.shard.buffers.take();
@@ -95,7 +98,14 @@ impl<T: Transport> ConnectionIo<T> {
         let buf = std::mem::take(&mut self.read_buf);
         let (result, buf) = self.transport.read(buf).await;
         self.read_buf = buf;
+        self.count_received(&result);
         disarmed(armed, result)
+    }
+
+    fn count_received(&self, result: &io::Result<usize>) {
+        if let Ok(received) = result {
+            metrics::add(&self.shard.metrics.engine.bytes_received, *received as u64);
+        }
     }
 
     /// Registers a read's deadline with the sweeper (when the connection is in the table). It
@@ -117,7 +127,11 @@ impl<T: Transport> ConnectionIo<T> {
     pub(super) async fn flush_by(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         let stall_timeout = self.shard.config.options.limits.send_timeout;
         let buf = std::mem::take(&mut self.write_buf);
+        let length = buf.len() as u64;
         let (result, mut buf) = self.transport.write_all(buf, stall_timeout, deadline).await;
+        if result.is_ok() {
+            metrics::add(&self.shard.metrics.engine.bytes_sent, length);
+        }
         buf.clear();
         self.write_buf = buf;
         result

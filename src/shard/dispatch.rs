@@ -39,12 +39,14 @@ pub(crate) struct Incoming {
     pub request_id: RequestId,
 }
 
-/// The response, whether the connection must close after it, and until when a streamed body
-/// may keep sending (the request timeout still runs while a body streams).
+/// The response, whether the connection must close after it, until when a streamed body
+/// may keep sending (the request timeout still runs while a body streams), and the
+/// application that took the request (its index in the generation), if one did.
 pub(crate) struct Outcome {
     pub response: Response,
     pub close: bool,
     pub deadline: Option<Instant>,
+    pub app: Option<usize>,
 }
 
 /// The request id copied onto the stack, so it outlives the request the handler consumes
@@ -179,23 +181,24 @@ pub(crate) async fn dispatch(
             // `or` has dropped the handler's future by the time the timer wins: the 408 is
             // never sent while the handler still runs.
             let Some(finished) = raced else {
+                crate::metrics::record::bump(&shard.metrics.engine.request_timeouts);
                 return Outcome {
                     response: timed_out(id_text, timeout),
                     // 408 means the server gives up on the connection (RFC 9110 §15.5.9).
                     close: true,
                     deadline: None,
+                    app: Some(app),
                 };
             };
             finished
         }
     };
-    match finished {
-        Ok(response) => Outcome {
-            response,
-            close: false,
-            deadline,
-        },
-        Err(_) => keep_open(internal_error()),
+    let response = finished.unwrap_or_else(|_| internal_error());
+    Outcome {
+        response,
+        close: false,
+        deadline,
+        app: Some(app),
     }
 }
 
@@ -265,6 +268,7 @@ pub(crate) async fn forward(
         Ok(bytes) => bytes,
         Err(error) => return body_error(error),
     };
+    crate::metrics::record::bump(&shard.metrics.engine.forwarded_calls);
     forwarder.call(target, app, carried).await
 }
 
@@ -305,11 +309,13 @@ fn body_error(error: crate::BodyError) -> Response {
     Response::text(error.to_string()).with_status(error.status())
 }
 
+/// An answer the engine gives itself, before any application: the connection stays open.
 fn keep_open(response: Response) -> Outcome {
     Outcome {
         response,
         close: false,
         deadline: None,
+        app: None,
     }
 }
 

@@ -23,6 +23,7 @@ use super::forward;
 use crate::config::{Routes, ServerConfig};
 use crate::deploy::admission::Admission;
 use crate::deploy::health;
+use crate::metrics::ShardMetrics;
 use crate::request::AppScope;
 
 impl Generation {
@@ -32,6 +33,7 @@ impl Generation {
         index: usize,
         config: &ServerConfig,
         routes: Arc<Routes>,
+        metrics: Rc<ShardMetrics>,
     ) -> Result<Self, String> {
         let shards = config.options.cores.len();
         let hosts = &routes.hosts;
@@ -103,6 +105,7 @@ impl Generation {
             app_scopes,
             admissions,
             health_checks: RefCell::new(Vec::new()),
+            metrics,
         })
     }
 

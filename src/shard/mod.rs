@@ -14,8 +14,9 @@
 //! beats and the running application, for the `watchdog` thread; its stall verdicts, for
 //! `/-/healthz`), the drain flag, and a retiring generation's count of shards done with it.
 //! A request takes the shard's current [`Generation`] once, as it starts (an `Rc` clone), and
-//! runs wholly on it. Cross-thread signals are the shutdown channel, the control channel of
-//! reloads (`Control`) and, when an application has fewer replicas than shards, each
+//! runs wholly on it. Its metrics (`ShardMetrics`) are plain cells only it writes; a scrape
+//! gets an owned copy. Cross-thread signals are the shutdown channel, the control channel of
+//! reloads and scrapes (`Control`) and, when an application has fewer replicas than shards, each
 //! generation's forwarding links (`forward`).
 
 #[cfg(test)]
@@ -59,6 +60,7 @@ use crate::deploy::admission::Admission;
 use crate::deploy::handle::DeploymentId;
 use crate::deployment::Replica;
 use crate::limits::{DRAIN_POLL_INTERVAL, LINK_WAIT_MAX, SETTLE_TIMEOUT, SWEEP_INTERVAL};
+use crate::metrics::record::{ReplicaGauge, ShardMetrics, ShardSnapshot};
 use crate::request::AppScope;
 use crate::request_id::RequestIdGenerator;
 use date::DateCache;
@@ -100,6 +102,8 @@ pub(crate) struct Generation {
     pub(crate) routes_json: bytes::Bytes,
     /// The health checks of this shard's replicas, while this generation is the current one.
     health_checks: RefCell<Vec<JoinHandle<()>>>,
+    /// The shard's recordings (the `ShardContext`'s own), for the replica calls it serves.
+    pub(crate) metrics: Rc<ShardMetrics>,
 }
 
 /// Everything one shard owns.
@@ -124,6 +128,9 @@ pub(crate) struct ShardContext {
     /// When to give freed memory back, after a crowd of connections leaves.
     memory: memory::MemoryReturn,
     connections: RefCell<Slab<ConnectionEntry>>,
+    /// What this shard records for metrics; snapshots go to scrapes (`Control::Snapshot`).
+    /// Every generation of the shard shares it.
+    pub(crate) metrics: Rc<ShardMetrics>,
 }
 
 impl ShardContext {
@@ -137,14 +144,36 @@ impl ShardContext {
             buffers: buffers::BufferPool::default(),
             memory: memory::MemoryReturn::default(),
             config,
-            generation: RefCell::new(first),
             prepared: RefCell::new(None),
             retiring: RefCell::new(Vec::new()),
             date: DateCache::new(),
             request_ids: RequestIdGenerator::new(index),
             draining: Cell::new(false),
             connections: RefCell::new(Slab::new()),
+            metrics: first.metrics.clone(),
+            generation: RefCell::new(first),
         }
+    }
+
+    /// A copy of this shard's recordings, with its gauges read now: for a scrape.
+    fn snapshot(&self) -> ShardSnapshot {
+        let mut snapshot = self.metrics.snapshot(self.index);
+        snapshot.connections_open = self.open_connections() as u64;
+        let generation = self.current();
+        let routes = &generation.routes;
+        snapshot.current = routes.metric_slots[..routes.routed].to_vec();
+        snapshot.gauges = generation
+            .replicas
+            .iter()
+            .enumerate()
+            .filter(|(_, replica)| replica.is_some())
+            .map(|(app, _)| ReplicaGauge {
+                slot: routes.metric_slots[app],
+                queued: generation.admissions[app].queued() as u64,
+                processing: generation.admissions[app].processing() as u64,
+            })
+            .collect();
+        snapshot
     }
 
     /// The generation a new request runs on: one reference count, on this core only.
@@ -389,7 +418,7 @@ pub(crate) async fn run(
     context.current().stop_health_checks();
 }
 
-/// What the server handle tells a running shard: a reload, in two steps.
+/// What the server handle tells a running shard: a reload, in two steps; a scrape.
 pub(crate) enum Control {
     /// Connect `links` (when the new applications forward), build this shard's replicas of
     /// `routes`, say on `ready` whether that worked, and keep them until `Switch` or
@@ -405,6 +434,10 @@ pub(crate) enum Control {
     },
     /// Some shard failed to prepare: drop what was prepared here.
     Abandon,
+    /// A scrape: send a snapshot of this shard's metrics on `reply`.
+    Snapshot {
+        reply: std::sync::mpsc::Sender<ShardSnapshot>,
+    },
 }
 
 /// Obeys the server handle's messages, one at a time, for as long as the shard runs.
@@ -431,6 +464,9 @@ async fn obey(control: flume::Receiver<Control>, context: std::rc::Weak<ShardCon
                 let _ = done.send((context.index, switched));
             }
             Control::Abandon => context.abandon(),
+            Control::Snapshot { reply } => {
+                let _ = reply.send(context.snapshot());
+            }
         }
     }
 }
@@ -458,7 +494,12 @@ async fn prepare(
                 .await?,
         ),
     };
-    let generation = Rc::new(Generation::build(context.index, &context.config, routes)?);
+    let generation = Rc::new(Generation::build(
+        context.index,
+        &context.config,
+        routes,
+        context.metrics.clone(),
+    )?);
     if let Some(links) = links {
         let forwarder = Forwarder::start(context.index, links, &generation);
         let _ = generation.forwarder.set(forwarder);
@@ -508,6 +549,7 @@ fn spawn_connection<T: Transport + 'static>(transport: T, context: &Rc<ShardCont
     // Registered before the task is spawned, so a drain that starts before the task first
     // runs still counts (and waits for) this connection.
     let key = context.register(transport.raw_fd());
+    crate::metrics::record::bump(&context.metrics.engine.connections_accepted);
     glommio::spawn_local(connection::serve(transport, context.clone(), key)).detach();
 }
 

@@ -10,6 +10,7 @@
 //! its panics are logged at a bounded rate, and marks the shard's pulse with the application
 //! (`running::mark`), so that a stall names it.
 
+use crate::metrics::record::Elapsed;
 use std::rc::Rc;
 
 use http::StatusCode;
@@ -45,8 +46,32 @@ pub(crate) async fn call_replica(
     };
     let name: &Rc<str> = &generation.app_scopes[app].name;
     let label = generation.label(app);
+    let started = generation.metrics.now();
     running::mark(label);
-    let future = panics::catching(name, || replica.call_boxed(request))?;
-    let response = Caught::new(name, label, future).await?;
+    let called = match panics::catching(name, || replica.call_boxed(request)) {
+        Ok(future) => Caught::new(name, label, future).await,
+        Err(panic) => Err(panic),
+    };
+    record_call(generation, app, &called, generation.metrics.since(started));
+    let response = called?;
     Ok(response.map_stream(|chunks| panics::caught_stream(name.clone(), label, chunks, turn)))
+}
+
+/// Counts the call for the replica's metrics: its status (a panic's is 500) and the time its
+/// handler took to return the response (a streamed body's time is not in it).
+fn record_call(
+    generation: &Generation,
+    app: usize,
+    called: &Result<Response, Panic>,
+    processing: Elapsed,
+) {
+    let metrics = &generation.metrics;
+    let status = match called {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => {
+            crate::metrics::record::bump(&metrics.engine.handler_panics);
+            StatusCode::INTERNAL_SERVER_ERROR.as_u16()
+        }
+    };
+    metrics.replica_call(generation.routes.metric_slots[app], status, processing);
 }

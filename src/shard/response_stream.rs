@@ -57,10 +57,13 @@ impl<T: Transport> ConnectionIo<T> {
             self.flush_by(deadline).await.map_err(|_| StreamEnd::Gone)?;
         }
         let stall_timeout = self.shard.config.options.limits.send_timeout;
+        let length = piece.len() as u64;
         self.transport
             .write_bytes(piece, stall_timeout, deadline)
             .await
-            .map_err(|_| StreamEnd::Gone)
+            .map_err(|_| StreamEnd::Gone)?;
+        crate::metrics::record::add(&self.shard.metrics.engine.bytes_sent, length);
+        Ok(())
     }
 
     /// Sends a streamed body, chunk by chunk as the stream yields them. A small chunk that is

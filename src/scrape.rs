@@ -83,6 +83,7 @@ impl Scraper {
                 index,
                 snapshot,
                 stalled: self.config.pulses.is_stalled(index),
+                stalls: self.config.pulses.stalls(index),
             })
             .collect();
         Gathered {

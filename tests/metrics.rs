@@ -126,50 +126,60 @@ fn a_known_mix_of_requests_is_counted_exactly_across_two_shards() {
     let refused =
         common::exchange_until_close(addr, b"GET / HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n");
     assert!(refused.starts_with("HTTP/1.1 400 "), "{refused}");
-    // The slow application: one request holds its only turn for 300 ms, a second is refused
-    // meanwhile, and a third outlives the request timeout.
+    // The slow application: twenty quick requests, each on its own connection, so that the
+    // shard without its replica forwards some (all twenty on one shard: one chance in 2^19);
+    // then one request holds its only turn for 300 ms, a second is refused meanwhile, a third
+    // outlives the request timeout, and a fourth's client leaves before its answer.
+    for _ in 0..20 {
+        assert_eq!(common::get(addr, "/slow/sleep?0").status(), 200);
+    }
     let holder = std::thread::spawn(move || common::get(addr, "/slow/sleep?300").status());
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(common::get(addr, "/slow/sleep?0").status(), 503);
     assert_eq!(holder.join().unwrap(), 200);
     assert_eq!(common::get(addr, "/slow/sleep?5000").status(), 408);
+    let mut leaving = TcpStream::connect(addr).unwrap();
+    leaving
+        .write_all(b"GET /slow/sleep?5000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(leaving);
+    let departures = "ringserve_engine_client_departures_total";
+    let left_at = std::time::Instant::now();
+    while sum(
+        &samples(&scrape(metrics, "/metrics", "").2),
+        departures,
+        &[],
+    ) < 1.0
+    {
+        assert!(
+            left_at.elapsed() < Duration::from_secs(5),
+            "the departure was never counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let (status, content_type, text) = scrape(metrics, "/metrics", "");
     assert_eq!(status, 200);
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     let samples = samples(&text);
-    let requests = "ringserve_serve_num_http_requests_total";
-    let count = |labels: &[(&str, &str)]| sum(&samples, requests, labels);
-    assert_eq!(
-        count(&[("application", "items"), ("status_code", "200")]),
-        3.0,
-        "{text}"
-    );
-    assert_eq!(
-        count(&[("application", "items"), ("status_code", "422")]),
-        2.0
-    );
-    assert_eq!(
-        count(&[("application", "items"), ("status_code", "404")]),
-        1.0
-    );
+    let count =
+        |labels: &[(&str, &str)]| sum(&samples, "ringserve_serve_num_http_requests_total", labels);
+    let items = |status: &'static str| count(&[("application", "items"), ("status_code", status)]);
+    let slow = |status: &'static str| count(&[("application", "slow"), ("status_code", status)]);
+    assert_eq!(items("200"), 3.0, "{text}");
+    assert_eq!(items("422"), 2.0);
+    assert_eq!(items("404"), 1.0);
     assert_eq!(count(&[("application", "items"), ("route", "/items")]), 6.0);
     assert_eq!(count(&[("application", ""), ("status_code", "404")]), 1.0);
-    assert_eq!(
-        count(&[("application", "slow"), ("status_code", "200")]),
-        1.0
-    );
-    assert_eq!(
-        count(&[("application", "slow"), ("status_code", "503")]),
-        1.0
-    );
-    assert_eq!(
-        count(&[("application", "slow"), ("status_code", "408")]),
-        1.0
-    );
+    assert_eq!(slow("200"), 21.0);
+    assert_eq!(slow("503"), 1.0);
+    assert_eq!(slow("408"), 1.0);
+    // Ray Serve's (and nginx's) status for a client that left: never sent, only counted.
+    assert_eq!(slow("499"), 1.0);
     assert_eq!(
         count(&[("method", "GET")]),
-        10.0,
+        31.0,
         "no other request was counted"
     );
     let errors = |labels: &[(&str, &str)]| {
@@ -184,79 +194,66 @@ fn a_known_mix_of_requests_is_counted_exactly_across_two_shards() {
         errors(&[("application", "slow"), ("error_code", "503")]),
         1.0
     );
-    assert_eq!(errors(&[("application", "slow")]), 2.0);
+    assert_eq!(errors(&[("application", "slow")]), 3.0);
 
-    // Latency: every request in its application's histogram; the slow application's 503 was
-    // quick, its 200 took 300 ms, its 408 1.5 s.
-    let latency = "ringserve_serve_http_request_latency_ms";
+    // Latency: every request in its application's histogram; the slow application's quick
+    // 200s and its 503 took next to nothing, its held 200 300 ms, its 499 200 ms, its 408
+    // 1.5 s.
     let histogram = |suffix: &str, labels: &[(&str, &str)]| {
-        sum(&samples, &format!("{latency}{suffix}"), labels)
+        let name = format!("ringserve_serve_http_request_latency_ms{suffix}");
+        sum(&samples, &name, labels)
     };
     assert_eq!(histogram("_count", &[("application", "items")]), 6.0);
     assert_eq!(
         histogram("_bucket", &[("application", "items"), ("le", "+Inf")]),
         6.0
     );
-    assert_eq!(histogram("_count", &[("application", "slow")]), 3.0);
-    assert_eq!(
-        histogram("_bucket", &[("application", "slow"), ("le", "200")]),
-        1.0
-    );
-    assert_eq!(
-        histogram("_bucket", &[("application", "slow"), ("le", "1000")]),
-        2.0
-    );
-    assert_eq!(
-        histogram("_bucket", &[("application", "slow"), ("le", "+Inf")]),
-        3.0
-    );
-    assert!(histogram("_sum", &[("application", "slow")]) >= 1_800.0);
+    let slow_bucket = |le: &str| histogram("_bucket", &[("application", "slow"), ("le", le)]);
+    assert_eq!(histogram("_count", &[("application", "slow")]), 24.0);
+    assert_eq!(slow_bucket("100"), 21.0);
+    assert_eq!(slow_bucket("1000"), 23.0);
+    assert_eq!(slow_bucket("+Inf"), 24.0);
+    assert!(histogram("_sum", &[("application", "slow")]) >= 2_000.0);
 
-    // The slow application's one replica served the call that finished (the 503 never had a
-    // turn; the 408's handler was dropped), whichever shard accepted it.
-    let replica = |name: &str, labels: &[(&str, &str)]| sum(&samples, name, labels);
+    // The slow application's one replica served the calls that finished (the 503 never had a
+    // turn; the 408's and the 499's handlers were dropped), whichever shard accepted them.
+    let total = |name: &str, labels: &[(&str, &str)]| sum(&samples, name, labels);
+    let calls = "ringserve_serve_deployment_request_counter_total";
+    assert_eq!(total(calls, &[("deployment", "slow")]), 21.0);
+    assert_eq!(total(calls, &[("deployment", "items")]), 6.0);
     assert_eq!(
-        replica(
-            "ringserve_serve_deployment_request_counter_total",
-            &[("deployment", "slow")]
-        ),
-        1.0
-    );
-    assert_eq!(
-        replica(
-            "ringserve_serve_deployment_request_counter_total",
-            &[("deployment", "items")]
-        ),
-        6.0
-    );
-    assert_eq!(
-        replica(
+        total(
             "ringserve_serve_deployment_processing_latency_ms_count",
             &[("deployment", "items")]
         ),
         6.0
     );
     // Engine counters, summed over the shards.
-    let engine = |name: &str, labels: &[(&str, &str)]| sum(&samples, name, labels);
-    assert_eq!(engine("ringserve_engine_request_timeouts_total", &[]), 1.0);
+    assert_eq!(total("ringserve_engine_request_timeouts_total", &[]), 1.0);
     assert_eq!(
-        engine(
+        total(
             "ringserve_engine_rejected_requests_total",
             &[("status_code", "400")]
         ),
         1.0
     );
     assert_eq!(
-        engine("ringserve_engine_connections_accepted_total", &[]),
-        11.0
+        total("ringserve_engine_connections_accepted_total", &[]),
+        32.0
     );
-    assert_eq!(engine("ringserve_engine_shard_up", &[]), 2.0);
-    assert_eq!(engine("ringserve_engine_shard_stalled", &[]), 0.0);
+    assert_eq!(total(departures, &[]), 1.0);
+    assert_eq!(total("ringserve_engine_shard_up", &[]), 2.0);
+    assert_eq!(total("ringserve_engine_shard_stalled", &[]), 0.0);
+    assert_eq!(total("ringserve_engine_shard_stalls_total", &[]), 0.0);
+    assert_eq!(total("ringserve_serve_num_ongoing_http_requests", &[]), 0.0);
+    // The shard without the slow application's replica forwarded what it accepted of it,
+    // each call timed.
+    let forwarded = total("ringserve_engine_forwarded_calls_total", &[]);
+    assert!(forwarded >= 1.0, "{text}");
     assert_eq!(
-        engine("ringserve_serve_num_ongoing_http_requests", &[]),
-        0.0
+        total("ringserve_engine_forwarded_call_latency_seconds_count", &[]),
+        forwarded
     );
-    // Whatever the slow application's other shard accepted went through a forwarded call.
     let slow_replica_shard = if text.contains("replica=\"slow#0\"") {
         0
     } else {
@@ -266,11 +263,15 @@ fn a_known_mix_of_requests_is_counted_exactly_across_two_shards() {
 
     // The same figures, as the library reads them.
     let stats = server.stats();
-    let items = stats
-        .applications
-        .iter()
-        .find(|app| app.name == "items")
-        .expect("items in the stats");
+    let app = |name: &str| {
+        stats
+            .applications
+            .iter()
+            .find(|app| app.name == name)
+            .cloned()
+            .expect("the application in the stats")
+    };
+    let items = app("items");
     assert_eq!(
         (
             items.requests,
@@ -280,11 +281,7 @@ fn a_known_mix_of_requests_is_counted_exactly_across_two_shards() {
         ),
         (6, 3, 0, 2)
     );
-    let slow = stats
-        .applications
-        .iter()
-        .find(|app| app.name == "slow")
-        .expect("slow in the stats");
+    let slow = app("slow");
     assert_eq!(
         (
             slow.requests,
@@ -292,14 +289,14 @@ fn a_known_mix_of_requests_is_counted_exactly_across_two_shards() {
             slow.server_errors,
             slow.replicas
         ),
-        (3, 1, 1, 1)
+        (24, 2, 1, 1)
     );
     assert!(slow.latency_ms.expect("latencies").p99 >= 1_400.0);
     assert_eq!(stats.shards.len(), 2);
     assert!(stats.shards.iter().all(|shard| shard.up && !shard.stalled));
     assert_eq!(
         stats.shards.iter().map(|shard| shard.requests).sum::<u64>(),
-        10
+        31
     );
     server.shutdown();
 }

@@ -43,6 +43,9 @@ struct ShardPulse {
     /// [`NOT_STALLED`], or what the watchdog found the shard running when it stalled
     /// ([`stall_code`]). Written by the watchdog, read by other shards' `/-/healthz`.
     stalled: Padded<AtomicU32>,
+    /// How many times the watchdog has found the shard stalled. Written by the watchdog, read
+    /// by scrapes.
+    stalls: AtomicU64,
 }
 
 /// What a stalled shard was doing when the watchdog noticed.
@@ -95,6 +98,7 @@ impl PulseBoard {
                     beats: Padded(AtomicU64::new(0)),
                     running: Padded(AtomicU32::new(NOT_IN_HANDLER)),
                     stalled: Padded(AtomicU32::new(NOT_STALLED)),
+                    stalls: AtomicU64::new(0),
                 })
                 .collect(),
         }
@@ -139,8 +143,19 @@ impl PulseBoard {
         }
     }
 
-    /// Marks the shard stalled (`Some`) or turning again (`None`): the watchdog's call.
+    /// How many times `shard` has been found stalled.
+    pub(crate) fn stalls(&self, shard: usize) -> u64 {
+        self.shards
+            .get(shard)
+            .map_or(0, |pulse| pulse.stalls.load(Ordering::Relaxed))
+    }
+
+    /// Marks the shard stalled (`Some`, counted) or turning again (`None`): the watchdog's
+    /// call.
     pub(crate) fn set_stalled(&self, shard: usize, stall: Option<Stall>) {
+        if stall.is_some() {
+            self.shards[shard].stalls.fetch_add(1, Ordering::Relaxed);
+        }
         self.shards[shard]
             .stalled
             .0

@@ -13,12 +13,64 @@ use super::buckets::Summary;
 use super::record::MethodLabel;
 use super::{Scrape, ShardReport, Target};
 
-/// Ray Serve's latency buckets in milliseconds (1 ms to 600,000 ms), after finer ones below
-/// 1 ms: this engine answers in microseconds.
-const LATENCY_BUCKETS_MS: [f64; 24] = [
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 300.0, 400.0,
-    500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0, 60_000.0, 120_000.0, 300_000.0, 600_000.0,
+/// Ray Serve's latency buckets (1 ms to 600,000 ms), after finer ones below 1 ms — this
+/// engine answers in microseconds — as their upper bounds in microseconds.
+const LATENCY_BUCKETS_MICROS: [u64; 24] = [
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    300_000,
+    400_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    60_000_000,
+    120_000_000,
+    300_000_000,
+    600_000_000,
 ];
+
+/// The unit a histogram's name says: Ray's names are in milliseconds, the engine's own in
+/// seconds (Prometheus' base unit).
+#[derive(Clone, Copy)]
+enum Unit {
+    Milliseconds,
+    Seconds,
+}
+
+impl Unit {
+    /// Microseconds per unit.
+    fn micros(self) -> u64 {
+        match self {
+            Unit::Milliseconds => 1_000,
+            Unit::Seconds => 1_000_000,
+        }
+    }
+}
+
+/// `micros` in `unit`, written exactly (`25` µs is `0.025` ms, `0.000025` s).
+fn decimal(micros: u64, unit: Unit) -> String {
+    let scale = unit.micros();
+    let (whole, fraction) = (micros / scale, micros % scale);
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let digits = scale.ilog10() as usize;
+    let fraction = format!("{fraction:0digits$}");
+    format!("{whole}.{}", fraction.trim_end_matches('0'))
+}
 
 /// Which of the two text formats a scraper asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,13 +131,12 @@ impl Writer<'_> {
         let _ = writeln!(self.out, " {value}");
     }
 
-    /// A histogram's buckets (cumulative, in milliseconds), count and sum.
-    fn histogram(&mut self, base: &str, labels: &[(&str, &str)], latency: &Summary) {
+    /// A histogram's buckets (cumulative, in `unit`), count and sum.
+    fn histogram(&mut self, base: &str, labels: &[(&str, &str)], latency: &Summary, unit: Unit) {
         let bucket = format!("{base}_bucket");
-        for upper_ms in LATENCY_BUCKETS_MS {
-            let upper_micros = (upper_ms * 1_000.0) as u64;
+        for upper_micros in LATENCY_BUCKETS_MICROS {
             let count = latency.histogram.count_between(0, upper_micros);
-            let le = upper_ms.to_string();
+            let le = decimal(upper_micros, unit);
             let mut with_le = labels.to_vec();
             with_le.push(("le", &le));
             self.sample(&bucket, &with_le, count);
@@ -97,8 +148,16 @@ impl Writer<'_> {
         self.sample(
             &format!("{base}_sum"),
             labels,
-            latency.sum_micros as f64 / 1_000.0,
+            latency.sum_micros as f64 / unit.micros() as f64,
         );
+    }
+}
+
+/// A family's sample name: a counter's with `_total`.
+fn sample_name(base: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Counter => format!("{base}_total"),
+        Kind::Gauge | Kind::Histogram => base.to_owned(),
     }
 }
 
@@ -252,6 +311,7 @@ fn http_metrics(writer: &mut Writer<'_>, scrape: &Scrape<'_>) {
                 ("application", &target.application),
             ],
             latency,
+            Unit::Milliseconds,
         );
     }
     writer.family(
@@ -381,36 +441,56 @@ fn replica_metrics(writer: &mut Writer<'_>, scrape: &Scrape<'_>) {
                 ("application", &target.application),
             ],
             &processing,
+            Unit::Milliseconds,
         );
     }
 }
 
 /// The engine's own metrics, per shard.
 fn engine_metrics(writer: &mut Writer<'_>, scrape: &Scrape<'_>) {
-    writer.family(
-        "engine_shard_up",
-        Kind::Gauge,
-        "1 when the shard answered this scrape in time, else 0 (stalled or stopped).",
-    );
-    for report in scrape.shards {
-        let shard = report.index.to_string();
-        writer.sample(
+    type ReadReport = fn(&ShardReport) -> u64;
+    let per_report: [(&str, Kind, &str, ReadReport); 3] = [
+        (
             "engine_shard_up",
-            &[("shard", &shard)],
-            u8::from(report.snapshot.is_some()),
-        );
+            Kind::Gauge,
+            "1 when the shard answered this scrape in time, else 0 (stalled or stopped).",
+            |report| u64::from(report.snapshot.is_some()),
+        ),
+        (
+            "engine_shard_stalled",
+            Kind::Gauge,
+            "1 while the stall watchdog finds the shard stuck in one turn past its threshold.",
+            |report| u64::from(report.stalled),
+        ),
+        (
+            "engine_shard_stalls",
+            Kind::Counter,
+            "Times the stall watchdog found the shard stuck in one turn past its threshold.",
+            |report| report.stalls,
+        ),
+    ];
+    for (base, kind, help, read) in per_report {
+        writer.family(base, kind, help);
+        let name = sample_name(base, kind);
+        for report in scrape.shards {
+            let shard = report.index.to_string();
+            writer.sample(&name, &[("shard", &shard)], read(report));
+        }
     }
     writer.family(
-        "engine_shard_stalled",
-        Kind::Gauge,
-        "1 while the stall watchdog finds the shard stuck in one turn past its threshold.",
+        "engine_forwarded_call_latency_seconds",
+        Kind::Histogram,
+        "Calls sent to another shard's replica: from sending to the answer's head back.",
     );
-    for report in scrape.shards {
-        let shard = report.index.to_string();
-        writer.sample(
-            "engine_shard_stalled",
+    for snapshot in answered(scrape.shards) {
+        let shard = snapshot.shard.to_string();
+        let mut latency = Summary::new();
+        latency.add(&snapshot.forwarded_latency);
+        writer.histogram(
+            "engine_forwarded_call_latency_seconds",
             &[("shard", &shard)],
-            u8::from(report.stalled),
+            &latency,
+            Unit::Seconds,
         );
     }
     type Read = fn(&super::ShardSnapshot) -> u64;
@@ -466,10 +546,7 @@ fn engine_metrics(writer: &mut Writer<'_>, scrape: &Scrape<'_>) {
     ];
     for (base, kind, help, read) in per_shard {
         writer.family(base, kind, help);
-        let name = match kind {
-            Kind::Counter => format!("{base}_total"),
-            _ => base.to_owned(),
-        };
+        let name = sample_name(base, kind);
         for snapshot in answered(scrape.shards) {
             let shard = snapshot.shard.to_string();
             writer.sample(&name, &[("shard", &shard)], read(snapshot));
@@ -533,11 +610,13 @@ mod tests {
                 index: 0,
                 snapshot: Some(first.snapshot(0)),
                 stalled: false,
+                stalls: 0,
             },
             ShardReport {
                 index: 1,
                 snapshot: Some(second.snapshot(1)),
                 stalled: false,
+                stalls: 0,
             },
         ];
         let targets = targets();
@@ -571,15 +650,27 @@ mod tests {
             index: 3,
             snapshot: None,
             stalled: true,
+            stalls: 2,
         }];
         let targets = targets();
         let text = render(&scrape_of(&targets, &shards), Format::OpenMetrics);
         assert!(text.contains("ringserve_engine_shard_up{shard=\"3\"} 0\n"));
         assert!(text.contains("ringserve_engine_shard_stalled{shard=\"3\"} 1\n"));
+        assert!(text.contains("ringserve_engine_shard_stalls_total{shard=\"3\"} 2\n"));
         assert!(!text.contains("ringserve_engine_connections_open{"));
         // OpenMetrics names a counter family without `_total`, and ends with `# EOF`.
         assert!(text.contains("# TYPE ringserve_serve_num_http_requests counter\n"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn bucket_bounds_are_written_exactly_in_their_unit() {
+        assert_eq!(decimal(25, Unit::Milliseconds), "0.025");
+        assert_eq!(decimal(1_000, Unit::Milliseconds), "1");
+        assert_eq!(decimal(600_000_000, Unit::Milliseconds), "600000");
+        assert_eq!(decimal(25, Unit::Seconds), "0.000025");
+        assert_eq!(decimal(250_000, Unit::Seconds), "0.25");
+        assert_eq!(decimal(2_000_000, Unit::Seconds), "2");
     }
 
     #[test]

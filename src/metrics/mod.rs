@@ -33,6 +33,8 @@ pub(crate) struct ShardReport {
     pub(crate) snapshot: Option<ShardSnapshot>,
     /// The stall watchdog's verdict on it.
     pub(crate) stalled: bool,
+    /// How many times the watchdog has found it stalled.
+    pub(crate) stalls: u64,
 }
 
 /// Everything one scrape gathered.

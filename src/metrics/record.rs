@@ -126,6 +126,8 @@ pub(crate) struct EngineCounters {
     pub(crate) client_departures: Cell<u64>,
     /// Calls this shard sent to another shard's replica.
     pub(crate) forwarded_calls: Cell<u64>,
+    /// Their latency, from sending to the answer's head back.
+    forwarded_latency: RefCell<Option<LatencyBuckets>>,
     /// Handler panics caught (each answered 500, or cutting its stream short).
     pub(crate) handler_panics: Cell<u64>,
 }
@@ -141,6 +143,15 @@ pub(crate) fn add(counter: &Cell<u64>, amount: u64) {
 }
 
 impl EngineCounters {
+    /// A call forwarded to another shard got its answer's head after `elapsed`.
+    pub(crate) fn forwarded(&self, elapsed: Elapsed) {
+        bump(&self.forwarded_calls);
+        self.forwarded_latency
+            .borrow_mut()
+            .get_or_insert_with(LatencyBuckets::new)
+            .record(elapsed.0);
+    }
+
     pub(crate) fn rejected(&self, status: u16) {
         let mut rejections = self.rejections.borrow_mut();
         match rejections.iter_mut().find(|(code, _)| *code == status) {
@@ -258,6 +269,11 @@ impl ShardMetrics {
             request_timeouts: engine.request_timeouts.get(),
             client_departures: engine.client_departures.get(),
             forwarded_calls: engine.forwarded_calls.get(),
+            forwarded_latency: engine
+                .forwarded_latency
+                .borrow()
+                .clone()
+                .unwrap_or_else(LatencyBuckets::new),
             handler_panics: engine.handler_panics.get(),
         }
     }
@@ -300,6 +316,7 @@ pub(crate) struct ShardSnapshot {
     pub(crate) request_timeouts: u64,
     pub(crate) client_departures: u64,
     pub(crate) forwarded_calls: u64,
+    pub(crate) forwarded_latency: LatencyBuckets,
     pub(crate) handler_panics: u64,
 }
 

@@ -21,6 +21,7 @@
 //! the body is all in; once the client sends more (a pipelined request) — or had already sent
 //! it — the watch ends, or never starts, and the handler is simply awaited.
 
+use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -50,6 +51,10 @@ use crate::pooled::PooledBox;
 use crate::request::RequestId;
 use crate::request_body::Body;
 use crate::response::{Response, ResponseHeaders};
+
+/// The status a request whose client left before its answer is counted with in the metrics:
+/// nginx's 499 ("client closed request"), as Ray Serve's proxy counts it. Never sent.
+const CLIENT_GONE_STATUS: u16 = 499;
 
 /// Serves one accepted connection until it closes. `key` is its entry in the shard's
 /// connection table, made before the task was spawned; `None` means the shard is full, and
@@ -357,6 +362,7 @@ impl<T: Transport> Connection<T> {
         // The applications as they are now: a reload during this request leaves it on them.
         let generation = shard.current();
         let mut request_timer = self.io.request_timer.take();
+        let routed = Cell::new(None);
         let awaited = {
             // Pinned in this future's state, where it is made: only a reference travels into
             // the steps below, so no await moves the handler's future.
@@ -366,20 +372,32 @@ impl<T: Transport> Connection<T> {
                 incoming,
                 &request.id_text,
                 &mut request_timer,
+                &routed,
             );
             futures_lite::pin!(dispatched);
             self.await_handler(dispatched, pump.as_mut(), request.is_head)
                 .await
         };
+        // Requests no application took (unknown paths, the system endpoints) share slot 0.
+        let slot = routed
+            .get()
+            .map_or(0, |app| generation.routes.metric_slots[app]);
         let outcome = match awaited {
             Ok(outcome) => outcome,
-            Err(next) => return next,
+            Err(next) => {
+                if matches!(next, Next::Abort) {
+                    // The client left (or its socket failed) before its answer: counted as
+                    // Ray Serve and nginx count it, 499.
+                    metrics::bump(&shard.metrics.engine.client_departures);
+                    let elapsed = shard.metrics.since(started);
+                    shard
+                        .metrics
+                        .http_request(slot, method, CLIENT_GONE_STATUS, elapsed);
+                }
+                return next;
+            }
         };
         self.io.request_timer = request_timer;
-        // Requests no application took (unknown paths, the system endpoints) share slot 0.
-        let slot = outcome
-            .app
-            .map_or(0, |app| generation.routes.metric_slots[app]);
         let (status, headers, body) = without_interim_status(outcome.response);
         let mut close = self.closes_after(&request, outcome.close, &headers);
         let stream = self.encode_answer(
@@ -445,10 +463,7 @@ impl<T: Transport> Connection<T> {
             }
             // Nobody is there to answer, and the answers before this one were flushed before
             // the wait.
-            Err(Dropped::ClientGone) => {
-                metrics::bump(&self.io.shard.metrics.engine.client_departures);
-                Err(Next::Abort)
-            }
+            Err(Dropped::ClientGone) => Err(Next::Abort),
         }
     }
 

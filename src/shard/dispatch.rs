@@ -10,6 +10,7 @@
 //! response comes back, and a handler past its timeout has its future dropped before the 408 is
 //! sent. The shard keeps serving after a panic.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -39,14 +40,12 @@ pub(crate) struct Incoming {
     pub request_id: RequestId,
 }
 
-/// The response, whether the connection must close after it, until when a streamed body
-/// may keep sending (the request timeout still runs while a body streams), and the
-/// application that took the request (its index in the generation), if one did.
+/// The response, whether the connection must close after it, and until when a streamed body
+/// may keep sending (the request timeout still runs while a body streams).
 pub(crate) struct Outcome {
     pub response: Response,
     pub close: bool,
     pub deadline: Option<Instant>,
-    pub app: Option<usize>,
 }
 
 /// The request id copied onto the stack, so it outlives the request the handler consumes
@@ -77,13 +76,16 @@ impl RequestIdText {
     }
 }
 
-/// Routes the request and produces its response.
+/// Routes the request and produces its response. `routed` is told the application that
+/// takes it (its index in the generation) as soon as it is known, for the request's metrics —
+/// also when the answer never comes (the client left).
 pub(crate) async fn dispatch(
     shard: &ShardContext,
     generation: &Generation,
     incoming: Incoming,
     id_text: &RequestIdText,
     request_timer: &mut Option<Timer>,
+    routed: &Cell<Option<usize>>,
 ) -> Outcome {
     let config = &shard.config;
     let Incoming {
@@ -123,6 +125,7 @@ pub(crate) async fn dispatch(
     );
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let app = found.app;
+    routed.set(Some(app));
     let route_offset = root_len + found.prefix_len;
     let call = async {
         // A body still arriving is read whole before the request asks for a turn, so a slow
@@ -187,7 +190,6 @@ pub(crate) async fn dispatch(
                     // 408 means the server gives up on the connection (RFC 9110 §15.5.9).
                     close: true,
                     deadline: None,
-                    app: Some(app),
                 };
             };
             finished
@@ -198,7 +200,6 @@ pub(crate) async fn dispatch(
         response,
         close: false,
         deadline,
-        app: Some(app),
     }
 }
 
@@ -268,8 +269,10 @@ pub(crate) async fn forward(
         Ok(bytes) => bytes,
         Err(error) => return body_error(error),
     };
-    crate::metrics::record::bump(&shard.metrics.engine.forwarded_calls);
-    forwarder.call(target, app, carried).await
+    let sent = shard.metrics.now();
+    let response = forwarder.call(target, app, carried).await;
+    shard.metrics.engine.forwarded(shard.metrics.since(sent));
+    response
 }
 
 /// A body still arriving, read whole if the shard's read-ahead budget has room for it at its
@@ -315,7 +318,6 @@ fn keep_open(response: Response) -> Outcome {
         response,
         close: false,
         deadline: None,
-        app: None,
     }
 }
 

@@ -114,6 +114,7 @@ mod serve;
 mod set_cookie;
 mod shard;
 pub mod sse;
+mod trace;
 
 pub use body::BoxError;
 pub use deploy::{Application, DeploymentHandle, LocalReplica, Overload};
@@ -132,6 +133,7 @@ pub use request_builder::RequestBuilder;
 pub use response::Response;
 pub use serve::{Serve, ServerHandle, run};
 pub use set_cookie::{CookieError, SameSite, SetCookie};
+pub use trace::TraceParent;
 
 /// The README's Rust blocks, compiled (and those not marked `no_run` run) by `cargo test`, so
 /// that the front door cannot drift from the API.

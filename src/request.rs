@@ -18,6 +18,7 @@ use crate::http1::parse::parse_head;
 use crate::http1::reject::ParseError;
 use crate::request_body::{Body, BodyError, BodyStream};
 use crate::request_id::REQUEST_ID_BYTES;
+use crate::trace::TraceParent;
 use crate::{Extensions, Limits};
 
 /// Where the request id came from.
@@ -412,6 +413,15 @@ impl Request {
             RequestId::FromClient(span) => span.str_of(&self.head),
             RequestId::Generated(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
         }
+    }
+
+    /// The request's W3C Trace Context (`traceparent`), when it has one field of it that the
+    /// specification accepts. ringserve passes it on to the deployments a handler calls
+    /// through handles (a request built while the handler runs gets it), and across cores;
+    /// the access log records its trace id.
+    pub fn trace_parent(&self) -> Option<TraceParent> {
+        let span = self.parts.trace_parent?;
+        TraceParent::parse(span.of(&self.head))
     }
 
     /// The address of the client's connection — the peer of the socket, so the last proxy

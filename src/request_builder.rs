@@ -16,6 +16,9 @@ use crate::request::{AppScope, Request, RequestId};
 use crate::request_body::Body;
 use crate::request_id::REQUEST_ID_BYTES;
 
+/// W3C Trace Context's field.
+const TRACEPARENT: &str = "traceparent";
+
 /// The `Host` a built request gets when the caller sets none (HTTP/1.1 requires one).
 const DEFAULT_HOST: &str = "localhost";
 
@@ -68,6 +71,9 @@ impl RequestBuilder {
     /// The request, with `body` (which may be empty). An `Err` when the target is not an
     /// origin-form target (`/path?query`, visible ASCII) or the head breaks the default
     /// [`Limits`] — as the engine would refuse it from a client.
+    ///
+    /// Built while a handler runs — to call another deployment — it carries that handler's
+    /// request's `traceparent` on (W3C Trace Context), unless it was given one.
     pub fn body(self, body: impl Into<Bytes>) -> Result<Request, ParseError> {
         if !self.target.starts_with('/') {
             return Err(ParseError::BadTarget);
@@ -86,6 +92,10 @@ impl RequestBuilder {
             if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
                 put_field(&mut head, name.as_str(), value.as_bytes());
             }
+        }
+        let has_trace = self.headers.iter().any(|(name, _)| name == TRACEPARENT);
+        if let Some(parent) = crate::trace::current().filter(|_| !has_trace) {
+            put_field(&mut head, TRACEPARENT, parent.as_str().as_bytes());
         }
         if !body.is_empty() {
             head.put_slice(b"content-length: ");

@@ -257,6 +257,34 @@ fn the_query_is_its_own_field_when_asked_for() {
 }
 
 #[test]
+fn the_trace_id_of_a_valid_traceparent_is_logged() {
+    let server = serve_logged(logged_app("t", AccessLog::new(), |_: &Request| {
+        Response::text("ok")
+    }));
+    let addr = server.local_addr();
+    request(
+        addr,
+        b"GET /t HTTP/1.1\r\nHost: test\r\nx-request-id: alog-trace\r\n\
+traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n",
+    );
+    assert_eq!(
+        the_event("alog-trace").fields,
+        r#"method="GET" path="/t" status=200 bytes=2 complete=true request_id="alog-trace" app="t" version="HTTP/1.1" client=?127.0.0.1 trace_id="4bf92f3577b34da6a3ce929d0e0e4736""#
+    );
+    // An invalid one (upper-case hex) is not a trace context: no field.
+    request(
+        addr,
+        b"GET /t HTTP/1.1\r\nHost: test\r\nx-request-id: alog-no-trace\r\n\
+traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\r\n\r\n",
+    );
+    assert!(
+        !the_event("alog-no-trace").fields.contains("trace_id"),
+        "{}",
+        the_event("alog-no-trace").fields
+    );
+}
+
+#[test]
 fn a_generated_request_id_is_logged_as_the_response_echoes_it() {
     let server = serve_logged(logged_app("gen", AccessLog::new(), |_: &Request| {
         Response::text("ok")

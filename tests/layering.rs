@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// "Layers" section of `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
     &[
-        "limits", "error", "options", "rt", "prefix", "http1", "pooled", "metrics",
+        "limits", "error", "options", "rt", "prefix", "http1", "pooled", "metrics", "trace",
     ],
     &["extensions", "body", "request_id"],
     &["response", "request_body", "sse", "set_cookie"],

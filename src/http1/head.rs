@@ -95,6 +95,8 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// A usable `x-request-id` sent by the client.
     pub request_id: Option<Span>,
+    /// The value of the request's one `traceparent` field (W3C Trace Context), unchecked.
+    pub trace_parent: Option<Span>,
     pub timeout_override: TimeoutOverride,
     /// The address of the client that sent it: set by the shard from its connection (the
     /// parser leaves it `None`), kept when the request crosses to another core.

@@ -75,6 +75,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Pa
         keep_alive: fields.keep_alive,
         expect_continue: fields.expect_continue,
         request_id: fields.request_id,
+        trace_parent: fields.trace_parent,
         timeout_override: fields.timeout_override,
         client: None,
     }))
@@ -351,6 +352,7 @@ struct Fields {
     keep_alive: bool,
     expect_continue: bool,
     request_id: Option<Span>,
+    trace_parent: Option<Span>,
     timeout_override: TimeoutOverride,
 }
 
@@ -369,6 +371,7 @@ fn read_fields(
     let mut expect_continue = false;
     let mut request_id = None;
     let mut request_id_seen = false;
+    let mut trace_parent = None;
     let mut timeout_override = TimeoutOverride::None;
     for header in headers {
         let name = header.name.as_bytes();
@@ -423,6 +426,13 @@ fn read_fields(
                     request_id = Some(Span::within(buf, value));
                 }
             }
+            // W3C Trace Context: one `traceparent` field; with several, none is used.
+            11 if name.eq_ignore_ascii_case(b"traceparent") => {
+                trace_parent = match trace_parent {
+                    None => Some(Some(Span::within(buf, trim(value)))),
+                    Some(_) => Some(None),
+                };
+            }
             25 if name.eq_ignore_ascii_case(b"x-request-timeout-seconds") => {
                 timeout_override = parse_timeout_override(value)?;
             }
@@ -460,6 +470,7 @@ fn read_fields(
         keep_alive,
         expect_continue,
         request_id,
+        trace_parent: trace_parent.flatten(),
         timeout_override,
     })
 }

@@ -22,6 +22,7 @@
 //! | `app`        | str    | the application's name |
 //! | `version`    | str    | `HTTP/1.0` or `HTTP/1.1` |
 //! | `client`     | IP     | the client's address, without its port (nginx's `$remote_addr`): the peer of the connection, so the last proxy's when there is one; absent for a request made without a socket |
+//! | `trace_id`   | str    | the trace id of the request's `traceparent` (W3C Trace Context), when it has a valid one |
 //!
 //! `latency_us` runs from the request reaching this layer to the response leaving it for a
 //! whole body, and to the end of the body for a stream: the call that tells the stream is
@@ -86,7 +87,7 @@ use tracing::Level;
 
 use super::{Middleware, Next};
 use crate::http1::encode::status_has_body;
-use crate::{Request, Response};
+use crate::{Request, Response, TraceParent};
 
 /// Expands `$body` once per level, with `$level` a constant: a callsite's level is part of its
 /// static metadata, so a level chosen at run time needs one callsite per level.
@@ -197,6 +198,7 @@ struct Entry {
     method: Method,
     version: Version,
     client: Option<IpAddr>,
+    trace: Option<TraceParent>,
     /// Path, query (if logged), request id and application name, one after the other: one
     /// allocation per request.
     text: String,
@@ -232,6 +234,7 @@ impl Entry {
             client: request
                 .client_addr()
                 .map(|address| address.ip().to_canonical()),
+            trace: request.trace_parent(),
             text,
             path_end,
             query_end,
@@ -305,6 +308,7 @@ impl Entry {
             app = self.app(),
             version = version_text(self.version),
             client = self.client.map(tracing::field::display),
+            trace_id = self.trace.as_ref().map(TraceParent::trace_id),
         ));
     }
 }

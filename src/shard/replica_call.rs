@@ -8,7 +8,8 @@
 //! response is finished, a streamed body included. Every piece of the handler's code (its
 //! call, each poll of its future and of its stream) runs inside a catch scope of `panics`, so
 //! its panics are logged at a bounded rate, and marks the shard's pulse with the application
-//! (`running::mark`), so that a stall names it.
+//! (`running::mark`), so that a stall names it, and makes the request's trace context
+//! current (`trace::Polling`), so that the requests it builds for handle calls carry it.
 
 use crate::metrics::record::Elapsed;
 use std::rc::Rc;
@@ -47,14 +48,17 @@ pub(crate) async fn call_replica(
     let name: &Rc<str> = &generation.app_scopes[app].name;
     let label = generation.label(app);
     let started = generation.metrics.now();
+    // Current while the handler is polled: the requests it builds for handle calls carry it.
+    let trace = request.trace_parent().map(Rc::new);
     running::mark(label);
     let called = match panics::catching(name, || replica.call_boxed(request)) {
-        Ok(future) => Caught::new(name, label, future).await,
+        Ok(future) => Caught::new(name, label, trace.clone(), future).await,
         Err(panic) => Err(panic),
     };
     record_call(generation, app, &called, generation.metrics.since(started));
     let response = called?;
-    Ok(response.map_stream(|chunks| panics::caught_stream(name.clone(), label, chunks, turn)))
+    Ok(response
+        .map_stream(|chunks| panics::caught_stream(name.clone(), label, trace, chunks, turn)))
 }
 
 /// Counts the call for the replica's metrics: its status (a panic's is 500) and the time its

@@ -468,8 +468,11 @@ fn a_busy_polling_shard_takes_what_arrives_within_its_window_without_sleeping() 
     }
     let sleeping = switches_over_waits(Duration::ZERO);
     let polling = switches_over_waits(Duration::from_millis(50));
+    // Ten waits; on a loaded machine the shard may be descheduled long enough for a write or
+    // two to land before it sleeps (seen in CI under a concurrent build: 9 of 10), which is
+    // no sleep to count. The two stay far apart either way.
     assert!(
-        sleeping >= 10,
+        sleeping >= 8,
         "a shard that sleeps gave up its core {sleeping} times"
     );
     assert!(

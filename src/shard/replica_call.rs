@@ -11,7 +11,6 @@
 //! (`running::mark`), so that a stall names it, and makes the request's trace context
 //! current (`trace::Polling`), so that the requests it builds for handle calls carry it.
 
-use crate::metrics::record::Elapsed;
 use std::rc::Rc;
 
 use http::StatusCode;
@@ -20,6 +19,7 @@ use super::Generation;
 use super::panics::{self, Caught};
 use super::running;
 use crate::deployment::Replica;
+use crate::metrics::record::Elapsed;
 use crate::request::Request;
 use crate::response::Response;
 

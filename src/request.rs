@@ -420,8 +420,11 @@ impl Request {
     /// through handles (a request built while the handler runs gets it), and across cores;
     /// the access log records its trace id.
     pub fn trace_parent(&self) -> Option<TraceParent> {
-        let span = self.parts.trace_parent?;
-        TraceParent::parse(span.of(&self.head))
+        let field = self
+            .parts
+            .headers
+            .get(usize::from(self.parts.trace_parent?))?;
+        TraceParent::parse(field.value.of(&self.head).trim_ascii())
     }
 
     /// The address of the client's connection — the peer of the socket, so the last proxy

@@ -352,7 +352,7 @@ struct Fields {
     keep_alive: bool,
     expect_continue: bool,
     request_id: Option<Span>,
-    trace_parent: Option<Span>,
+    trace_parent: Option<u8>,
     timeout_override: TimeoutOverride,
 }
 
@@ -428,8 +428,10 @@ fn read_fields(
             }
             // W3C Trace Context: one `traceparent` field; with several, none is used.
             11 if name.eq_ignore_ascii_case(b"traceparent") => {
+                // Its place among the fields: `HEADERS_COUNT_CEILING` fits a byte.
+                let position = u8::try_from(spans.len() - 1).ok();
                 trace_parent = match trace_parent {
-                    None => Some(Some(Span::within(buf, trim(value)))),
+                    None => Some(position),
                     Some(_) => Some(None),
                 };
             }
@@ -752,6 +754,17 @@ mod tests {
             ParseError::ExpectationFailed
         );
         assert!(!complete(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+    }
+
+    #[test]
+    fn the_one_traceparent_field_is_found_and_two_are_none() {
+        let one = b"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\ntraceparent: 00-ab-cd-01\r\n\r\n";
+        let head = complete(one);
+        let field = &head.headers[usize::from(head.trace_parent.unwrap())];
+        assert_eq!(field.value.of(one), b"00-ab-cd-01");
+        let two = b"GET / HTTP/1.1\r\nHost: a\r\ntraceparent: x\r\nTraceparent: y\r\n\r\n";
+        assert_eq!(complete(two).trace_parent, None);
+        assert_eq!(complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").trace_parent, None);
     }
 
     #[test]

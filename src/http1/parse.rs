@@ -764,7 +764,10 @@ mod tests {
         assert_eq!(field.value.of(one), b"00-ab-cd-01");
         let two = b"GET / HTTP/1.1\r\nHost: a\r\ntraceparent: x\r\nTraceparent: y\r\n\r\n";
         assert_eq!(complete(two).trace_parent, None);
-        assert_eq!(complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").trace_parent, None);
+        assert_eq!(
+            complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").trace_parent,
+            None
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use ringserve::ingress::{Json, Path, Router};
-use ringserve::{Application, Cores, Deployment, HttpOptions, Request, Response, Serve};
+use ringserve::{Application, Cores, Deployment, Request, Response, Serve};
 
 /// `/sleep?<ms>` sleeps that long, then answers.
 struct Sleeper;
@@ -47,9 +47,7 @@ fn server() -> ringserve::ServerHandle {
     common::start(
         Serve::new()
             .options(
-                HttpOptions::new()
-                    .host("127.0.0.1")
-                    .port(0)
+                common::test_options()
                     .cores(Cores::Count(2))
                     .metrics_address("127.0.0.1:0"),
             )

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use ringserve::{
-    Application, Cores, Deployment, DeploymentHandle, HttpOptions, Method, Request, Response, Serve,
+    Application, Cores, Deployment, DeploymentHandle, Method, Request, Response, Serve,
 };
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -62,12 +62,7 @@ fn server() -> ringserve::ServerHandle {
         .num_replicas(1);
     common::start(
         Serve::new()
-            .options(
-                HttpOptions::new()
-                    .host("127.0.0.1")
-                    .port(0)
-                    .cores(Cores::Count(2)),
-            )
+            .options(common::test_options().cores(Cores::Count(2)))
             .app(front)
             .app(direct),
     )

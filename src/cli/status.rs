@@ -63,14 +63,14 @@ pub(crate) fn status(asked: &Asked<'_>) -> i32 {
             Err(error) => report["stats_error"] = serde_json::json!(error),
         }
         println!("{report}");
-    } else if let Ok(figures) = &figures {
-        let verdict = if healthy { "healthy" } else { "UNHEALTHY" };
-        println!("{address}: {verdict}: {}", health_text.trim());
+        return if healthy { 0 } else { 1 };
+    }
+    let verdict = if healthy { "healthy" } else { "UNHEALTHY" };
+    println!("{address}: {verdict}: {}", health_text.trim());
+    if let Ok(figures) = &figures {
         println!();
         print!("{}", figures.tables());
     } else {
-        let verdict = if healthy { "healthy" } else { "UNHEALTHY" };
-        println!("{address}: {verdict}: {}", health_text.trim());
         let width = applications
             .values()
             .map(String::len)

@@ -3,8 +3,8 @@
 //! the request timeout on an application with one replica, which the other shard forwards to;
 //! a malformed request; an unknown path — then a scrape of the metrics listener, whose
 //! counters and histogram counts must be exactly those. Also: OpenMetrics on request,
-//! `promtool check metrics` parses the text, `ServerHandle::stats` agrees, and the listener
-//! refuses what is not a scrape.
+//! `promtool check metrics` parses the text, `ServerHandle::stats` agrees, the listener
+//! refuses what is not a scrape, and a stalled shard is reported down, not waited for.
 
 mod common;
 
@@ -442,4 +442,60 @@ fn promtool_accepts_the_text() {
                 || finding.ends_with("metric name should not include type 'counter'"));
         assert!(ray_name, "a lint finding beyond Ray's names: {finding}");
     }
+}
+
+/// `/spin?<ms>` busy-loops that long without awaiting: its shard turns no more meanwhile.
+struct Spin;
+
+impl Deployment for Spin {
+    async fn call(&self, request: Request) -> Response {
+        let millis = request.query().and_then(|q| q.parse().ok()).unwrap_or(0);
+        let end = std::time::Instant::now() + Duration::from_millis(millis);
+        while std::time::Instant::now() < end {
+            std::hint::spin_loop();
+        }
+        Response::text("spun")
+    }
+}
+
+#[test]
+fn a_stalled_shard_is_reported_down_and_not_waited_for() {
+    let server = common::start(
+        Serve::new()
+            .options(
+                common::test_options()
+                    .cores(Cores::Count(2))
+                    .metrics_address("127.0.0.1:0"),
+            )
+            .app(Application::new(|| Spin).name("spin")),
+    );
+    let (addr, metrics) = (server.local_addr(), server.metrics_addr().unwrap());
+    let spinning = std::thread::spawn(move || common::get(addr, "/spin?3000").status());
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = std::time::Instant::now();
+    let (status, _, text) = scrape(metrics, "/metrics", "");
+    // One shard answers at once; the spinning one is given a second, then reported down.
+    assert!(
+        asked.elapsed() < Duration::from_millis(2_500),
+        "the scrape waited {:?} for a stalled shard",
+        asked.elapsed()
+    );
+    assert_eq!(status, 200);
+    let during = samples(&text);
+    assert_eq!(
+        sum(&during, "ringserve_engine_shard_up", &[]),
+        1.0,
+        "{text}"
+    );
+    let stats = server.stats();
+    assert_eq!(
+        stats.shards.iter().filter(|shard| !shard.up).count(),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(spinning.join().unwrap(), 200);
+    // Turning again, it answers the next scrape.
+    let after = samples(&scrape(metrics, "/metrics", "").2);
+    assert_eq!(sum(&after, "ringserve_engine_shard_up", &[]), 2.0);
+    server.shutdown();
 }
